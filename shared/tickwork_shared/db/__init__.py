@@ -1,0 +1,1 @@
+"""Database plumbing: column types, models, engine, per-dialect pieces, transaction retries."""

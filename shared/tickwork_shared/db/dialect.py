@@ -1,0 +1,60 @@
+"""The few places where SQLite and MariaDB differ, as small functions of the dialect.
+
+Everything else is the same SQL. The contract test suite runs on both.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, func, literal, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tickwork_shared.db.types import UTCDateTime
+
+S = TypeVar("S", bound=Select[Any])
+
+
+def dialect_name(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def is_sqlite(session: AsyncSession) -> bool:
+    return dialect_name(session) == "sqlite"
+
+
+def db_now_expr(session: AsyncSession, plus_seconds: float = 0.0) -> ColumnElement[datetime]:
+    """The database clock (plus an offset) as an SQL expression.
+
+    MariaDB: `UTC_TIMESTAMP(6)`, never `NOW()` (session time zone) — one clock for every
+    machine. SQLite runs inside the one `tickwork dev` process, whose clock is the
+    database's, so the value is bound from Python.
+    """
+    if is_sqlite(session):
+        return literal(datetime.now(UTC) + timedelta(seconds=plus_seconds), UTCDateTime())
+    now = func.utc_timestamp(6, type_=UTCDateTime())
+    if not plus_seconds:
+        return now
+    micros = round(plus_seconds * 1_000_000)
+    return func.timestampadd(text("MICROSECOND"), micros, now, type_=UTCDateTime())
+
+
+async def db_now(session: AsyncSession) -> datetime:
+    """Read the database clock (one round trip on MariaDB)."""
+    if is_sqlite(session):
+        return datetime.now(UTC)
+    value = await session.scalar(select(func.utc_timestamp(6, type_=UTCDateTime())))
+    assert value is not None
+    return value
+
+
+def for_claim(session: AsyncSession, stmt: S) -> S:
+    """Lock the selected rows for a claim without waiting on rows another claimer holds.
+
+    MariaDB ≥ 10.6: `FOR UPDATE SKIP LOCKED`. SQLite: every transaction is `BEGIN
+    IMMEDIATE`, so the one writer already excludes other claimers.
+    """
+    if is_sqlite(session):
+        return stmt
+    return stmt.with_for_update(skip_locked=True)

@@ -1,0 +1,97 @@
+"""Transactions, and the one place where transient database failures are retried.
+
+Deadlocks (1213) and lock-wait timeouts (1205) roll the whole transaction back, so the
+unit of work is retried as a whole; so is a connection lost before commit. Every unit of
+work given here must therefore be safe to run again from the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.errors import TransientError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEADLOCK_CODES = frozenset({1213, 1205})
+# Server gone away / lost connection / can't connect / server shutting down.
+CONNECTION_CODES = frozenset({2002, 2003, 2006, 2013, 2055, 1053, 1927})
+
+
+class DatabaseUnavailable(TransientError):
+    """The database did not answer after retries; the caller should back off (api: 503)."""
+
+
+def _error_code(error: DBAPIError) -> int | None:
+    args = getattr(error.orig, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0]
+    return None
+
+
+def is_conflict(error: BaseException) -> bool:
+    """A deadlock or lock-wait timeout (or SQLite's busy writer): retry the transaction."""
+    if not isinstance(error, OperationalError):
+        return False
+    if _error_code(error) in DEADLOCK_CODES:
+        return True
+    return "database is locked" in str(error.orig)
+
+
+def is_disconnect(error: BaseException) -> bool:
+    if isinstance(error, PoolTimeoutError | ConnectionError | OSError):
+        return True
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or _error_code(error) in CONNECTION_CODES
+    return False
+
+
+def is_transient(error: BaseException) -> bool:
+    return isinstance(error, TransientError) or is_conflict(error) or is_disconnect(error)
+
+
+async def run_in_transaction(
+    sessions: SessionFactory,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    attempts: int = 5,
+    what: str = "transaction",
+) -> T:
+    """Run `work` in one transaction, committing on success.
+
+    Conflicts and lost connections are retried with jittered exponential backoff; after
+    `attempts`, a lost connection raises `DatabaseUnavailable` and a conflict re-raises.
+    Other errors propagate at once (the transaction is rolled back).
+    """
+    delay = 0.02
+    for attempt in range(1, attempts + 1):
+        try:
+            async with sessions() as session, session.begin():
+                return await work(session)
+        except Exception as error:
+            transient = is_conflict(error) or is_disconnect(error)
+            if not transient:
+                raise
+            if attempt == attempts:
+                if is_disconnect(error):
+                    raise DatabaseUnavailable(f"database unavailable during {what}") from error
+                raise
+            logger.warning(
+                "retrying %s after a transient database error",
+                what,
+                extra={"action": "db_retry", "attempt": attempt, "error": type(error).__name__},
+            )
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 1.0)
+    raise AssertionError("unreachable")

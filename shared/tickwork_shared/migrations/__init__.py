@@ -1,0 +1,1 @@
+"""Alembic migrations of the tickwork schema (run by `tickwork migrate`)."""

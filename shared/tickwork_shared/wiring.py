@@ -1,0 +1,34 @@
+"""Building the plumbing a service runs on from its settings (engine, sessions, bus).
+
+Called from each service's start-up, never at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from tickwork_shared.bus.abc import Bus
+from tickwork_shared.db.engine import SessionFactory, create_engine, create_session_factory
+from tickwork_shared.settings import Settings
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[SessionFactory]:
+    """One engine for the process; disposed when the block ends."""
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    try:
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+def create_bus(settings: Settings) -> Bus:
+    """The RabbitMQ bus for `settings.amqp_url` (`tickwork dev` passes its in-process bus)."""
+    from tickwork_shared.bus.rabbitmq import RabbitBus
+
+    return RabbitBus(
+        settings.amqp_url,
+        publish_timeout=settings.publish_timeout_seconds,
+        connection_name=f"tickwork {settings.instance_id}",
+    )

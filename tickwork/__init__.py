@@ -1,0 +1,1 @@
+"""The `tickwork` command line: the composition root that starts services by name."""
