@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-
 from tickwork_shared.db.models import ScheduledJob, TaskFunction
 
 
@@ -30,7 +29,7 @@ async def ensure_task_function(
 
 
 async def make_job(session: AsyncSession, **overrides: Any) -> ScheduledJob:
-    """An enabled interval job (every 5 s from now) running `tickwork.noop`; flushed, not committed."""
+    """An enabled job every 5 s from now running `tickwork.noop`; flushed, not committed."""
     now = datetime.now(UTC)
     function = await ensure_task_function(session, overrides.get("task_function", "tickwork.noop"))
     fields: dict[str, Any] = {

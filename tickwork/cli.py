@@ -1,5 +1,85 @@
-"""Placeholder until the command line lands."""
+"""`tickwork`: one command line for every process of the system.
+
+Full-mode commands are configured by `TICKWORK_*` environment variables only. Each
+command imports its service lazily, so an executor never loads FastAPI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from tickwork_shared.enums import Role
+from tickwork_shared.logs import configure_logging
+from tickwork_shared.settings import Settings
 
 
-def main() -> None:
-    print("tickwork: services not built yet")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tickwork", description="tickwork: a distributed job scheduler"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser(
+        "dev", help="api, planner and executor in one process (SQLite, in-process bus)"
+    )
+    commands.add_parser("migrate", help="upgrade the database schema to the newest version")
+    commands.add_parser("api", help="run the REST api")
+    commands.add_parser("planner", help="run a planner")
+    commands.add_parser("executor", help="run an executor")
+
+    keys = commands.add_parser("api-key", help="manage API keys").add_subparsers(
+        dest="key_command", required=True, metavar="ACTION"
+    )
+    create = keys.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    keys.add_parser("list", help="list keys (never the keys themselves)")
+    revoke = keys.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id", type=int)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.command == "dev":
+        from tickwork.dev import run_dev
+
+        run_dev()
+        return
+
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        if args.command == "migrate":
+            _migrate(settings)
+        elif args.command == "api":
+            from tickwork_api.main import serve
+
+            asyncio.run(serve(settings))
+        elif args.command == "planner":
+            from tickwork_planner.main import run as run_planner
+
+            asyncio.run(run_planner(settings))
+        elif args.command == "executor":
+            from tickwork_executor.main import run as run_executor
+
+            asyncio.run(run_executor(settings))
+        elif args.command == "api-key":
+            from tickwork.keys import key_command
+
+            asyncio.run(key_command(settings, args))
+    except KeyboardInterrupt:
+        pass
+
+
+def _migrate(settings: Settings) -> None:
+    from tickwork_shared.migrate import upgrade_to_head
+
+    upgrade_to_head(settings.database_url)
+    print("database schema is up to date", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

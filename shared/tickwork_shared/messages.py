@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from tickwork_shared.camel import CamelModel, UtcDatetime, format_utc
 
-RUN_SCHEMA_VERSION = 1
+RUN_SCHEMA_VERSION: Literal[1] = 1
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
@@ -41,7 +41,9 @@ class TriggerCommand(CamelModel):
         return self
 
 
-def event_body(routing_key: str, payload: dict[str, Any], occurred_at: datetime | None = None) -> bytes:
+def event_body(
+    routing_key: str, payload: dict[str, Any], occurred_at: datetime | None = None
+) -> bytes:
     """An event on `tickwork.events`: the REST shape plus `event` and `occurredAt`."""
     when = occurred_at or datetime.now(UTC)
     return orjson.dumps({**payload, "event": routing_key, "occurredAt": format_utc(when)})

@@ -20,7 +20,10 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade_to_head(database_url: str) -> None:
-    """Bring the schema to head; a no-op when it already is. Blocking (Alembic runs its own loop)."""
+    """Bring the schema to head; a no-op when it already is.
+
+    Blocking: Alembic's env runs its own event loop.
+    """
     command.upgrade(alembic_config(database_url), "head")
 
 

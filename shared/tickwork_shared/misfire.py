@@ -37,9 +37,7 @@ def plan_fire_times(
     if policy is MisfirePolicy.RUN_ALL or not misfired:
         return [FireDecision(t, True) for t in fire_times]
     keep = misfired[-1] if policy is MisfirePolicy.RUN_ONCE else None
-    return [
-        FireDecision(t, not is_misfire(t, now, grace) or t == keep) for t in fire_times
-    ]
+    return [FireDecision(t, not is_misfire(t, now, grace) or t == keep) for t in fire_times]
 
 
 def should_run_at_claim(

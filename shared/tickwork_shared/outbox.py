@@ -124,9 +124,7 @@ async def publish_and_mark(
             await session.execute(
                 update(JobExecution)
                 .where(JobExecution.id.in_(confirmed), JobExecution.publish_claim == claim)
-                .values(
-                    next_publish_at=None, publish_claim=None, published_at=db_now_expr(session)
-                )
+                .values(next_publish_at=None, publish_claim=None, published_at=db_now_expr(session))
             )
 
         await run_in_transaction(sessions, mark, what="outbox mark")

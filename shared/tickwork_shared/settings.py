@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from pydantic import field_validator
-from typing import Annotated
 
 DEFAULT_DATABASE_URL = "mysql+asyncmy://root@127.0.0.1:3306/tickwork"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"

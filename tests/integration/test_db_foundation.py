@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
-
 from tickwork_shared.db.dialect import db_now, db_now_expr, for_claim
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobType, ScheduledJob, TaskFunction
@@ -66,10 +65,11 @@ async def test_times_keep_microseconds_and_come_back_utc(db_sessions: SessionFac
 
 
 async def test_naive_datetimes_are_refused(db_sessions: SessionFactory) -> None:
-    with pytest.raises(Exception, match="naive datetime"):
-        async with db_sessions() as session, session.begin():
-            naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the point of the test
-            session.add(JobType(name="x", created_at=naive, updated_at=naive))
+    naive = datetime(2026, 1, 1)  # the point of the test: no tzinfo
+    async with db_sessions() as session:
+        session.add(JobType(name="x", created_at=naive, updated_at=naive))
+        with pytest.raises(Exception, match="naive datetime"):
+            await session.flush()
 
 
 async def test_database_clock_is_utc_now(db_sessions: SessionFactory) -> None:

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
-
 from tickwork_shared.db.models import Base
 from tickwork_shared.migrate import downgrade_to_base, upgrade_to_head
 
@@ -35,7 +34,9 @@ async def _tables_and_version(url: str) -> tuple[set[str], list[str]]:
 @pytest.fixture
 async def empty_mariadb(mariadb_url: str) -> AsyncIterator[str]:
     name = f"tickwork_mig_{uuid.uuid4().hex[:8]}"
-    server = create_async_engine(make_url(mariadb_url).set(database=""), isolation_level="AUTOCOMMIT")
+    server = create_async_engine(
+        make_url(mariadb_url).set(database=""), isolation_level="AUTOCOMMIT"
+    )
     async with server.connect() as connection:
         await connection.execute(text(f"CREATE DATABASE `{name}`"))
     try:

@@ -44,7 +44,9 @@ async def db_now(session: AsyncSession) -> datetime:
     """Read the database clock (one round trip on MariaDB)."""
     if is_sqlite(session):
         return datetime.now(UTC)
-    value = await session.scalar(select(func.utc_timestamp(6, type_=UTCDateTime())))
+    value: datetime | None = await session.scalar(
+        select(func.utc_timestamp(6, type_=UTCDateTime()))
+    )
     assert value is not None
     return value
 
