@@ -1,0 +1,123 @@
+"""Start tickwork as a user would — `.venv/bin/tickwork <command>` processes — and clean up.
+
+Each process logs to its own file; `Stack.logs()` gathers them for a failing test's report.
+No process outlives its `Stack`: `stop_all` sends SIGTERM, then SIGKILL after a grace.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TICKWORK = str(Path(sys.executable).parent / "tickwork")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.alive():
+            os.kill(self.pid, signum)
+
+
+@dataclass
+class Stack:
+    """A set of tickwork processes sharing one environment and working folder."""
+
+    env: dict[str, str]
+    workdir: Path
+    procs: list[Proc] = field(default_factory=list)
+
+    def _env(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+        env = {**os.environ, **self.env, **(extra or {})}
+        env.pop("TICKWORK_INSTANCE_ID", None)  # each process names itself host:pid
+        return env
+
+    def start(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> Proc:
+        log = self.workdir / f"{name}.log"
+        handle = log.open("ab")
+        popen = subprocess.Popen(  # noqa: S603 - our own command, no shell
+            [TICKWORK, *args],
+            cwd=self.workdir,
+            env=self._env(env),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        handle.close()
+        proc = Proc(name, popen, log)
+        self.procs.append(proc)
+        return proc
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run a command to completion (migrate, api-key create); raises with its output on failure."""
+        done = subprocess.run(  # noqa: S603
+            [TICKWORK, *args],
+            cwd=self.workdir,
+            env=self._env(None),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"tickwork {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def stop(self, proc: Proc, *, grace: float = 20) -> int | None:
+        """SIGTERM, then SIGKILL if it has not exited within `grace`; its exit code."""
+        if proc.alive():
+            proc.signal(signal.SIGTERM)
+            try:
+                proc.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                proc.signal(signal.SIGKILL)
+                proc.popen.wait(10)
+        return proc.popen.returncode
+
+    def kill(self, proc: Proc) -> None:
+        proc.signal(signal.SIGKILL)
+        proc.popen.wait(10)
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            proc.signal(signal.SIGCONT)  # a stopped process cannot handle SIGTERM
+            proc.signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.popen.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.signal(signal.SIGKILL)
+                proc.popen.wait(10)
+
+    def logs(self, tail_lines: int = 60) -> str:
+        parts = []
+        for proc in self.procs:
+            lines = proc.log.read_text(errors="replace").splitlines()[-tail_lines:]
+            parts.append(f"----- {proc.name} (pid {proc.pid}, exit {proc.popen.poll()})")
+            parts.extend(lines)
+        return "\n".join(parts)
