@@ -60,7 +60,7 @@ class Stack:
     def start(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> Proc:
         log = self.workdir / f"{name}.log"
         handle = log.open("ab")
-        popen = subprocess.Popen(  # noqa: S603 - our own command, no shell
+        popen = subprocess.Popen(
             [TICKWORK, *args],
             cwd=self.workdir,
             env=self._env(env),
@@ -74,8 +74,8 @@ class Stack:
         return proc
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run a command to completion (migrate, api-key create); raises with its output on failure."""
-        done = subprocess.run(  # noqa: S603
+        """Run a command to completion (migrate, api-key create); raises with its output."""
+        done = subprocess.run(
             [TICKWORK, *args],
             cwd=self.workdir,
             env=self._env(None),

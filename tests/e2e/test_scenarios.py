@@ -1,0 +1,279 @@
+"""What a user does with tickwork, driven only through REST and AMQP, in both setups."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aio_pika
+import orjson
+
+from tests.e2e.conftest import Deployment
+from tests.harness.waiting import wait_for
+
+FAR_FUTURE = "2099-01-01T00:00:00Z"  # an interval that never fires by itself
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _by_time(executions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(executions, key=lambda e: (e["scheduledAt"], e["attempt"]))
+
+
+async def test_interval_job_fires_on_time(deployment: Deployment) -> None:
+    api = deployment.api
+    job = await api.create_job(_name("every-2s"), schedule={"kind": "interval", "seconds": 2})
+    assert job["nextRunAt"] is not None
+    runs = await api.wait_executions(job["id"], count=3, status="succeeded", timeout=30)
+    await api.ok("POST", f"/jobs/{job['id']}/disable")
+
+    times = [_at(e["scheduledAt"]) for e in _by_time(runs)]
+    assert all(b - a == timedelta(seconds=2) for a, b in itertools.pairwise(times))
+    for execution in runs:
+        assert execution["trigger"] == "schedule"
+        lag = _at(execution["startedAt"]) - _at(execution["scheduledAt"])
+        assert timedelta(0) <= lag < timedelta(seconds=5), execution
+
+
+async def test_cron_with_seconds_fires(deployment: Deployment) -> None:
+    api = deployment.api
+    job = await api.create_job(
+        _name("cron-2s"),
+        schedule={"kind": "cron", "expression": "*/2 * * * * *", "timezone": "UTC"},
+    )
+    runs = await api.wait_executions(job["id"], count=2, status="succeeded", timeout=30)
+    await api.ok("DELETE", f"/jobs/{job['id']}", 204)
+    assert all(_at(e["scheduledAt"]).second % 2 == 0 for e in runs)
+
+
+async def test_date_job_runs_once(deployment: Deployment) -> None:
+    api = deployment.api
+    run_at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    job = await api.create_job(_name("once"), schedule={"kind": "date", "runAt": run_at})
+    await api.wait_executions(job["id"], count=1, status="succeeded", timeout=30)
+    await asyncio.sleep(2)  # a second run would have had time to appear
+    assert len(await api.executions(job["id"])) == 1
+    after = await api.ok("GET", f"/jobs/{job['id']}")
+    assert after["nextRunAt"] is None
+
+
+async def test_manual_trigger_runs_at_once(deployment: Deployment) -> None:
+    api = deployment.api
+    job = await api.create_job(
+        _name("manual"), schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE}
+    )
+    accepted = await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
+    assert accepted["jobId"] == job["id"]
+    assert accepted["status"] == "queued"
+    done = await api.wait_execution(accepted["executionId"], {"succeeded"})
+    assert done["trigger"] == "manual"
+    assert isinstance(done["triggeredById"], str)
+    assert done["startedAt"] <= done["finishedAt"]
+    assert done["durationMs"] is not None
+
+
+async def test_failures_are_retried_then_fail(deployment: Deployment) -> None:
+    api = deployment.api
+    job = await api.create_job(
+        _name("fails"),
+        taskFunction="tickwork.fail",
+        args={"message": "boom"},
+        schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE},
+        maxRetries=2,
+        retryBackoffSeconds=1,
+    )
+    await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
+    runs = _by_time(await api.wait_executions(job["id"], count=3, status="failed", timeout=40))
+    assert [e["attempt"] for e in runs] == [1, 2, 3]
+    assert [e["trigger"] for e in runs] == ["manual", "retry", "retry"]
+    assert len({e["scheduledAt"] for e in runs}) == 1
+    assert all("boom" in (e["error"] or "") for e in runs)
+    await asyncio.sleep(2)  # no fourth attempt beyond maxRetries
+    assert len(await api.executions(job["id"])) == 3
+
+
+async def test_timeout_ends_timed_out(deployment: Deployment) -> None:
+    api = deployment.api
+    job = await api.create_job(
+        _name("slow"),
+        taskFunction="tickwork.sleep",
+        args={"seconds": 30},
+        timeoutSeconds=1,
+        schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE},
+    )
+    accepted = await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
+    done = await api.wait_execution(accepted["executionId"], {"timed_out", "failed"})
+    assert done["status"] == "timed_out"
+
+
+async def test_cancel_a_running_execution(deployment: Deployment) -> None:
+    api = deployment.api
+    job = await api.create_job(
+        _name("cancel-me"),
+        taskFunction="tickwork.sleep",
+        args={"seconds": 60},
+        schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE},
+    )
+    accepted = await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
+    execution_id = accepted["executionId"]
+    await api.wait_execution(execution_id, {"running"})
+    await api.ok("POST", f"/executions/{execution_id}/cancel", 202)
+    done = await api.wait_execution(execution_id, {"cancelled", "failed", "succeeded"})
+    assert done["status"] == "cancelled"
+    again = await api.call("POST", f"/executions/{execution_id}/cancel")
+    assert again.status_code == 409
+
+
+async def test_overlapping_runs_of_a_skip_job_are_skipped(deployment: Deployment) -> None:
+    api = deployment.api
+    job = await api.create_job(
+        _name("overlap"),
+        taskFunction="tickwork.sleep",
+        args={"seconds": 2.5},
+        overlapPolicy="skip",
+        schedule={"kind": "interval", "seconds": 1},
+    )
+    await api.wait_executions(job["id"], count=2, status="skipped", timeout=30)
+    refused = await api.call("POST", f"/jobs/{job['id']}/trigger")
+    await api.ok("POST", f"/jobs/{job['id']}/disable")
+    assert refused.status_code in (202, 400)  # 400 while a run is queued or running
+    if refused.status_code == 400:
+        assert "Job already has a running execution" in refused.text
+
+    async def settled() -> list[dict[str, Any]]:
+        runs = await api.executions(job["id"])
+        return runs if all(e["status"] not in ("queued", "running") for e in runs) else []
+
+    runs = await wait_for(settled, timeout=30, what="the overlap job's runs to settle")
+    skipped = [e for e in runs if e["status"] == "skipped"]
+    assert {e["reason"] for e in skipped} <= {"overlap", "disabled"}
+    assert any(e["reason"] == "overlap" for e in skipped)
+    ran = sorted(
+        (_at(e["startedAt"]), _at(e["finishedAt"]))
+        for e in runs
+        if e["startedAt"] and e["finishedAt"]
+    )
+    assert ran, "at least one run ran"
+    for (_, first_end), (second_start, _) in itertools.pairwise(ran):
+        assert second_start >= first_end, "runs of a skip job never overlap"
+
+
+async def test_disable_and_delete_stop_firing(deployment: Deployment) -> None:
+    api = deployment.api
+    job = await api.create_job(_name("pausable"), schedule={"kind": "interval", "seconds": 1})
+    await api.wait_executions(job["id"], count=2, status="succeeded", timeout=30)
+
+    disabled = await api.ok("POST", f"/jobs/{job['id']}/disable")
+    assert disabled["isEnabled"] is False
+    assert disabled["version"] > job["version"]
+    paused_at = datetime.now(UTC)
+    await asyncio.sleep(3)
+    late = [
+        e
+        for e in await api.executions(job["id"])
+        if _at(e["scheduledAt"]) > paused_at and e["status"] != "skipped"
+    ]
+    assert late == [], "nothing due after the disable call runs"
+
+    enabled = await api.ok("POST", f"/jobs/{job['id']}/enable")
+    assert enabled["isEnabled"] is True
+    resumed_at = datetime.now(UTC)
+
+    async def resumed() -> bool:
+        runs = await api.executions(job["id"], status="succeeded")
+        return any(_at(e["scheduledAt"]) >= resumed_at - timedelta(seconds=1) for e in runs)
+
+    await wait_for(resumed, timeout=30, what="runs after re-enabling")
+    paused = [
+        e
+        for e in await api.executions(job["id"])
+        if paused_at < _at(e["scheduledAt"]) < resumed_at - timedelta(seconds=1)
+    ]
+    assert paused == [], "a paused period is not a misfire: nothing is caught up"
+
+    await api.ok("DELETE", f"/jobs/{job['id']}", 204)
+    deleted_at = datetime.now(UTC)
+    assert (await api.call("GET", f"/jobs/{job['id']}")).status_code == 404
+    await asyncio.sleep(3)
+    history = await api.executions(job["id"])
+    assert history, "a deleted job's runs stay listed"
+    assert not [
+        e for e in history if _at(e["scheduledAt"]) > deleted_at and e["status"] != "skipped"
+    ]
+
+
+async def test_next_runs_preview_across_dst(deployment: Deployment) -> None:
+    api = deployment.api
+    job = await api.create_job(
+        _name("dst"),
+        isEnabled=False,
+        schedule={"kind": "cron", "expression": "30 2 * 3,10 0", "timezone": "Europe/Berlin"},
+    )
+    preview = await api.ok("GET", f"/jobs/{job['id']}/next-runs", params={"count": 12})
+    local = [item["localTime"] for item in preview["items"]]
+    at = [item["at"] for item in preview["items"]]
+    # 2027-03-28: 02:30 does not exist in Berlin and fires shifted by the gap.
+    assert "2027-03-28T03:30:00+02:00" in local
+    assert at[local.index("2027-03-28T03:30:00+02:00")] == "2027-03-28T01:30:00Z"
+    # 2027-10-31: 02:30 happens twice; a fixed-hour expression fires once, the first time.
+    assert "2027-10-31T02:30:00+02:00" in local
+    assert "2027-10-31T02:30:00+01:00" not in local
+
+
+async def test_trigger_by_amqp_message_is_idempotent(deployment: Deployment) -> None:
+    amqp_url = deployment.require_amqp()
+    api = deployment.api
+    name = _name("by-message")
+    job = await api.create_job(
+        name, schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE}
+    )
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange("tickwork.commands")
+        body = orjson.dumps({"jobName": name, "idempotencyKey": "nightly-2026-11-28"})
+        for _ in range(2):
+            await exchange.publish(aio_pika.Message(body), routing_key="job.trigger")
+    runs = await api.wait_executions(job["id"], count=1, status="succeeded", timeout=30)
+    await asyncio.sleep(2)  # the duplicate command has been handled by now
+    runs = await api.executions(job["id"])
+    assert len(runs) == 1
+    assert runs[0]["trigger"] == "message"
+
+
+async def test_events_reach_a_plain_amqp_consumer(deployment: Deployment) -> None:
+    amqp_url = deployment.require_amqp()
+    api = deployment.api
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind("tickwork.events", routing_key="#")
+        job = await api.create_job(
+            _name("evented"), schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE}
+        )
+        accepted = await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
+        seen: dict[str, dict[str, Any]] = {}
+
+        async def collect() -> bool:
+            while (message := await queue.get(no_ack=True, fail=False)) is not None:
+                event = orjson.loads(message.body)
+                if event.get("id") == job["id"] or event.get("jobId") == job["id"]:
+                    seen[message.routing_key or ""] = event
+            return {"job.created", "execution.succeeded"} <= set(seen)
+
+        await wait_for(collect, timeout=30, what="job.created and execution.succeeded events")
+    finished = seen["execution.succeeded"]
+    assert finished["executionId"] == accepted["executionId"]
+    assert finished["event"] == "execution.succeeded"
+    assert finished["occurredAt"].endswith("Z")
+    assert seen["job.created"]["name"] == job["name"]
