@@ -1,0 +1,61 @@
+"""Every tickwork metric, defined once (Prometheus names prefixed `tickwork_`).
+
+Labels have bounded cardinality: statuses, reasons, job types, services — never
+execution ids. The api serves them on `/metrics`; planners and executors on
+`TICKWORK_METRICS_PORT` when set (`serve_metrics`).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+DURATION_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
+
+EXECUTIONS = Counter(
+    "tickwork_executions",
+    "Executions that reached a final status",
+    ["job_type", "status"],
+)
+SCHEDULE_LAG = Histogram(
+    "tickwork_schedule_lag_seconds",
+    "Start of a run minus its scheduled fire time",
+    ["trigger"],
+    buckets=LAG_BUCKETS,
+)
+RUN_DURATION = Histogram(
+    "tickwork_run_duration_seconds",
+    "How long task functions ran",
+    ["status"],
+    buckets=DURATION_BUCKETS,
+)
+RUNS_SKIPPED = Counter("tickwork_runs_skipped", "Runs that did not run, by reason", ["reason"])
+REAPER_RECOVERIES = Counter(
+    "tickwork_reaper_recoveries", "Running executions whose executor was lost"
+)
+RETRIES_SCHEDULED = Counter("tickwork_retries_scheduled", "Retry attempts written")
+RUNS_PLANNED = Counter("tickwork_runs_planned", "Execution rows written by planners", ["trigger"])
+OUTBOX_BACKLOG = Gauge("tickwork_outbox_backlog", "Queued runs not yet published")
+OUTBOX_OLDEST_AGE = Gauge(
+    "tickwork_outbox_oldest_age_seconds", "Age of the oldest queued run not yet published"
+)
+RUNS_PUBLISHED = Counter("tickwork_runs_published", "Run messages confirmed by the broker")
+PLANNER_TICK = Histogram(
+    "tickwork_planner_tick_seconds",
+    "Duration of one planning transaction",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+EXECUTOR_IN_FLIGHT = Gauge("tickwork_executor_in_flight", "Tasks running in this executor")
+EXECUTOR_CAPACITY = Gauge("tickwork_executor_capacity", "Tasks this executor may run at once")
+BUS_RECONNECTS = Gauge(
+    "tickwork_bus_reconnects", "Times this process's bus connection was re-established"
+)
+STALE_JOBS = Gauge(
+    "tickwork_stale_jobs", "Enabled jobs with no successful run within their staleAfterSeconds"
+)
+
+
+def serve_metrics(port: int | None) -> None:
+    """Serve `/metrics` on `port` in a background thread (planner, executor); None: off."""
+    if port is not None:
+        start_http_server(port)
