@@ -1,0 +1,134 @@
+"""API keys: created once and shown once, stored only as a SHA-256 hash (see `ApiKey`).
+
+A key is `tw_` plus 43 URL-safe characters (256 random bits). Such a key cannot be
+guessed, so a fast hash is as good as a slow one and lets each request find its key by
+an index lookup. The first characters are kept as `prefix` so a listing can tell keys
+apart. The CLI (`tickwork api-key …`) and `tickwork dev` call these functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from tickwork_shared.db.dialect import db_now, db_now_expr
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.models import ApiKey
+from tickwork_shared.db.retry import run_in_transaction
+from tickwork_shared.enums import Role
+
+from tickwork_api.errors import NotFound, ValidationFailed
+
+KEY_PREFIX = "tw_"
+PREFIX_LENGTH = 10
+MAX_NAME_LENGTH = 200
+# `last_used_at` is refreshed at most this often, so reads do not write on every request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _check_name(name: str) -> None:
+    if not name.strip() or len(name) > MAX_NAME_LENGTH:
+        raise ValidationFailed.one("name", f"must be 1 to {MAX_NAME_LENGTH} characters")
+
+
+async def _insert(session: AsyncSession, key: str, name: str, role: Role) -> ApiKey:
+    record = ApiKey(
+        name=name,
+        role=Role(role).value,
+        key_hash=hash_key(key),
+        prefix=key[:PREFIX_LENGTH],
+        created_at=await db_now(session),
+    )
+    session.add(record)
+    await session.flush()
+    return record
+
+
+async def create_api_key(sessions: SessionFactory, name: str, role: Role) -> tuple[ApiKey, str]:
+    """A new key with `role`: the stored record and the key itself (shown only now)."""
+    _check_name(name)
+    key = generate_key()
+
+    async def work(session: AsyncSession) -> ApiKey:
+        return await _insert(session, key, name, role)
+
+    return await run_in_transaction(sessions, work, what="create api key"), key
+
+
+async def ensure_api_key(sessions: SessionFactory, key: str, name: str, role: Role) -> None:
+    """Make `key` valid with `role` if its hash is not stored yet; idempotent.
+
+    `tickwork dev` keeps its admin key in a file and calls this at every start. A key
+    already stored (even revoked) is left as it is.
+    """
+    _check_name(name)
+    digest = hash_key(key)
+
+    async def work(session: AsyncSession) -> None:
+        if await session.scalar(select(ApiKey.id).where(ApiKey.key_hash == digest)) is None:
+            await _insert(session, key, name, role)
+
+    # IntegrityError: inserted concurrently by another process; the key exists now.
+    with contextlib.suppress(IntegrityError):
+        await run_in_transaction(sessions, work, what="ensure api key")
+
+
+async def list_api_keys(sessions: SessionFactory) -> list[ApiKey]:
+    """Every key, revoked ones included, oldest first (hashes are never shown)."""
+
+    async def work(session: AsyncSession) -> list[ApiKey]:
+        return list((await session.scalars(select(ApiKey).order_by(ApiKey.id))).all())
+
+    return await run_in_transaction(sessions, work, what="list api keys")
+
+
+async def revoke_api_key(sessions: SessionFactory, key_id: int) -> None:
+    """Revoke the key at once (its next request gets 401); raises `NotFound` if unknown.
+
+    Revoking a revoked key keeps its first revocation time.
+    """
+
+    async def work(session: AsyncSession) -> None:
+        record = await session.get(ApiKey, key_id)
+        if record is None:
+            raise NotFound(f"API key {key_id} not found")
+        if record.revoked_at is None:
+            record.revoked_at = await db_now(session)
+
+    await run_in_transaction(sessions, work, what="revoke api key")
+
+
+async def find_active_key(sessions: SessionFactory, key: str) -> ApiKey | None:
+    """The unrevoked key whose hash matches, its `last_used_at` refreshed (coarsely)."""
+    digest = hash_key(key)
+
+    async def work(session: AsyncSession) -> ApiKey | None:
+        record = await session.scalar(
+            select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+        )
+        if record is None:
+            return None
+        last = record.last_used_at
+        if last is None or datetime.now(UTC) - last >= LAST_USED_RESOLUTION:
+            await session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == record.id)
+                .values(last_used_at=db_now_expr(session))
+                .execution_options(synchronize_session=False)
+            )
+        return record
+
+    return await run_in_transaction(sessions, work, what="authenticate")
