@@ -1,0 +1,1 @@
+"""Queries: one function per question the services ask of the database."""

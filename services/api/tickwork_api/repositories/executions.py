@@ -1,0 +1,100 @@
+"""Queries on `job_executions`, each shaped to use one of the indexes in `models.py`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from tickwork_shared.db.models import JobExecution
+from tickwork_shared.enums import ExecutionStatus
+
+from tickwork_api.repositories.paging import fetch_page
+from tickwork_api.schemas.common import Paging
+
+OPEN_STATUSES = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
+
+
+@dataclass(frozen=True)
+class ExecutionFilters:
+    job_id: int | None = None
+    status: ExecutionStatus | None = None
+    since: datetime | None = None  # inclusive, on scheduled_at
+    until: datetime | None = None  # exclusive, on scheduled_at
+
+
+async def get_execution(
+    session: AsyncSession, execution_id: str, *, lock: bool = False
+) -> JobExecution | None:
+    query = select(JobExecution).where(JobExecution.execution_id == execution_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.scalars(query)).one_or_none()
+
+
+async def has_open_run(session: AsyncSession, job_id: int) -> bool:
+    """Whether the job has a run queued or running (`ix_job_executions_job_status`)."""
+    query = (
+        select(JobExecution.id)
+        .where(JobExecution.job_id == job_id, JobExecution.status.in_(OPEN_STATUSES))
+        .limit(1)
+    )
+    return await session.scalar(query) is not None
+
+
+async def skip_queued_runs(
+    session: AsyncSession, job_id: int, *, reason: str, now: datetime
+) -> list[JobExecution]:
+    """End the job's `queued` runs as `skipped` with `reason`; the rows that changed.
+
+    The rows are locked first, then updated only while still `queued`: a run an executor
+    claimed meanwhile keeps running (its claim is the same conditional UPDATE).
+    """
+    locked = select(JobExecution.id).where(
+        JobExecution.job_id == job_id, JobExecution.status == ExecutionStatus.QUEUED.value
+    )
+    ids = list((await session.scalars(locked.with_for_update())).all())
+    if not ids:
+        return []
+    await session.execute(
+        update(JobExecution)
+        .where(JobExecution.id.in_(ids), JobExecution.status == ExecutionStatus.QUEUED.value)
+        .values(
+            status=ExecutionStatus.SKIPPED.value,
+            reason=reason,
+            finished_at=now,
+            next_publish_at=None,
+            publish_claim=None,
+            retry_handled=True,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    changed = select(JobExecution).where(JobExecution.id.in_(ids))
+    return list((await session.scalars(changed.execution_options(populate_existing=True))).all())
+
+
+async def list_executions(
+    session: AsyncSession, filters: ExecutionFilters, paging: Paging
+) -> tuple[list[JobExecution], int]:
+    """Newest first by `scheduled_at`, then `attempt` (then id, for stable pages).
+
+    With `job_id` the query walks `ix_job_executions_job_history`, with `status`
+    `ix_job_executions_status_history`, otherwise `ix_job_executions_history` backwards;
+    `since`/`until` narrow the range of the same index.
+    """
+    conditions: list[ColumnElement[bool]] = []
+    if filters.job_id is not None:
+        conditions.append(JobExecution.job_id == filters.job_id)
+    if filters.status is not None:
+        conditions.append(JobExecution.status == filters.status.value)
+    if filters.since is not None:
+        conditions.append(JobExecution.scheduled_at >= filters.since)
+    if filters.until is not None:
+        conditions.append(JobExecution.scheduled_at < filters.until)
+    order = (
+        JobExecution.scheduled_at.desc(),
+        JobExecution.attempt.desc(),
+        JobExecution.id.desc(),
+    )
+    return await fetch_page(session, JobExecution, conditions, order, paging)

@@ -1,0 +1,1 @@
+"""Request and response shapes (all `CamelModel`: camelCase on the wire)."""

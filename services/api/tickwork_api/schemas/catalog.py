@@ -1,0 +1,47 @@
+"""Job types (categories) and task functions (what executors offer)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
+from tickwork_shared.camel import CamelModel, UtcDatetime
+
+TypeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+TypeDescription = Annotated[str, Field(max_length=10_000)]
+
+
+class JobTypeCreate(CamelModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: TypeName
+    description: TypeDescription | None = None
+
+
+class JobTypeUpdate(CamelModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: TypeName | None = None
+    description: TypeDescription | None = None
+
+    @field_validator("name", mode="after")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("may be left out but not null")
+        return value
+
+
+class JobTypePublic(CamelModel):
+    id: int
+    name: str
+    description: str | None = None
+
+
+class TaskFunctionPublic(CamelModel):
+    id: int
+    name: str
+    description: str | None = None
+    params_schema: dict[str, Any]
+    is_available: bool = Field(description="an executor offered it within the last TTL")
+    last_seen_at: UtcDatetime
