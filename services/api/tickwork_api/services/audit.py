@@ -1,0 +1,47 @@
+"""Audit rows: who changed what, written in the same transaction as the change."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from tickwork_shared.db.models import AuditLog
+
+
+def diff(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    """`{"before": {...}, "after": {...}}` holding only the fields that differ.
+
+    A creation has no `before` (every field is new), a removal no `after`.
+    """
+    old, new = before or {}, after or {}
+    changed = [k for k in {**old, **new} if old.get(k) != new.get(k) or (k in old) != (k in new)]
+    return {
+        "before": {k: old[k] for k in changed if k in old},
+        "after": {k: new[k] for k in changed if k in new},
+    }
+
+
+def record(
+    session: AsyncSession,
+    *,
+    actor_id: str,
+    action: str,
+    entity_type: str,
+    entity_id: str | int,
+    changes: Mapping[str, Any] | None,
+    at: datetime,
+) -> None:
+    session.add(
+        AuditLog(
+            occurred_at=at,
+            actor_id=actor_id,
+            action=action,
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            changes=dict(changes) if changes is not None else None,
+        )
+    )

@@ -1,0 +1,135 @@
+"""The pure rules a job's input must follow: schedule, first fire time, arguments.
+
+No I/O and no clock: `now` is passed in, so each rule is tested on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from jsonschema import exceptions as schema_exceptions
+from jsonschema import validators
+from tickwork_shared.schedule import (
+    DateSchedule,
+    Schedule,
+    ScheduleError,
+    next_fire_time,
+    parse_schedule,
+)
+
+from tickwork_api.errors import FieldError, ValidationFailed, field_name
+
+logger = logging.getLogger(__name__)
+
+MAX_ARGS_BYTES = 32 * 1024
+"""Arguments travel in every execution row and event: a bound keeps both small."""
+MAX_ARGS_DEPTH = 20
+"""MariaDB's JSON type refuses documents nested deeper than 32 levels."""
+MAX_ARG_ERRORS = 10
+
+
+def parse_job_schedule(data: Mapping[str, Any], now: datetime) -> Schedule:
+    """The schedule a user sent; an interval without `startAt` starts `now`.
+
+    Raises `ValidationFailed` naming `schedule.<field>`.
+    """
+    try:
+        return parse_schedule(data, default_start=now)
+    except ScheduleError as error:
+        raise ValidationFailed.one(f"schedule.{error.field}", error.message) from None
+    except (ValueError, OverflowError, TypeError):
+        raise ValidationFailed.one("schedule", "is malformed or out of range") from None
+
+
+def first_fire_time(schedule: Schedule, now: datetime, grace_seconds: int) -> datetime | None:
+    """Where a new (or rescheduled) enabled job starts: its first fire time after `now`.
+
+    A `date` in the past is refused unless it lies within the misfire grace: then it is
+    due already and runs at once. Raises `ValidationFailed` on `schedule.runAt`.
+    """
+    if isinstance(schedule, DateSchedule) and schedule.run_at <= now:
+        if now - schedule.run_at <= timedelta(seconds=grace_seconds):
+            return schedule.run_at
+        raise ValidationFailed.one(
+            "schedule.runAt",
+            f"is in the past (more than misfireGraceSeconds={grace_seconds} ago)",
+        )
+    return next_fire_time(schedule, now)
+
+
+def plan_schedule(
+    data: Mapping[str, Any], now: datetime, grace_seconds: int, errors: list[FieldError]
+) -> tuple[Schedule | None, datetime | None]:
+    """`parse_job_schedule` then `first_fire_time`; on failure (None, None) with the
+    problem appended to `errors`, so one response can name every field at fault."""
+    try:
+        schedule = parse_job_schedule(data, now)
+        return schedule, first_fire_time(schedule, now, grace_seconds)
+    except ValidationFailed as error:
+        errors.extend(error.errors)
+        return None, None
+
+
+def check_args(
+    params_schema: Mapping[str, Any] | None, args: Mapping[str, Any]
+) -> list[FieldError]:
+    """Size and depth limits, then the task function's `paramsSchema` (when known)."""
+    errors = args_limit_errors(args)
+    if not errors and params_schema is not None:
+        errors = args_errors(params_schema, args)
+    return errors
+
+
+def args_limit_errors(args: Mapping[str, Any]) -> list[FieldError]:
+    try:
+        size = len(orjson.dumps(args))
+    except (TypeError, orjson.JSONEncodeError):
+        return [FieldError("args", "must be plain JSON")]
+    if size > MAX_ARGS_BYTES:
+        return [FieldError("args", f"is {size} bytes as JSON; at most {MAX_ARGS_BYTES}")]
+    if _depth(args) > MAX_ARGS_DEPTH:
+        return [FieldError("args", f"is nested deeper than {MAX_ARGS_DEPTH} levels")]
+    return []
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, Mapping):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def args_errors(params_schema: Mapping[str, Any], args: Mapping[str, Any]) -> list[FieldError]:
+    """Where `args` break the task function's `paramsSchema` (JSON Schema), by field.
+
+    A schema that is itself invalid is the executor's bug, not the user's: it is logged
+    and the arguments are accepted.
+    """
+    cls = validators.validator_for(params_schema, default=validators.Draft202012Validator)
+    try:
+        cls.check_schema(dict(params_schema))
+    except schema_exceptions.SchemaError:
+        logger.warning(
+            "a task function's paramsSchema is not a valid JSON Schema; arguments not checked",
+            extra={"action": "params_schema_invalid"},
+        )
+        return []
+    validator = cls(params_schema, format_checker=cls.FORMAT_CHECKER)
+    errors = sorted(validator.iter_errors(args), key=schema_exceptions.relevance)
+    return [_field_error(error) for error in errors[:MAX_ARG_ERRORS]]
+
+
+def _field_error(error: schema_exceptions.ValidationError) -> FieldError:
+    path = ["args", *error.absolute_path]
+    required = error.validator_value
+    if error.validator == "required" and isinstance(error.instance, Mapping):
+        assert isinstance(required, list)
+        missing = [p for p in required if p not in error.instance]
+        if missing:
+            return FieldError(field_name([*path, str(missing[0])]), "is required")
+    return FieldError(field_name(path), error.message)
