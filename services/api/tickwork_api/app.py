@@ -1,0 +1,84 @@
+"""`create_app`: the FastAPI application over a database and a bus its caller owns.
+
+The caller (`main.serve`, `tickwork dev`, tests) opens the session factory and starts
+the bus, and closes them after the app; the app's lifespan only starts and stops what
+it owns: the outbox publisher of its manual runs and the background event sender.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import Depends, FastAPI
+from tickwork_shared.bus.abc import Bus
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.outbox import OutboxPublisher
+from tickwork_shared.settings import Settings
+
+from tickwork_api.auth import authenticate
+from tickwork_api.context import ApiContext
+from tickwork_api.events import EventSender
+from tickwork_api.http_errors import install_error_handlers
+from tickwork_api.metrics import MetricsMiddleware
+from tickwork_api.routes import catalog, executions, jobs, system
+from tickwork_api.routes.params import errors
+from tickwork_api.services.catalog import CatalogService
+from tickwork_api.services.jobs import JobService
+from tickwork_api.services.runs import RunService
+
+
+def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiContext:
+    publisher = OutboxPublisher(bus, sessions)
+    events = EventSender(bus)
+    return ApiContext(
+        settings=settings,
+        sessions=sessions,
+        bus=bus,
+        publisher=publisher,
+        events=events,
+        jobs=JobService(sessions, events),
+        runs=RunService(
+            sessions,
+            publisher,
+            events,
+            relay_delay=timedelta(seconds=settings.relay_delay_seconds),
+        ),
+        catalog=CatalogService(
+            sessions, task_function_ttl=timedelta(seconds=settings.task_function_ttl_seconds)
+        ),
+    )
+
+
+def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> FastAPI:
+    context = _context(settings, sessions, bus)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await context.publisher.start()
+        await context.events.start()
+        try:
+            yield
+        finally:
+            await context.events.close()
+            await context.publisher.close()
+
+    app = FastAPI(
+        title="tickwork",
+        version="1",
+        summary="A distributed job scheduler: jobs, runs and their history",
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)  # outermost: counts every answer, errors too
+
+    app.include_router(system.router)
+    for router in (jobs.router, executions.router, catalog.router):  # all under /api/v1
+        app.include_router(
+            router,
+            dependencies=[Depends(authenticate)],
+            responses=errors(401, 403, 422, 503),
+        )
+    return app

@@ -1,0 +1,60 @@
+"""What the app holds for its requests, and the dependency aliases routes declare.
+
+`create_app` builds one `ApiContext`; routes receive its parts through the `…Dep`
+aliases (`SessionsDep`, `JobsDep`, …) instead of reaching into `app.state`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+from tickwork_shared.bus.abc import Bus
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.outbox import OutboxPublisher
+from tickwork_shared.settings import Settings
+
+from tickwork_api.events import EventSender
+from tickwork_api.services.catalog import CatalogService
+from tickwork_api.services.jobs import JobService
+from tickwork_api.services.runs import RunService
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    settings: Settings
+    sessions: SessionFactory
+    bus: Bus
+    publisher: OutboxPublisher
+    events: EventSender
+    jobs: JobService
+    runs: RunService
+    catalog: CatalogService
+
+
+def get_context(request: Request) -> ApiContext:
+    return cast(ApiContext, request.app.state.context)
+
+
+def _sessions(request: Request) -> SessionFactory:
+    return get_context(request).sessions
+
+
+def _jobs(request: Request) -> JobService:
+    return get_context(request).jobs
+
+
+def _runs(request: Request) -> RunService:
+    return get_context(request).runs
+
+
+def _catalog(request: Request) -> CatalogService:
+    return get_context(request).catalog
+
+
+ContextDep = Annotated[ApiContext, Depends(get_context)]
+SessionsDep = Annotated[SessionFactory, Depends(_sessions)]
+JobsDep = Annotated[JobService, Depends(_jobs)]
+RunsDep = Annotated[RunService, Depends(_runs)]
+CatalogDep = Annotated[CatalogService, Depends(_catalog)]

@@ -1,0 +1,46 @@
+"""`/api/v1/executions`: history across jobs, one execution, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from tickwork_shared.enums import ExecutionStatus
+from tickwork_shared.views import ExecutionPublic
+
+from tickwork_api.auth import OperatorDep
+from tickwork_api.context import RunsDep
+from tickwork_api.repositories.executions import ExecutionFilters
+from tickwork_api.routes.params import API_PREFIX, ExecutionIdPath, IdQuery, PagingDep, errors
+from tickwork_api.schemas.common import Page, UtcInput
+
+router = APIRouter(prefix=f"{API_PREFIX}/executions", tags=["executions"])
+
+
+@router.get("")
+async def list_executions(
+    runs: RunsDep,
+    paging: PagingDep,
+    job_id: Annotated[IdQuery, Query(alias="jobId")] = None,
+    status_: Annotated[ExecutionStatus | None, Query(alias="status")] = None,
+    since: Annotated[UtcInput | None, Query(description="scheduledAt ≥ since")] = None,
+    until: Annotated[UtcInput | None, Query(description="scheduledAt < until")] = None,
+) -> Page[ExecutionPublic]:
+    """Newest first (by `scheduledAt`, then `attempt`); deleted jobs' runs included."""
+    return await runs.list(ExecutionFilters(job_id, status_, since, until), paging)
+
+
+@router.get("/{executionId}", responses=errors(404))
+async def get_execution(execution_id: ExecutionIdPath, runs: RunsDep) -> ExecutionPublic:
+    return await runs.get(execution_id)
+
+
+@router.post(
+    "/{executionId}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=errors(404, 409)
+)
+async def cancel_execution(
+    execution_id: ExecutionIdPath, runs: RunsDep, actor: OperatorDep
+) -> ExecutionPublic:
+    """A queued run ends `cancelled` now; a running one is asked to stop; an ended one
+    is 409."""
+    return await runs.cancel(execution_id, actor)
