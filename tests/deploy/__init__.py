@@ -1,0 +1,1 @@
+"""Checks of the deployment files (deploy/, compose.yaml, .dockerignore) that run here."""

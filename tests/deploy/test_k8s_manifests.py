@@ -1,0 +1,220 @@
+"""deploy/k8s: every rendered resource valid by the Kubernetes JSON schemas (shipped by the
+kubernetes-validate package, strict: unknown fields are errors), and the resources wired
+to each other and to tickwork's settings the way deploy/README.md promises."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from tickwork_shared.settings import Settings
+
+from tests.deploy.kustomize import Resource, kubectl_render, read_env_file, render
+from tests.deploy.layout import K8S
+
+# The oldest Kubernetes these manifests promise to work on, and the newest schemas known.
+KUBERNETES_VERSIONS = ("1.29", kubernetes_validate.latest_version())
+GRACE_MARGIN_SECONDS = 10
+COMPONENTS = {"api", "planner", "executor"}
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[Resource]:
+    return render(K8S, examples=True)
+
+
+def find(resources: list[Resource], kind: str, name: str) -> Resource:
+    matches = [r for r in resources if r["kind"] == kind and r["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found"
+    return matches[0]
+
+
+def deployment(resources: list[Resource], component: str) -> Resource:
+    return find(resources, "Deployment", f"tickwork-{component}")
+
+
+def pod_spec(resource: Resource) -> dict[str, Any]:
+    spec: dict[str, Any] = resource["spec"]["template"]["spec"]
+    return spec
+
+
+def workloads(resources: list[Resource]) -> list[Resource]:
+    return [r for r in resources if r["kind"] in {"Deployment", "Job"}]
+
+
+def container_env(resources: list[Resource], container: dict[str, Any]) -> dict[str, str]:
+    """The environment a container starts with: envFrom sources, then env entries."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env |= find(resources, "ConfigMap", source["configMapRef"]["name"])["data"]
+        if "secretRef" in source:
+            data = find(resources, "Secret", source["secretRef"]["name"])["data"]
+            env |= {k: base64.b64decode(v).decode() for k, v in data.items()}
+    for item in container.get("env", []):
+        assert "value" in item, f"{item['name']}: only literal env values are used here"
+        env[item["name"]] = item["value"]
+    return env
+
+
+def schema_problems(resource: Resource) -> list[str]:
+    problems = []
+    for version in KUBERNETES_VERSIONS:
+        try:
+            kubernetes_validate.validate(resource, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            path = ".".join(str(p) for p in error.path)
+            problems.append(
+                f"{resource['kind']}/{resource['metadata']['name']} ({version}) "
+                f"{path}: {error.message}"
+            )
+    return problems
+
+
+def test_every_rendered_resource_is_valid_kubernetes(rendered: list[Resource]) -> None:
+    kinds = {r["kind"] for r in rendered}
+    assert {"Namespace", "ConfigMap", "Secret", "Deployment", "Job", "Service"} <= kinds
+    assert "HorizontalPodAutoscaler" in kinds
+    assert [p for r in rendered for p in schema_problems(r)] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("spec", "replicas"), "two"),
+        (("spec", "template", "spec", "containers", 0, "livenesProbe"), {}),
+        (("spec", "template", "spec", "terminationGracePeriod"), 45),
+    ],
+)
+def test_the_schema_check_catches_mistakes(
+    rendered: list[Resource], path: tuple[str | int, ...], value: Any
+) -> None:
+    broken = copy.deepcopy(deployment(rendered, "executor"))
+    node: Any = broken
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    assert schema_problems(broken)
+
+
+def test_kubectl_kustomize_renders_the_same_valid_resources(
+    rendered: list[Resource], tmp_path: Path
+) -> None:
+    real = kubectl_render(K8S, tmp_path)
+    if real is None:
+        pytest.skip("kubectl is not installed: the resolver's rendering was checked alone")
+
+    def identity(resource: Resource) -> tuple[str, str, str | None]:
+        name = resource["metadata"]["name"]
+        if resource["kind"] in {"Secret", "ConfigMap"}:
+            name = re.sub(r"-[a-z0-9]{10}$", "", name)  # kustomize's content-hash suffix
+        return resource["kind"], name, resource["metadata"].get("namespace")
+
+    assert sorted(map(identity, real)) == sorted(map(identity, rendered))
+    assert [p for r in real for p in schema_problems(r)] == []
+    images = {c["image"] for r in workloads(real) for c in pod_spec(r)["containers"]}
+    assert images == {c["image"] for r in workloads(rendered) for c in pod_spec(r)["containers"]}
+
+
+def test_selectors_match_their_pods_and_the_service_reaches_the_api(
+    rendered: list[Resource],
+) -> None:
+    for resource in rendered:
+        if resource["kind"] == "Deployment":
+            selector = resource["spec"]["selector"]["matchLabels"]
+            labels = resource["spec"]["template"]["metadata"]["labels"]
+            assert selector.items() <= labels.items(), resource["metadata"]["name"]
+    service = find(rendered, "Service", "tickwork-api")
+    api = deployment(rendered, "api")
+    assert (
+        service["spec"]["selector"].items() <= api["spec"]["template"]["metadata"]["labels"].items()
+    )
+    port_names = {p["name"] for p in pod_spec(api)["containers"][0]["ports"]}
+    assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
+
+
+def test_every_tickwork_container_is_bounded_unprivileged_and_runs_a_tickwork_command(
+    rendered: list[Resource],
+) -> None:
+    images = set()
+    for resource in workloads(rendered):
+        spec = pod_spec(resource)
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        for container in spec["containers"]:
+            where = f"{resource['metadata']['name']}/{container['name']}"
+            images.add(container["image"])
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(container["resources"][bound]), where
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False, where
+            assert security["readOnlyRootFilesystem"] is True, where
+            assert container["args"][0] in {"migrate", *COMPONENTS}, where
+            assert "command" not in container, f"{where}: the image's entrypoint is tickwork"
+    assert len(images) == 1, f"one image for every process: {images}"
+
+
+def test_probes_use_the_ports_the_processes_listen_on(rendered: list[Resource]) -> None:
+    api = pod_spec(deployment(rendered, "api"))["containers"][0]
+    assert api["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert api["readinessProbe"]["httpGet"]["path"] == "/ready"
+    http = next(p for p in api["ports"] if p["name"] == api["livenessProbe"]["httpGet"]["port"])
+    assert str(http["containerPort"]) == container_env(rendered, api)["TICKWORK_API_PORT"]
+    for component in ("planner", "executor"):
+        container = pod_spec(deployment(rendered, component))["containers"][0]
+        metrics = container_env(rendered, container).get("TICKWORK_METRICS_PORT")
+        assert metrics, f"{component}: probes need TICKWORK_METRICS_PORT"
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        for probe in ("livenessProbe", "readinessProbe"):
+            action = container[probe].get("httpGet") or container[probe].get("tcpSocket")
+            assert action is not None, f"{component}.{probe}"
+            assert str(ports[action["port"]]) == metrics, f"{component}.{probe}"
+
+
+def test_executor_termination_grace_outlasts_its_shutdown_grace(
+    rendered: list[Resource],
+) -> None:
+    executor = deployment(rendered, "executor")
+    container = pod_spec(executor)["containers"][0]
+    grace = float(container_env(rendered, container)["TICKWORK_SHUTDOWN_GRACE_SECONDS"])
+    termination = pod_spec(executor)["terminationGracePeriodSeconds"]
+    assert termination >= grace + GRACE_MARGIN_SECONDS, (termination, grace)
+
+
+def test_autoscalers_own_the_replicas_of_what_they_scale(rendered: list[Resource]) -> None:
+    scaled = set()
+    for hpa in (r for r in rendered if r["kind"] == "HorizontalPodAutoscaler"):
+        target = hpa["spec"]["scaleTargetRef"]
+        resource = find(rendered, target["kind"], target["name"])
+        assert "replicas" not in resource["spec"], f"{target['name']}: apply would fight the HPA"
+        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+        scaled.add(target["name"])
+    assert {"tickwork-executor", "tickwork-api"} <= scaled
+    assert deployment(rendered, "planner")["spec"]["replicas"] >= 2
+
+
+def test_migration_job_runs_migrate_once(rendered: list[Resource]) -> None:
+    job = find(rendered, "Job", "tickwork-migrate")
+    spec = pod_spec(job)
+    assert spec["restartPolicy"] in {"OnFailure", "Never"}
+    assert spec["containers"][0]["args"] == ["migrate"]
+
+
+def test_settings_are_real_settings_with_valid_values(rendered: list[Resource]) -> None:
+    secrets_example = read_env_file(K8S / "secrets.env.example")
+    assert set(secrets_example) == {"TICKWORK_DATABASE_URL", "TICKWORK_AMQP_URL"}
+    for resource in workloads(rendered):
+        for container in pod_spec(resource)["containers"]:
+            env = container_env(rendered, container)
+            fields = {
+                key.removeprefix("TICKWORK_").lower(): value
+                for key, value in env.items()
+                if key.startswith("TICKWORK_")
+            }
+            unknown = set(fields) - set(Settings.model_fields)
+            assert not unknown, f"{resource['metadata']['name']}: no such settings {unknown}"
+            Settings.model_validate(fields)
