@@ -1,0 +1,32 @@
+"""The executor's exceptions: one root, `ExecutorError`, under tickwork's `TickworkError`."""
+
+from __future__ import annotations
+
+from tickwork_shared.errors import TickworkError
+
+
+class ExecutorError(TickworkError):
+    """Something the executor knows how to explain."""
+
+
+class TaskDefinitionError(ExecutorError):
+    """A task function cannot be offered: bad signature, duplicate name, module not importable.
+
+    Raised at start-up, so a broken deployment fails loudly instead of failing every run.
+    """
+
+
+class InvalidArguments(ExecutorError):
+    """A run's arguments do not match its task function's parameters (the run fails)."""
+
+
+class TaskFailed(ExecutorError):
+    """Raised by a task function to fail its run with a message and nothing more.
+
+    The execution's `error` reads `TaskFailed: <message>`, like any other exception's
+    `Type: message`; task functions may raise whatever they like.
+    """
+
+
+class PoisonMessage(ExecutorError):
+    """A delivery on `tickwork.runs` that can never be handled; it is dead-lettered."""
