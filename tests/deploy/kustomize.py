@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from tests.deploy.env_files import read_env_file
+
 KNOWN_FIELDS = {
     "apiVersion",
     "kind",
@@ -33,16 +35,6 @@ Resource = dict[str, Any]
 
 class KustomizeError(ValueError):
     pass
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    pairs = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, _, value = line.partition("=")
-            pairs[name.strip()] = value
-    return pairs
 
 
 def _generated(kind: str, spec: dict[str, Any], folder: Path, examples: bool) -> Resource:

@@ -16,7 +16,7 @@ from tickwork_shared.settings import Settings
 
 from tests.deploy import compose_file
 from tests.deploy.compose_file import InterpolationError, environment, interpolate, seconds
-from tests.deploy.kustomize import read_env_file
+from tests.deploy.env_files import read_env_file
 from tests.deploy.layout import COMPOSE_ENV_EXAMPLE, COMPOSE_FILE, ROOT, TICKWORK_SERVICES
 
 GRACE_MARGIN_SECONDS = 10

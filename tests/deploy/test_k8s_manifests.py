@@ -14,7 +14,8 @@ import kubernetes_validate
 import pytest
 from tickwork_shared.settings import Settings
 
-from tests.deploy.kustomize import Resource, kubectl_render, read_env_file, render
+from tests.deploy.env_files import read_env_file
+from tests.deploy.kustomize import Resource, kubectl_render, render
 from tests.deploy.layout import K8S
 
 # The oldest Kubernetes these manifests promise to work on, and the newest schemas known.
