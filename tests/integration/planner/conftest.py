@@ -1,0 +1,146 @@
+"""Helpers for planner integration tests: fast settings, running planners, reading the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import orjson
+import pytest
+from sqlalchemy import select
+from tickwork_planner.service import FaultHook, Planner
+from tickwork_shared.bus.abc import Bus, Delivery
+from tickwork_shared.bus.rabbitmq import RabbitBus
+from tickwork_shared.db.dialect import db_now
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.models import JobExecution
+from tickwork_shared.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
+
+
+def fast_settings(amqp_url: str = "amqp://unused/", **overrides: Any) -> Settings:
+    """Settings with loops a test can watch in a few seconds."""
+    values: dict[str, Any] = {
+        "database_url": "mysql+asyncmy://unused/",
+        "amqp_url": amqp_url,
+        "planner_max_sleep_seconds": 0.2,
+        "relay_interval_seconds": 0.1,
+        "relay_delay_seconds": 1.0,
+        "reaper_interval_seconds": 0.2,
+        "housekeeping_interval_seconds": 3600.0,
+        "publish_timeout_seconds": 5.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: Settings,
+    sessions: SessionFactory,
+    bus: Bus,
+    *,
+    fault_hook: FaultHook | None = None,
+    subscribed: bool = True,
+) -> AsyncIterator[Planner]:
+    """A planner running in the background; stopped (and its errors raised) on exit."""
+    planner = Planner(settings, sessions=sessions, bus=bus, fault_hook=fault_hook)
+    task = asyncio.create_task(planner.run())
+    try:
+        if subscribed:
+            await wait_until(lambda: planner.subscribed or task.done(), what="planner subscribed")
+        yield planner
+    finally:
+        planner.stop()
+        await asyncio.wait_for(task, 20)
+
+
+@contextlib.asynccontextmanager
+async def rabbit_buses(amqp_url: str, count: int) -> AsyncIterator[list[RabbitBus]]:
+    async with contextlib.AsyncExitStack() as stack:
+        buses = [
+            await stack.enter_async_context(RabbitBus(amqp_url, connection_name=f"planner-{i}"))
+            for i in range(count)
+        ]
+        yield buses
+
+
+async def wait_until(
+    condition: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition"
+) -> None:
+    """Poll a cheap in-process condition until it holds."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise TimeoutError(f"timed out after {timeout} s waiting for {what}") from None
+
+
+class Inbox:
+    """Collects deliveries (acked) of a queue or a subscription."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.routing_keys: list[str] = []
+
+    async def __call__(self, delivery: Delivery) -> None:
+        try:
+            self.bodies.append(orjson.loads(delivery.body))
+        except orjson.JSONDecodeError:
+            self.bodies.append({"raw": delivery.body})
+        self.routing_keys.append(delivery.routing_key)
+        await delivery.ack()
+
+    def execution_ids(self) -> list[str]:
+        return [str(body["executionId"]) for body in self.bodies]
+
+
+async def executions(sessions: SessionFactory, **filters: Any) -> list[JobExecution]:
+    """Rows of job_executions matching column == value filters, by job, time, attempt."""
+    async with sessions() as session:
+        query = select(JobExecution).order_by(
+            JobExecution.job_id, JobExecution.scheduled_at, JobExecution.attempt
+        )
+        for column, value in filters.items():
+            query = query.where(getattr(JobExecution, column) == value)
+        return list((await session.scalars(query)).all())
+
+
+async def database_now(sessions: SessionFactory) -> datetime:
+    async with sessions() as session:
+        return await db_now(session)
+
+
+async def poll(
+    probe: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> T:
+    """Await `probe()` until it returns something truthy; that value."""
+    last: T | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                last = await probe()
+                if last:
+                    return last
+                await asyncio.sleep(interval)
+    except TimeoutError:
+        raise TimeoutError(
+            f"timed out after {timeout} s waiting for {what} (last {last!r})"
+        ) from None
+
+
+def gaps(times: Sequence[datetime], step_seconds: float) -> list[tuple[datetime, datetime]]:
+    """Consecutive pairs that are not exactly one step apart."""
+    return [(a, b) for a, b in itertools.pairwise(times) if (b - a).total_seconds() != step_seconds]
