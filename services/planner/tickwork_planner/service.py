@@ -1,0 +1,400 @@
+"""`Planner`: the planner service, its loops and their lifecycle.
+
+One `Planner` runs these tasks side by side, each a loop of short transactions:
+planning (due jobs → rows), the outbox relay, retries, the reaper and housekeeping; plus
+two bus consumers, inbound `job.trigger` commands and `job.*` events that wake planning.
+Every loop survives failures (a database or broker outage included): it logs, backs off
+and goes on. `stop()` ends them between transactions. The decisions live in the modules the
+loops call (`planning`, `relay`, `commands`, `retries`, `reaper`, `housekeeping`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from tickwork_shared.bus.abc import Bus, Delivery, Subscription
+from tickwork_shared.bus.topology import EVENTS_EXCHANGE, TRIGGER_QUEUE
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.models import JobExecution
+from tickwork_shared.db.retry import is_transient
+from tickwork_shared.enums import ExecutionStatus
+from tickwork_shared.outbox import OutboxPublisher, RunRef
+from tickwork_shared.settings import Settings
+
+from tickwork_planner.commands import TriggerConsumer
+from tickwork_planner.errors import PlannerError
+from tickwork_planner.event_sender import EventSender
+from tickwork_planner.housekeeping import purge_old_rows
+from tickwork_planner.planning import PlanLimits, earliest_due, plan_due_runs
+from tickwork_planner.reaper import reap_expired
+from tickwork_planner.relay import relay_once
+from tickwork_planner.retries import write_retries
+from tickwork_planner.stats import PlannerStats
+from tickwork_planner.timing import failure_delay, planning_sleep
+
+logger = logging.getLogger(__name__)
+
+FaultHook = Callable[[str], None]
+"""Called at named points of the planner's work; a test hook raises there to simulate a
+crash. Off unless passed to `Planner`."""
+AFTER_PLAN_COMMIT = "after_plan_commit"
+"""A planning tick committed rows and has not handed them to the publisher yet."""
+
+COMMAND_PREFETCH = 32
+STOP_TIMEOUT_SECONDS = 10.0
+"""How long `run` lets loops finish their transaction and commands settle on stop."""
+
+
+class SimulatedCrash(BaseException):
+    """Raised by a fault hook: the planner dies on the spot, as a killed process would.
+
+    A `BaseException`, so no loop's error handling catches it; `Planner.run` re-raises it
+    after cancelling its tasks, without the graceful steps of `stop()`.
+    """
+
+
+class Planner:
+    """A planner process's work. Many may run against one database; none is a leader.
+
+    Construction does no I/O. `run()` starts everything (its own `OutboxPublisher`
+    included) and returns after `stop()`, or raises if cancelled.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sessions: SessionFactory,
+        bus: Bus,
+        fault_hook: FaultHook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stats = PlannerStats()
+        self._sessions = sessions
+        self._bus = bus
+        self._fault_hook = fault_hook
+        self._stopping = asyncio.Event()
+        self._wakes = {name: asyncio.Event() for name in _LOOPS}
+        self._subscriptions: list[Subscription] = []
+        self._commands: Subscription | None = None
+        self._started = False
+        self._publisher: OutboxPublisher | None = None
+        self._events: EventSender | None = None
+        self._relay_delay = timedelta(seconds=settings.relay_delay_seconds)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    @property
+    def subscribed(self) -> bool:
+        """True once both consumers (commands, `job.*` wake-ups) are started."""
+        return self._commands is not None
+
+    def stop(self) -> None:
+        """Ask `run` to return: loops end after their current transaction. Idempotent."""
+        self._stopping.set()
+        for wake in self._wakes.values():
+            wake.set()
+
+    def wake(self) -> None:
+        """Plan now instead of at the end of the current sleep."""
+        self._wakes["planning"].set()
+
+    async def run(self) -> None:
+        if self._started:
+            raise PlannerError("a Planner runs once; make a new one")
+        self._started = True
+        publisher = self._publisher = OutboxPublisher(
+            self._bus, self._sessions, batch_size=self.settings.relay_batch_size
+        )
+        events = self._events = EventSender(self._bus)
+        consumer = TriggerConsumer(
+            self._sessions,
+            claim=publisher.claim,
+            relay_delay=self._relay_delay,
+            stats=self.stats,
+            on_written=self._hand_over_one,
+            stopping=self._stopping,
+        )
+        await publisher.start()
+        await events.start()
+        ticks: dict[str, Callable[[], Awaitable[float]]] = {
+            "planning": self._plan_tick,
+            "relay": self._relay_tick,
+            "retries": self._retry_tick,
+            "reaper": self._reap_tick,
+            "housekeeping": self._housekeeping_tick,
+        }
+        tasks = [
+            asyncio.create_task(self._loop(name, tick), name=f"planner-{name}")
+            for name, tick in ticks.items()
+        ]
+        tasks.append(asyncio.create_task(self._subscribe(consumer), name="planner-subscribe"))
+        logger.info(
+            "planner started",
+            extra={"action": "planner_started", "instance_id": self.settings.instance_id},
+        )
+        crash: BaseException | None = None
+        try:
+            crash = await self._until_stopped_or_crashed(tasks)
+        finally:
+            self.stop()
+            try:
+                if crash is None:
+                    await self._settle_commands(consumer)
+                    await asyncio.wait(tasks, timeout=STOP_TIMEOUT_SECONDS)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await self._close_subscriptions()
+                await events.close(flush_timeout=0.0 if crash else 1.0)
+                await publisher.close()
+                logger.info("planner stopped", extra={"action": "planner_stopped"})
+        if crash is not None:
+            raise crash
+
+    async def _until_stopped_or_crashed(
+        self, tasks: list[asyncio.Task[None]]
+    ) -> BaseException | None:
+        """Wait for `stop()`; a task that died first is the crash to re-raise."""
+        stopper = asyncio.create_task(self._stopping.wait())
+        pending: set[asyncio.Task[None] | asyncio.Task[bool]] = {stopper, *tasks}
+        try:
+            while True:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if stopper in done:
+                    return None
+                for task in done:
+                    if not task.cancelled() and task.exception() is not None:
+                        return task.exception()
+        finally:
+            stopper.cancel()
+
+    async def _loop(self, name: str, tick: Callable[[], Awaitable[float]]) -> None:
+        """Run `tick` until stopped; it returns how long to wait before the next one."""
+        wake = self._wakes[name]
+        failures = 0
+        while not self._stopping.is_set():
+            wake.clear()
+            try:
+                delay = await tick()
+                failures = 0
+            except Exception as error:
+                failures += 1
+                self.stats.loop_failures += 1
+                delay = failure_delay(failures)
+                log = logger.warning if is_transient(error) else logger.exception
+                log(
+                    "planner %s failed (%s); retrying in %.1f s",
+                    name,
+                    error,
+                    delay,
+                    extra={"action": "planner_loop_failed", "loop": name, "failures": failures},
+                )
+            if delay <= 0:
+                await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), delay)
+
+    def _hand_over(self, refs: list[RunRef], rows: list[JobExecution]) -> None:
+        """After commit: publish what is due now, and send the events."""
+        assert self._publisher is not None
+        assert self._events is not None
+        if refs:
+            self._publisher.submit(refs)
+        self._events.send(rows)
+
+    def _hand_over_one(self, row: JobExecution) -> None:
+        self._hand_over([RunRef.of(row)] if row.publish_claim else [], [row])
+
+    def _fault(self, point: str) -> None:
+        if self._fault_hook is not None:
+            self._fault_hook(point)
+
+    async def _plan_tick(self) -> float:
+        assert self._publisher is not None
+        settings = self.settings
+        result = await plan_due_runs(
+            self._sessions,
+            claim=self._publisher.claim,
+            limits=PlanLimits(
+                batch_size=settings.planner_batch_size,
+                chunk_size=settings.catchup_chunk_size,
+                row_budget=max(settings.planner_batch_size, settings.catchup_chunk_size),
+                relay_delay=self._relay_delay,
+            ),
+        )
+        self.stats.planning_ticks += 1
+        if result.written:
+            self._fault(AFTER_PLAN_COMMIT)
+            self._hand_over(result.to_publish, result.written)
+            skipped = sum(row.status == ExecutionStatus.SKIPPED.value for row in result.written)
+            self.stats.runs_queued += len(result.written) - skipped
+            self.stats.misfires_skipped += skipped
+            logger.log(
+                logging.INFO if skipped else logging.DEBUG,
+                "planned %d runs and skipped %d misfired fire times of %d jobs",
+                len(result.written) - skipped,
+                skipped,
+                result.claimed,
+                extra={"action": "planner_planned", "jobs": result.claimed},
+            )
+        if result.work_left:
+            return 0.0
+        earliest, now = await earliest_due(self._sessions)
+        return planning_sleep(
+            earliest_due=earliest,
+            now=now,
+            max_sleep=settings.planner_max_sleep_seconds,
+            work_left=False,
+            claimed=result.claimed > 0,
+        )
+
+    async def _relay_tick(self) -> float:
+        assert self._publisher is not None
+        batch = self.settings.relay_batch_size
+        result = await relay_once(
+            self._bus,
+            self._sessions,
+            claim=self._publisher.claim,
+            batch_size=batch,
+            relay_delay_seconds=self.settings.relay_delay_seconds,
+        )
+        self.stats.relayed += result.published
+        if result.claimed:
+            logger.debug(
+                "relay published %d of %d due runs",
+                result.published,
+                result.claimed,
+                extra={"action": "relay_published", "count": result.published},
+            )
+        full = result.claimed >= batch and result.published == result.claimed
+        return 0.0 if full else self.settings.relay_interval_seconds
+
+    async def _retry_tick(self) -> float:
+        assert self._publisher is not None
+        limit = self.settings.planner_batch_size
+        result = await write_retries(
+            self._sessions,
+            claim=self._publisher.claim,
+            limit=limit,
+            cap_seconds=self.settings.retry_backoff_cap_seconds,
+            relay_delay=self._relay_delay,
+        )
+        self.stats.retries_written += len(result.written)
+        self.stats.retries_exhausted += result.exhausted
+        if result.written:
+            self._hand_over(result.to_publish, result.written)
+            logger.info(
+                "wrote %d retries",
+                len(result.written),
+                extra={"action": "retries_written", "count": len(result.written)},
+            )
+        # Retries are checked as often as the relay runs, which publishes them when due.
+        return 0.0 if result.handled >= limit else self.settings.relay_interval_seconds
+
+    async def _reap_tick(self) -> float:
+        limit = self.settings.planner_batch_size
+        result = await reap_expired(self._sessions, limit=limit)
+        if result.reaped:
+            self.stats.runs_reaped += len(result.reaped)
+            self._hand_over([], result.reaped)
+            self._wakes["retries"].set()
+            for row in result.reaped:
+                logger.warning(
+                    "execution %s lost its executor (lease expired); marked failed",
+                    row.execution_id,
+                    extra={
+                        "action": "execution_reaped",
+                        "job_id": row.job_id,
+                        "execution_id": row.execution_id,
+                    },
+                )
+        return 0.0 if result.expired >= limit else self.settings.reaper_interval_seconds
+
+    async def _housekeeping_tick(self) -> float:
+        settings = self.settings
+        result = await purge_old_rows(
+            self._sessions,
+            execution_retention_days=settings.execution_retention_days,
+            audit_retention_days=settings.audit_retention_days,
+            chunk_size=settings.housekeeping_chunk_size,
+            keep_going=lambda: not self._stopping.is_set(),
+        )
+        self.stats.executions_purged += result.executions
+        self.stats.audit_rows_purged += result.audit_rows
+        if result.executions or result.audit_rows:
+            logger.info(
+                "purged %d executions and %d audit rows past their retention",
+                result.executions,
+                result.audit_rows,
+                extra={"action": "housekeeping_purged"},
+            )
+        return settings.housekeeping_interval_seconds
+
+    async def _on_job_event(self, _delivery: Delivery) -> None:
+        self.wake()
+
+    async def _subscribe(self, consumer: TriggerConsumer) -> None:
+        """Start both consumers, retrying while the broker is away.
+
+        Once started they survive reconnects by themselves (the bus's promise).
+        """
+        failures = 0
+        wake_subscribed = False
+        while not self._stopping.is_set():
+            try:
+                if not wake_subscribed:
+                    self._subscriptions.append(
+                        await self._bus.subscribe(EVENTS_EXCHANGE, ["job.*"], self._on_job_event)
+                    )
+                    wake_subscribed = True
+                self._commands = await self._bus.consume(
+                    TRIGGER_QUEUE, consumer, prefetch=COMMAND_PREFETCH
+                )
+                self._subscriptions.append(self._commands)
+                return
+            except Exception as error:
+                failures += 1
+                delay = failure_delay(failures)
+                logger.warning(
+                    "cannot subscribe to the bus yet (%s); retrying in %.1f s",
+                    error,
+                    delay,
+                    extra={"action": "planner_subscribe_failed", "failures": failures},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _settle_commands(self, consumer: TriggerConsumer) -> None:
+        """Stop taking commands and let those in hand finish (ack after commit)."""
+        if self._commands is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._commands.pause()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
+                await consumer.wait_idle()
+
+    async def _close_subscriptions(self) -> None:
+        for subscription in self._subscriptions:
+            try:
+                await subscription.close()
+            except Exception as error:
+                logger.warning(
+                    "could not close a subscription: %s",
+                    error,
+                    extra={"action": "planner_unsubscribe_failed"},
+                )
+        self._subscriptions.clear()
+        self._commands = None
+
+
+_LOOPS = ("planning", "relay", "retries", "reaper", "housekeeping")

@@ -1,0 +1,43 @@
+"""`tickwork_planner.main.run`: the process entry point plans, and SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+from tickwork_planner.main import run
+from tickwork_shared.camel import format_utc
+from tickwork_shared.db.engine import SessionFactory
+
+from tests.factories import make_job
+from tests.integration.planner.conftest import database_now, executions, fast_settings, poll
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+async def test_runs_until_sigterm(
+    maria_sessions: SessionFactory, mariadb_url: str, amqp_url: str
+) -> None:
+    now = await database_now(maria_sessions)
+    async with maria_sessions() as session, session.begin():
+        job = await make_job(
+            session,
+            schedule={"kind": "interval", "seconds": 3600, "startAt": format_utc(now)},
+            next_run_at=now,
+        )
+    settings = fast_settings(amqp_url, database_url=mariadb_url)
+    process = asyncio.create_task(run(settings))
+
+    async def planned() -> bool:
+        return bool(await executions(maria_sessions, job_id=job.id)) or process.done()
+
+    await poll(planned, timeout=15, what="the job planned")
+    assert not process.done(), "the planner ended on its own"
+    # Its signal handlers are installed before it plans anything, so this stops the
+    # planner, not the test run.
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(process, 15)
+    (row,) = await executions(maria_sessions, job_id=job.id)
+    assert row.status == "queued"
