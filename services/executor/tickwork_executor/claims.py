@@ -1,0 +1,301 @@
+"""The claim: one short transaction that turns a delivered run message into a running task.
+
+Message duplicates are absorbed here: only a `queued` row can be claimed, and the claim is
+a conditional update (`… WHERE status='queued'`) under the row's lock. In the same
+transaction the job lock of `skip`/`queue` jobs is taken (an expired one replaced), so
+two runs of such a job never run at once; every time comes from the database clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, exists, select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from tickwork_shared.db.dialect import db_now, is_sqlite
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.models import JobExecution, ScheduledJob, ScheduledJobLock
+from tickwork_shared.db.retry import run_in_transaction
+from tickwork_shared.enums import (
+    ExecutionStatus,
+    FailureReason,
+    MisfirePolicy,
+    OverlapPolicy,
+    SkipReason,
+    Trigger,
+)
+from tickwork_shared.messages import RunMessage
+from tickwork_shared.misfire import is_misfire, should_run_at_claim
+
+
+class ClaimKind(StrEnum):
+    CLAIMED = "claimed"
+    """The row is `running` with our lease token: run the task."""
+    DUPLICATE = "duplicate"
+    """The row is not `queued` (another delivery got it, or it ended): drop the message."""
+    UNKNOWN = "unknown"
+    """No such execution (or the message contradicts it): a poison message."""
+    ENDED = "ended"
+    """The row ended at claim time (skipped, cancelled, unavailable): emit its event."""
+    DEFERRED = "deferred"
+    """A `queue` job's lock is held: the row stays `queued` and the relay republishes it."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    kind: ClaimKind
+    row: JobExecution | None = None
+    locked: bool = False
+    """True when this run holds its job's lock (release it when recording)."""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class EndAtClaim:
+    status: ExecutionStatus
+    reason: str | None
+    error: str | None = None
+
+
+def end_at_claim(
+    *,
+    trigger: str,
+    due_at: datetime,
+    now: datetime,
+    misfire_policy: str,
+    misfire_grace_seconds: int,
+    newer_run_waiting: bool,
+    cancel_requested: bool,
+    job_active: bool,
+    job_enabled: bool,
+    function_offered: bool,
+    function_name: str,
+) -> EndAtClaim | None:
+    """Whether a queued run ends instead of starting, and how; None: start it.
+
+    A cancel asked for while queued wins; a deleted job's runs and a disabled job's
+    scheduled runs are skipped (a disabled job can still be triggered by hand); a
+    scheduled run that waited past its misfire grace follows the job's misfire policy
+    (as the planner would have); a function this executor does not offer fails the run
+    (reason `unavailable`, the planner retries it per the job's policy: no requeue loop).
+    """
+    if cancel_requested:
+        return EndAtClaim(ExecutionStatus.CANCELLED, None)
+    if not job_active:
+        return EndAtClaim(ExecutionStatus.SKIPPED, SkipReason.DELETED.value)
+    scheduled = trigger == Trigger.SCHEDULE.value
+    if scheduled and not job_enabled:
+        return EndAtClaim(ExecutionStatus.SKIPPED, SkipReason.DISABLED.value)
+    grace = timedelta(seconds=misfire_grace_seconds)
+    policy = MisfirePolicy(misfire_policy)
+    if scheduled and not should_run_at_claim(
+        due_at, now, grace, policy, newer_run_waiting=newer_run_waiting
+    ):
+        return EndAtClaim(ExecutionStatus.SKIPPED, SkipReason.MISFIRE.value)
+    if not function_offered:
+        return EndAtClaim(
+            ExecutionStatus.FAILED,
+            FailureReason.UNAVAILABLE.value,
+            f"TaskUnavailable: no executor that received this run offers {function_name!r}",
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Claimer:
+    """Claims runs for one executor."""
+
+    sessions: SessionFactory
+    executor_id: str
+    host_name: str
+    offered: frozenset[str]
+    lease_seconds: float
+    overlap_requeue_seconds: float
+
+    async def claim(self, message: RunMessage, *, lease_token: str) -> Claim:
+        """Claim the run of `message` in one transaction (transient errors retried).
+
+        `lease_token` must stay the same across retries of one delivery: if a commit
+        succeeded but its answer was lost, the retry recognises its own claim.
+        """
+        try:
+            return await run_in_transaction(
+                self.sessions,
+                lambda session: self._claim(session, message, lease_token),
+                what="run claim",
+            )
+        except _Raced:
+            return Claim(ClaimKind.DUPLICATE, note="claimed concurrently")
+
+    async def _claim(self, session: AsyncSession, message: RunMessage, lease_token: str) -> Claim:
+        row = await session.scalar(
+            select(JobExecution)
+            .where(JobExecution.execution_id == message.execution_id)
+            .with_for_update()
+        )
+        if row is None:
+            return Claim(ClaimKind.UNKNOWN, note="no such execution")
+        if row.job_id != message.job_id or row.attempt != message.attempt:
+            return Claim(ClaimKind.UNKNOWN, note="the message contradicts its execution")
+        if row.status == ExecutionStatus.RUNNING.value and row.lease_token == lease_token:
+            holder = await session.scalar(
+                select(ScheduledJobLock.execution_id).where(ScheduledJobLock.job_id == row.job_id)
+            )
+            return Claim(ClaimKind.CLAIMED, row, locked=holder == row.execution_id)
+        if row.status != ExecutionStatus.QUEUED.value:
+            return Claim(ClaimKind.DUPLICATE, row, note=f"already {row.status}")
+        job = await session.get_one(ScheduledJob, row.job_id)
+        now = await db_now(session)
+
+        ended = end_at_claim(
+            trigger=row.trigger,
+            due_at=row.due_at,
+            now=now,
+            misfire_policy=job.misfire_policy,
+            misfire_grace_seconds=job.misfire_grace_seconds,
+            newer_run_waiting=await self._newer_run_waiting(session, row, job, now),
+            cancel_requested=row.cancel_requested_at is not None,
+            job_active=job.is_active,
+            job_enabled=job.is_enabled,
+            function_offered=row.task_function in self.offered,
+            function_name=row.task_function,
+        )
+        if ended is not None:
+            return await self._end(session, row, ended, now)
+
+        locked = job.overlap_policy != OverlapPolicy.ALLOW.value
+        if locked and not await self._lock(session, row, now):
+            if job.overlap_policy == OverlapPolicy.QUEUE.value:
+                return await self._defer(session, row, now)
+            return await self._end(
+                session, row, EndAtClaim(ExecutionStatus.SKIPPED, SkipReason.OVERLAP.value), now
+            )
+
+        claimed = await _update_queued(
+            session,
+            row,
+            status=ExecutionStatus.RUNNING.value,
+            started_at=now,
+            lease_token=lease_token,
+            lease_expires_at=now + timedelta(seconds=self.lease_seconds),
+            executor_id=self.executor_id,
+            host_name=self.host_name,
+            next_publish_at=None,
+            publish_claim=None,
+            published_at=row.published_at or now,
+        )
+        if not claimed:
+            raise _Raced
+        await session.execute(
+            update(ScheduledJob).where(ScheduledJob.id == row.job_id).values(last_run_at=now)
+        )
+        await session.refresh(row)
+        return Claim(ClaimKind.CLAIMED, row, locked=locked)
+
+    async def _newer_run_waiting(
+        self, session: AsyncSession, row: JobExecution, job: ScheduledJob, now: datetime
+    ) -> bool:
+        """A later scheduled fire time of the job is queued too (asked only when it matters)."""
+        if row.trigger != Trigger.SCHEDULE.value or not is_misfire(
+            row.due_at, now, timedelta(seconds=job.misfire_grace_seconds)
+        ):
+            return False
+        query = select(
+            exists().where(
+                JobExecution.job_id == row.job_id,
+                JobExecution.status == ExecutionStatus.QUEUED.value,
+                JobExecution.trigger == Trigger.SCHEDULE.value,
+                JobExecution.scheduled_at > row.scheduled_at,
+            )
+        )
+        return bool(await session.scalar(query))
+
+    async def _lock(self, session: AsyncSession, row: JobExecution, now: datetime) -> bool:
+        """Take the job's lock for this run; False while a live run holds it.
+
+        Insert-or-nothing, then read who holds it: the unique job_id decides races (a
+        concurrent claim waits on our uncommitted row, then finds it taken). MariaDB
+        uses a no-op `ON DUPLICATE KEY UPDATE` rather than `INSERT IGNORE`, which would
+        raise a server warning (and a `SHOW WARNINGS` round trip) for every held lock.
+        """
+        await session.execute(
+            delete(ScheduledJobLock).where(
+                ScheduledJobLock.job_id == row.job_id, ScheduledJobLock.expires_at < now
+            )
+        )
+        values = {
+            "job_id": row.job_id,
+            "execution_id": row.execution_id,
+            "locked_by": self.executor_id,
+            "locked_at": now,
+            "expires_at": now + timedelta(seconds=self.lease_seconds),
+        }
+        if is_sqlite(session):
+            await session.execute(
+                sqlite_insert(ScheduledJobLock).values(values).on_conflict_do_nothing()
+            )
+        else:
+            await session.execute(
+                mysql_insert(ScheduledJobLock)
+                .values(values)
+                .on_duplicate_key_update(job_id=ScheduledJobLock.job_id)
+            )
+        holder = await session.scalar(
+            select(ScheduledJobLock.execution_id).where(ScheduledJobLock.job_id == row.job_id)
+        )
+        return holder == row.execution_id
+
+    async def _end(
+        self, session: AsyncSession, row: JobExecution, ended: EndAtClaim, now: datetime
+    ) -> Claim:
+        ran_here = ended.status is ExecutionStatus.FAILED
+        values: dict[str, Any] = {
+            "status": ended.status.value,
+            "reason": ended.reason,
+            "error": ended.error,
+            "finished_at": now,
+            "next_publish_at": None,
+            "publish_claim": None,
+            "retry_handled": ended.status
+            not in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT),
+        }
+        if ran_here:
+            values |= {"executor_id": self.executor_id, "host_name": self.host_name}
+        if not await _update_queued(session, row, **values):
+            raise _Raced
+        await session.refresh(row)
+        return Claim(ClaimKind.ENDED, row, note=ended.reason or ended.status.value)
+
+    async def _defer(self, session: AsyncSession, row: JobExecution, now: datetime) -> Claim:
+        later = now + timedelta(seconds=self.overlap_requeue_seconds)
+        if not await _update_queued(
+            session, row, due_at=later, next_publish_at=later, publish_claim=None
+        ):
+            raise _Raced
+        return Claim(ClaimKind.DEFERRED, row, note="job lock held")
+
+
+class _Raced(Exception):
+    """The conditional update matched nothing: roll back, it is a duplicate."""
+
+
+async def _update_queued(session: AsyncSession, row: JobExecution, **values: Any) -> bool:
+    result = await session.execute(
+        update(JobExecution)
+        .where(
+            JobExecution.execution_id == row.execution_id,
+            JobExecution.status == ExecutionStatus.QUEUED.value,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+def _rowcount(result: Any) -> int:
+    return cast(CursorResult[Any], result).rowcount

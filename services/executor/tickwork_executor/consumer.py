@@ -1,0 +1,348 @@
+"""Run messages in, claimed runs out: parsing, claiming, settling, slots and back-pressure.
+
+Each delivery is claimed and then settled: acked once the claim committed (from then on
+the database is the truth, however long the task runs), rejected (dead-lettered to
+`tickwork.runs.dead`) if it is poison. A delivery takes one of `concurrency` slots before
+its claim; a run keeps it until it is recorded (a sync task: until its thread returns).
+
+Back-pressure: the subscription's prefetch is 1 and the consumer pauses as soon as every
+slot is taken, *before* the claim that took the last one is acked. So an executor never
+holds a message it cannot start at once (a busy executor does not sit on runs an idle one
+could take) and the consumer timeout of RabbitMQ never applies to a waiting message.
+Claims of one executor are therefore sequential; a claim is one short transaction.
+
+Transient database failures during a claim (after the shared retries) neither settle nor
+dead-letter the message: the handler keeps it and retries the claim with backoff, with
+the same lease token (a claim that committed before its answer was lost is recognised).
+While it waits, its prefetch slot is taken, so the executor takes no other run: an
+executor that cannot reach the database stops consuming. On shutdown the message is
+left unsettled and goes back to the queue when the subscription closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import orjson
+from pydantic import ValidationError
+from tickwork_shared.bus.abc import Delivery, Subscription
+from tickwork_shared.db.retry import is_transient
+from tickwork_shared.events import publish_execution_event
+from tickwork_shared.messages import MAX_MESSAGE_BYTES, RUN_SCHEMA_VERSION, RunMessage
+
+from tickwork_executor.claims import Claim, Claimer, ClaimKind
+from tickwork_executor.errors import PoisonMessage
+from tickwork_executor.outcomes import StopReason
+from tickwork_executor.shield import uncut
+from tickwork_executor.supervisor import RunEnvironment, RunSupervisor
+
+logger = logging.getLogger(__name__)
+
+PREFETCH = 1
+CLAIM_RETRY_CAP_SECONDS = 5.0
+
+
+def parse_run_message(body: bytes) -> RunMessage:
+    """The run message in `body`; raises `PoisonMessage` saying why it can never be run."""
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise PoisonMessage(f"oversized: {len(body)} bytes")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise PoisonMessage("not JSON") from None
+    if not isinstance(data, dict):
+        raise PoisonMessage("not a JSON object")
+    version = data.get("schemaVersion")
+    if version != RUN_SCHEMA_VERSION:
+        raise PoisonMessage(f"unknown schemaVersion {version!r}")
+    try:
+        return RunMessage.model_validate(data)
+    except ValidationError as error:
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
+        raise PoisonMessage(f"not a run message (bad fields: {fields})") from None
+
+
+@dataclass
+class ConsumerStats:
+    """Counts since start (logged at shutdown; handy in tests and metrics)."""
+
+    received: int = 0
+    claimed: int = 0
+    duplicates: int = 0
+    ended: int = 0
+    deferred: int = 0
+    rejected: int = 0
+    claim_retries: int = 0
+    pauses: int = 0
+
+
+class Slots:
+    """At most `size` runs at once."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.used = 0
+        self._free = asyncio.Semaphore(size)
+
+    @property
+    def full(self) -> bool:
+        return self.used >= self.size
+
+    async def acquire(self, stop: asyncio.Event) -> bool:
+        """Take a slot; False (nothing taken) if `stop` is set first."""
+        taking = asyncio.ensure_future(self._free.acquire())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([taking, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not taking.done():
+            taking.cancel()
+            await asyncio.wait([taking])
+        if taking.cancelled():
+            return False
+        self.used += 1
+        return True
+
+    def release(self) -> None:
+        self.used -= 1
+        self._free.release()
+
+
+class RunConsumer:
+    """Handles deliveries of `tickwork.runs` for one executor and owns its running tasks."""
+
+    def __init__(self, claimer: Claimer, env: RunEnvironment, *, concurrency: int) -> None:
+        self._claimer = claimer
+        self._env = env
+        self.slots = Slots(concurrency)
+        self.stats = ConsumerStats()
+        self.runs: dict[str, RunSupervisor] = {}
+        self._run_tasks: set[asyncio.Task[None]] = set()
+        self._handlers: set[asyncio.Task[object]] = set()
+        self._subscription: Subscription | None = None
+        self._paused = False
+        self._gate_lock = asyncio.Lock()
+        self._gate_tasks: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def attached(self) -> bool:
+        """True once the subscription is attached: deliveries are being taken."""
+        return self._subscription is not None
+
+    async def attach(self, subscription: Subscription) -> None:
+        self._subscription = subscription
+        await self.sync_gate()
+
+    async def sync_gate(self) -> None:
+        """Pause the subscription while every slot is taken (or stopping), else resume.
+
+        A failure (broker away) is logged; the service calls this again periodically.
+        """
+        async with self._gate_lock:
+            want_paused = self._stop.is_set() or self.slots.full
+            subscription = self._subscription
+            if subscription is None or want_paused == self._paused:
+                return
+            try:
+                if want_paused:
+                    await subscription.pause()
+                    self.stats.pauses += 1
+                else:
+                    await subscription.resume()
+            except Exception as error:
+                logger.warning(
+                    "could not %s the consumer: %r",
+                    "pause" if want_paused else "resume",
+                    error,
+                    extra={"action": "consumer_gate_failed"},
+                )
+                return
+            self._paused = want_paused
+            logger.debug(
+                "consumer %s",
+                "paused" if want_paused else "resumed",
+                extra={"action": "consumer_gate", "slots_used": self.slots.used},
+            )
+
+    async def handle(self, delivery: Delivery) -> None:
+        """The subscription's handler: one delivery of `tickwork.runs`."""
+        self.stats.received += 1
+        if self._stop.is_set():
+            return  # unsettled: back to the queue when the subscription closes
+        try:
+            message = parse_run_message(delivery.body)
+        except PoisonMessage as error:
+            await self._reject(delivery, str(error))
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        started = False
+        try:
+            if not await self.slots.acquire(self._stop):
+                return
+            try:
+                await self.sync_gate()
+                acquired_at = time.monotonic()
+                claim = await self._claim(message)
+                if claim is None:
+                    return
+                started = await self._settle(delivery, message, claim, acquired_at)
+            finally:
+                if not started:
+                    self._free_slot()
+        finally:
+            self._handlers.discard(task)
+
+    async def _claim(self, message: RunMessage) -> Claim | None:
+        """Claim, retrying transient failures until it works; None if stopping first."""
+        lease_token = str(uuid.uuid4())
+        delay = 0.5
+        while True:
+            try:
+                return await uncut(self._claimer.claim(message, lease_token=lease_token))
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                self.stats.claim_retries += 1
+                logger.warning(
+                    "claim failed on a transient error (%r); keeping the message, retrying",
+                    error,
+                    extra={"action": "claim_retry", "execution_id": message.execution_id},
+                )
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                return None
+            except TimeoutError:
+                delay = min(delay * 2, CLAIM_RETRY_CAP_SECONDS)
+
+    async def _settle(
+        self, delivery: Delivery, message: RunMessage, claim: Claim, acquired_at: float
+    ) -> bool:
+        """Settle the delivery after its claim; True if a run was started."""
+        fields = {"execution_id": message.execution_id, "job_id": message.job_id}
+        if claim.kind is ClaimKind.UNKNOWN:
+            await self._reject(delivery, claim.note, fields)
+            return False
+        await delivery.ack()
+        if claim.kind is ClaimKind.CLAIMED:
+            assert claim.row is not None
+            self.stats.claimed += 1
+            self._start(claim, delivery, acquired_at)
+            return True
+        if claim.kind is ClaimKind.DUPLICATE:
+            self.stats.duplicates += 1
+            logger.info(
+                "duplicate delivery dropped (%s)",
+                claim.note,
+                extra={"action": "run_duplicate", **fields},
+            )
+        elif claim.kind is ClaimKind.DEFERRED:
+            self.stats.deferred += 1
+            logger.info(
+                "job lock held; the run waits for the relay to republish it",
+                extra={"action": "run_deferred", **fields},
+            )
+        else:
+            assert claim.row is not None
+            self.stats.ended += 1
+            logger.info(
+                "run %s at claim (%s)",
+                claim.row.status,
+                claim.note,
+                extra={"action": "run_ended_at_claim", "status": claim.row.status, **fields},
+            )
+            await publish_execution_event(self._env.bus, claim.row)
+        return False
+
+    def _start(self, claim: Claim, delivery: Delivery, acquired_at: float) -> None:
+        assert claim.row is not None
+        supervisor = RunSupervisor(
+            self._env,
+            claim.row,
+            locked=claim.locked,
+            acquired_at=acquired_at,
+            trace_headers=delivery.headers,
+        )
+        self.runs[supervisor.lease.execution_id] = supervisor
+        task = asyncio.create_task(self._supervise(supervisor))
+        self._run_tasks.add(task)
+        task.add_done_callback(self._run_tasks.discard)
+
+    async def _supervise(self, supervisor: RunSupervisor) -> None:
+        try:
+            await supervisor.run()
+        except Exception:
+            logger.exception(
+                "run supervisor failed", extra={"action": "run_crashed", **supervisor.log_fields}
+            )
+        finally:
+            del self.runs[supervisor.lease.execution_id]
+            lingering = [thread for thread in supervisor.threads if not thread.done()]
+            if not lingering:
+                self._free_slot()
+            else:
+                logger.warning(
+                    "a sync task outlived its run; its slot stays taken until it returns",
+                    extra={"action": "thread_lingering", **supervisor.log_fields},
+                )
+                remaining = len(lingering)
+
+                def returned(_: object) -> None:
+                    nonlocal remaining
+                    remaining -= 1
+                    if remaining == 0:
+                        self._free_slot()
+
+                for thread in lingering:
+                    thread.add_done_callback(returned)
+
+    def _free_slot(self) -> None:
+        self.slots.release()
+        task = asyncio.get_running_loop().create_task(self.sync_gate())
+        self._gate_tasks.add(task)
+        task.add_done_callback(self._gate_tasks.discard)
+
+    async def _reject(
+        self, delivery: Delivery, why: str, fields: dict[str, object] | None = None
+    ) -> None:
+        self.stats.rejected += 1
+        logger.error(
+            "poison run message dead-lettered: %s",
+            why,
+            extra={"action": "poison_message", **(fields or {})},
+        )
+        await delivery.reject()
+
+    async def drain(self, grace_seconds: float, *, final_write_seconds: float = 30.0) -> None:
+        """Stop taking runs; let running ones finish within the grace, give the rest up.
+
+        Handlers still claiming finish their claim first (a claimed run is run, not
+        dropped); then runs get `grace_seconds`; those still running are interrupted
+        and give their leases up, so the reaper retries them as new attempts.
+        """
+        self._stop.set()
+        await self.sync_gate()
+        if self._handlers:
+            await asyncio.wait(set(self._handlers), timeout=final_write_seconds)
+        if self._run_tasks:
+            _, pending = await asyncio.wait(set(self._run_tasks), timeout=grace_seconds)
+            if pending:
+                logger.warning(
+                    "%d runs still going after the grace period; giving their leases up",
+                    len(pending),
+                    extra={"action": "shutdown_interrupt"},
+                )
+                for supervisor in list(self.runs.values()):
+                    supervisor.interrupt(StopReason.SHUTDOWN)
+                await asyncio.wait(pending, timeout=final_write_seconds)
+        if self._gate_tasks:
+            await asyncio.wait(set(self._gate_tasks), timeout=final_write_seconds)

@@ -1,0 +1,162 @@
+"""The lease of a running task: a heartbeat that extends it and listens for cancellation.
+
+Every heartbeat extends `lease_expires_at` (and the job lock's `expires_at`) on the
+database clock, fenced by the lease token, and reads `cancel_requested_at`. A fenced
+update that matches nothing means the lease is lost (the reaper declared this executor
+dead and the run may be running elsewhere): the task is stopped and nothing more is
+written. If the database cannot be reached until the lease would have run out, the
+lease counts as lost too, measured on this process's monotonic clock from the moment
+the last successful extension was sent, which is never later than the database's view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from tickwork_shared.db.dialect import db_now_expr
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.models import JobExecution, ScheduledJobLock
+from tickwork_shared.db.retry import is_transient, run_in_transaction
+from tickwork_shared.enums import ExecutionStatus
+
+from tickwork_executor.outcomes import StopReason
+from tickwork_executor.shield import uncut
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    held: bool
+    cancel_requested: bool = False
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Identifies one claimed run for the fenced writes."""
+
+    execution_id: str
+    job_id: int
+    token: str
+
+
+async def extend_lease(sessions: SessionFactory, lease: Lease, seconds: float) -> LeaseState:
+    """Push the lease (and the job lock, if held) to db_now + `seconds`; read the cancel flag."""
+
+    async def work(session: AsyncSession) -> LeaseState:
+        result = await session.execute(
+            update(JobExecution)
+            .where(
+                JobExecution.execution_id == lease.execution_id,
+                JobExecution.lease_token == lease.token,
+                JobExecution.status == ExecutionStatus.RUNNING.value,
+            )
+            .values(lease_expires_at=db_now_expr(session, plus_seconds=seconds))
+            .execution_options(synchronize_session=False)
+        )
+        if cast(CursorResult[Any], result).rowcount != 1:
+            return LeaseState(held=False)
+        await session.execute(
+            update(ScheduledJobLock)
+            .where(
+                ScheduledJobLock.job_id == lease.job_id,
+                ScheduledJobLock.execution_id == lease.execution_id,
+            )
+            .values(expires_at=db_now_expr(session, plus_seconds=seconds))
+        )
+        cancel = await session.scalar(
+            select(JobExecution.cancel_requested_at).where(
+                JobExecution.execution_id == lease.execution_id
+            )
+        )
+        return LeaseState(held=True, cancel_requested=cancel is not None)
+
+    return await run_in_transaction(sessions, work, what="lease heartbeat")
+
+
+class LeaseKeeper:
+    """Runs the heartbeat of one task until `stop()`; calls `interrupt` when it must end.
+
+    `extend` performs one heartbeat; `acquired_at` is the monotonic time at which the
+    claim that granted the lease was sent.
+    """
+
+    def __init__(
+        self,
+        extend: Callable[[], Awaitable[LeaseState]],
+        *,
+        lease_seconds: float,
+        heartbeat_seconds: float,
+        acquired_at: float,
+        interrupt: Callable[[StopReason], None],
+        log_fields: dict[str, Any],
+    ) -> None:
+        self._extend = extend
+        self._lease = lease_seconds
+        self._heartbeat = heartbeat_seconds
+        self._expires = acquired_at + lease_seconds
+        self._interrupt = interrupt
+        self._log_fields = log_fields
+        self._stopped = asyncio.Event()
+
+    def stop(self) -> None:
+        """Stop after the current heartbeat (a write in flight is never cut short)."""
+        self._stopped.set()
+
+    @property
+    def expires(self) -> float:
+        """Monotonic time by which the lease is surely held (for the final write)."""
+        return self._expires
+
+    async def run(self) -> None:
+        while True:
+            wait = min(self._heartbeat, max(self._expires - time.monotonic(), 0.0))
+            try:
+                await asyncio.wait_for(self._stopped.wait(), timeout=wait)
+                return
+            except TimeoutError:
+                pass
+            if time.monotonic() >= self._expires:
+                logger.warning(
+                    "lease ran out before the database could extend it; stopping the task",
+                    extra={"action": "lease_expired_locally", **self._log_fields},
+                )
+                self._interrupt(StopReason.LEASE_LOST)
+                return
+            sent = time.monotonic()
+            try:
+                state = await uncut(self._extend())
+            except Exception as error:
+                if not is_transient(error):
+                    logger.exception(
+                        "heartbeat failed", extra={"action": "heartbeat_failed", **self._log_fields}
+                    )
+                else:
+                    logger.warning(
+                        "heartbeat failed: %r; retrying",
+                        error,
+                        extra={"action": "heartbeat_failed", **self._log_fields},
+                    )
+                continue
+            if not state.held:
+                logger.warning(
+                    "lease lost (the run was taken over); stopping the task, writing nothing",
+                    extra={"action": "lease_lost", **self._log_fields},
+                )
+                self._interrupt(StopReason.LEASE_LOST)
+                return
+            self._expires = sent + self._lease
+            if state.cancel_requested:
+                logger.info(
+                    "cancel requested; stopping the task",
+                    extra={"action": "cancel_requested", **self._log_fields},
+                )
+                self._interrupt(StopReason.CANCEL_REQUESTED)
+                return

@@ -1,0 +1,150 @@
+"""`Executor`: one executor process's worth of consuming, running and registering.
+
+Stateless: every fact lives in the database, so any number of executors may run side by
+side and any of them may die; what a dead one held comes back through the reaper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Iterable
+
+from tickwork_shared.bus.abc import Bus
+from tickwork_shared.bus.topology import RUNS_QUEUE
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.retry import is_transient
+from tickwork_shared.settings import Settings
+
+from tickwork_executor.builtins import builtin_functions
+from tickwork_executor.claims import Claimer
+from tickwork_executor.consumer import PREFETCH, RunConsumer
+from tickwork_executor.errors import ExecutorError
+from tickwork_executor.registration import register_task_functions
+from tickwork_executor.runner import create_pool
+from tickwork_executor.supervisor import RunEnvironment
+from tickwork_executor.tasks import TaskRegistry, spec_of
+
+logger = logging.getLogger(__name__)
+
+GATE_CHECK_SECONDS = 1.0
+"""How often the consumer's pause/resume state is re-applied (after a broker outage)."""
+
+
+def build_registry(bus: Bus, task_modules: Iterable[str]) -> TaskRegistry:
+    """The built-ins plus every task function of `task_modules` (imported here).
+
+    Raises `TaskDefinitionError` for a module that does not import or a function that
+    cannot be offered, so a broken deployment fails at start, not run by run.
+    """
+    registry = TaskRegistry(spec_of(func) for func in builtin_functions(bus))
+    for module in task_modules:
+        registry.load_module(module)
+    return registry
+
+
+class Executor:
+    """Claims and runs runs from `tickwork.runs` until stopped.
+
+    `run()` registers the task functions, consumes until `stop()` (or cancellation),
+    then shuts down gracefully: no new runs, running ones get `shutdown_grace_seconds`,
+    the rest are interrupted and their leases given up for the reaper to retry.
+    """
+
+    def __init__(self, settings: Settings, *, sessions: SessionFactory, bus: Bus) -> None:
+        if settings.heartbeat_seconds >= settings.lease_seconds:
+            raise ExecutorError(
+                f"heartbeat_seconds ({settings.heartbeat_seconds}) must be shorter than "
+                f"lease_seconds ({settings.lease_seconds}), or leases expire between beats"
+            )
+        self._settings = settings
+        self._sessions = sessions
+        self._bus = bus
+        self.registry = build_registry(bus, settings.task_modules)
+        self._pool = create_pool(settings.executor_concurrency)
+        env = RunEnvironment(
+            sessions=sessions,
+            bus=bus,
+            registry=self.registry,
+            pool=self._pool,
+            lease_seconds=settings.lease_seconds,
+            heartbeat_seconds=settings.heartbeat_seconds,
+            max_result_bytes=settings.max_result_bytes,
+        )
+        claimer = Claimer(
+            sessions=sessions,
+            executor_id=settings.instance_id,
+            host_name=socket.gethostname(),
+            offered=frozenset(self.registry.names),
+            lease_seconds=settings.lease_seconds,
+            overlap_requeue_seconds=settings.overlap_requeue_seconds,
+        )
+        self.consumer = RunConsumer(claimer, env, concurrency=settings.executor_concurrency)
+        self._stop = asyncio.Event()
+        self._done = asyncio.Event()
+        self._started = False
+
+    async def run(self) -> None:
+        if self._started:
+            raise ExecutorError("an Executor runs once")
+        self._started = True
+        try:
+            await register_task_functions(self._sessions, self.registry)
+            subscription = await self._bus.consume(
+                RUNS_QUEUE, self.consumer.handle, prefetch=PREFETCH
+            )
+            logger.info(
+                "executor consuming with %d slots; offers %s",
+                self._settings.executor_concurrency,
+                ", ".join(self.registry.names),
+                extra={"action": "executor_started", "executor_id": self._settings.instance_id},
+            )
+            try:
+                await self.consumer.attach(subscription)
+                await self._until_stopped()
+            finally:
+                await self.consumer.drain(self._settings.shutdown_grace_seconds)
+                await subscription.close()
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._done.set()
+            logger.info(
+                "executor stopped",
+                extra={"action": "executor_stopped", **vars(self.consumer.stats)},
+            )
+
+    @property
+    def consuming(self) -> bool:
+        """True from the moment run() consumes `tickwork.runs` (task functions registered)."""
+        return self.consumer.attached and not self._done.is_set()
+
+    async def stop(self) -> None:
+        """Ask `run()` to shut down gracefully and wait until it has."""
+        self._stop.set()
+        if self._started:
+            await self._done.wait()
+
+    async def _until_stopped(self) -> None:
+        refresh_every = self._settings.task_function_ttl_seconds / 3
+        next_refresh = time.monotonic() + refresh_every
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=GATE_CHECK_SECONDS)
+                return
+            except TimeoutError:
+                pass
+            await self.consumer.sync_gate()
+            if time.monotonic() >= next_refresh:
+                next_refresh = time.monotonic() + refresh_every
+                try:
+                    await register_task_functions(self._sessions, self.registry)
+                except Exception as error:
+                    if not is_transient(error):
+                        raise
+                    logger.warning(
+                        "could not refresh the task functions: %r",
+                        error,
+                        extra={"action": "registration_failed"},
+                    )

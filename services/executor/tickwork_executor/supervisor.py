@@ -1,0 +1,233 @@
+"""One claimed run from start to record: the task, its lease, its interrupts, its events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import propagate, trace
+from tickwork_shared.bus.abc import Bus
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.models import JobExecution
+from tickwork_shared.db.retry import is_transient
+from tickwork_shared.enums import ExecutionStatus
+from tickwork_shared.events import publish_execution_event
+
+from tickwork_executor.lease import Lease, LeaseKeeper, extend_lease
+from tickwork_executor.outcomes import Finish, Outcome, StopReason, decide_finish, error_text
+from tickwork_executor.records import give_up_lease, record_outcome
+from tickwork_executor.runner import execute
+from tickwork_executor.shield import uncut
+from tickwork_executor.tasks import RunContext, TaskRegistry
+
+logger = logging.getLogger(__name__)
+tracer = trace.get_tracer("tickwork.executor")
+
+RECORD_RETRY_CAP_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class RunEnvironment:
+    """What every run of one executor shares."""
+
+    sessions: SessionFactory
+    bus: Bus
+    registry: TaskRegistry
+    pool: ThreadPoolExecutor
+    lease_seconds: float
+    heartbeat_seconds: float
+    max_result_bytes: int
+
+
+class RunSupervisor:
+    """Runs one claimed task under its lease and records how it ended.
+
+    `interrupt` stops the task for a reason (cancel requested, lease lost, shutdown);
+    what is written then is `outcomes.decide_finish`'s answer. Sync tasks that outlive
+    their run leave their thread futures in `threads`.
+    """
+
+    def __init__(
+        self,
+        env: RunEnvironment,
+        row: JobExecution,
+        *,
+        locked: bool,
+        acquired_at: float,
+        trace_headers: Mapping[str, Any],
+    ) -> None:
+        assert row.lease_token is not None
+        assert row.started_at is not None
+        self._env = env
+        self.row = row
+        self._locked = locked
+        self._acquired_at = acquired_at
+        self._trace_headers = {k: str(v) for k, v in trace_headers.items()}
+        self.lease = Lease(row.execution_id, row.job_id, row.lease_token)
+        self.threads: list[asyncio.Future[Any]] = []
+        self._stop: StopReason | None = None
+        self._work: asyncio.Task[Outcome] | None = None
+        self.log_fields = {"execution_id": row.execution_id, "job_id": row.job_id}
+
+    def interrupt(self, reason: StopReason) -> None:
+        """Stop the task for `reason`; the first reason wins, a finished task is left be."""
+        if self._stop is not None or (self._work is not None and self._work.done()):
+            return
+        self._stop = reason
+        if self._work is not None:
+            self._work.cancel()
+
+    async def run(self) -> None:
+        parent = propagate.extract(self._trace_headers)
+        with tracer.start_as_current_span(
+            "tickwork.execute",
+            context=parent,
+            attributes={"tickwork.execution_id": self.row.execution_id},
+        ):
+            await self._run()
+
+    async def _run(self) -> None:
+        env, row = self._env, self.row
+        announced = asyncio.create_task(publish_execution_event(env.bus, row))
+        self._work = asyncio.create_task(self._execute())
+        if self._stop is not None:
+            self._work.cancel()
+        keeper = LeaseKeeper(
+            lambda: extend_lease(env.sessions, self.lease, env.lease_seconds),
+            lease_seconds=env.lease_seconds,
+            heartbeat_seconds=env.heartbeat_seconds,
+            acquired_at=self._acquired_at,
+            interrupt=self.interrupt,
+            log_fields=self.log_fields,
+        )
+        heartbeat = asyncio.create_task(keeper.run())
+        cancelled = False
+        while not self._work.done():
+            try:
+                await asyncio.wait([self._work])
+            except asyncio.CancelledError:
+                # Cancelled from outside (the loop is going down): stop the task and give
+                # the lease up rather than leave the run to wait for its lease to expire.
+                cancelled = True
+                self.interrupt(StopReason.SHUTDOWN)
+        keeper.stop()
+        await asyncio.wait([heartbeat])
+
+        finish, outcome = decide_finish(self._stop, _outcome_of(self._work))
+        recorded: JobExecution | None = None
+        if finish is Finish.RECORD:
+            assert outcome is not None
+            recorded = await self._record(outcome, keeper.expires)
+        elif finish is Finish.GIVE_UP:
+            await self._give_up()
+        await announced
+        if recorded is not None:
+            await publish_execution_event(env.bus, recorded)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def _execute(self) -> Outcome:
+        env, row = self._env, self.row
+        spec = env.registry.get(row.task_function)
+        if spec is None:  # the claim checked this; kept for safety
+            message = f"TaskUnavailable: this executor does not offer {row.task_function!r}"
+            return Outcome(ExecutionStatus.FAILED, error=message)
+        context = RunContext(
+            execution_id=row.execution_id,
+            job_id=row.job_id,
+            scheduled_at=row.scheduled_at,
+            attempt=row.attempt,
+            idempotency_key=row.idempotency_key,
+        )
+        logger.info(
+            "running %s",
+            spec.name,
+            extra={"action": "run_started", "attempt": row.attempt, **self.log_fields},
+        )
+        return await execute(
+            spec,
+            row.args or {},
+            context,
+            timeout_seconds=row.timeout_seconds,
+            pool=env.pool,
+            max_result_bytes=env.max_result_bytes,
+            threads=self.threads,
+        )
+
+    async def _record(self, outcome: Outcome, lease_expires: float) -> JobExecution | None:
+        """Record `outcome`, retrying transient failures while the lease surely holds."""
+        assert self.row.started_at is not None
+        delay = 0.25
+        while True:
+            try:
+                row = await uncut(
+                    record_outcome(
+                        self._env.sessions,
+                        self.lease,
+                        outcome,
+                        started_at=self.row.started_at,
+                        locked=self._locked,
+                    )
+                )
+            except Exception as error:
+                if is_transient(error) and time.monotonic() + delay < lease_expires:
+                    logger.warning(
+                        "could not record the outcome yet: %r",
+                        error,
+                        extra={"action": "record_retry", **self.log_fields},
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RECORD_RETRY_CAP_SECONDS)
+                    continue
+                logger.exception(
+                    "outcome not recorded; the reaper will retry the run once its lease expires",
+                    extra={"action": "record_failed", **self.log_fields},
+                )
+                return None
+            if row is None:
+                logger.warning(
+                    "lease lost before the outcome was recorded; nothing written",
+                    extra={"action": "lease_lost", **self.log_fields},
+                )
+                return None
+            logger.info(
+                "run %s",
+                row.status,
+                extra={
+                    "action": "run_finished",
+                    "status": row.status,
+                    "duration_ms": row.duration_ms,
+                    **self.log_fields,
+                },
+            )
+            return row
+
+    async def _give_up(self) -> None:
+        try:
+            held = await uncut(give_up_lease(self._env.sessions, self.lease, locked=self._locked))
+        except Exception:
+            logger.exception(
+                "could not give the lease up; the reaper will retry the run once it expires",
+                extra={"action": "lease_give_up_failed", **self.log_fields},
+            )
+            return
+        logger.warning(
+            "gave the lease up; the reaper will retry the run" if held else "lease already lost",
+            extra={"action": "lease_given_up", **self.log_fields},
+        )
+
+
+def _outcome_of(work: asyncio.Task[Outcome]) -> Outcome | None:
+    """The task's outcome; None if it was interrupted. `execute` raises nothing else, but
+    an escaped exception must still end the run as `failed`, not leave it `running`."""
+    if work.cancelled():
+        return None
+    error = work.exception()
+    if error is not None:
+        return Outcome(ExecutionStatus.FAILED, error=error_text(error))
+    return work.result()

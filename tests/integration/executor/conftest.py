@@ -1,0 +1,102 @@
+"""Executors for the tests: started as tasks on their own bus, stopped at teardown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from tickwork_executor.service import Executor
+from tickwork_shared.bus.abc import Bus, Delivery
+from tickwork_shared.bus.rabbitmq import RabbitBus
+from tickwork_shared.bus.topology import EVENTS_EXCHANGE, RUNS_QUEUE
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.settings import Settings
+
+from tests.integration.executor.task_module import RECORD
+
+TASK_MODULE = "tests.integration.executor.task_module"
+
+
+def executor_settings(**overrides: Any) -> Settings:
+    fields: dict[str, Any] = {
+        "executor_concurrency": 4,
+        "task_modules": [TASK_MODULE],
+        "lease_seconds": 5.0,
+        "heartbeat_seconds": 0.5,
+        "shutdown_grace_seconds": 1.0,
+        "overlap_requeue_seconds": 0.3,
+        "instance_id": "executor-test",
+    }
+    return Settings(**(fields | overrides))
+
+
+class Fleet:
+    """Starts executors (each on its own RabbitMQ connection) and stops them all."""
+
+    def __init__(self, sessions: SessionFactory, amqp_url: str) -> None:
+        self._sessions = sessions
+        self._amqp_url = amqp_url
+        self._running: list[tuple[Executor, asyncio.Task[None], Bus]] = []
+
+    async def start(self, *, sessions: SessionFactory | None = None, **overrides: Any) -> Executor:
+        index = len(self._running)
+        settings = executor_settings(**({"instance_id": f"executor-{index}"} | overrides))
+        bus = RabbitBus(self._amqp_url, connection_name=f"tickwork-test-executor-{index}")
+        await bus.start()
+        executor = Executor(settings, sessions=sessions or self._sessions, bus=bus)
+        task = asyncio.create_task(executor.run())
+        self._running.append((executor, task, bus))
+        async with asyncio.timeout(10):
+            while not executor.consuming:
+                if task.done():
+                    await task  # raises what stopped it
+                await asyncio.sleep(0.02)
+        return executor
+
+    async def stop_all(self) -> None:
+        for executor, task, bus in reversed(self._running):
+            await executor.stop()
+            await task
+            await bus.close()
+        self._running.clear()
+
+
+@pytest.fixture
+async def fleet(maria_sessions: SessionFactory, amqp_url: str) -> AsyncIterator[Fleet]:
+    RECORD.reset()
+    fleet = Fleet(maria_sessions, amqp_url)
+    yield fleet
+    await fleet.stop_all()
+
+
+class Events:
+    """`execution.*` events seen on the bus, as (routing key, executionId)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+
+    async def handle(self, delivery: Delivery) -> None:
+        import orjson
+
+        self.seen.append((delivery.routing_key, orjson.loads(delivery.body)))
+
+    def keys_of(self, execution_id: str) -> list[str]:
+        return [key for key, body in self.seen if body["executionId"] == execution_id]
+
+
+@pytest.fixture
+async def events(rabbit_bus: RabbitBus) -> AsyncIterator[Events]:
+    events = Events()
+    subscription = await rabbit_bus.subscribe(EVENTS_EXCHANGE, ["execution.*"], events.handle)
+    yield events
+    await subscription.close()
+
+
+@pytest.fixture
+async def publish(rabbit_bus: RabbitBus) -> Any:
+    async def publish(body: bytes) -> None:
+        await rabbit_bus.publish("", RUNS_QUEUE, body)
+
+    return publish

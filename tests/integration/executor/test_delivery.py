@@ -1,0 +1,205 @@
+"""Deliveries: duplicates absorbed, poison dead-lettered, transient database failures
+survived, and no more than `executor_concurrency` runs at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aio_pika
+import orjson
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tickwork_shared.bus.abc import Delivery
+from tickwork_shared.bus.rabbitmq import RabbitBus
+from tickwork_shared.bus.topology import RUNS_DEAD_QUEUE, RUNS_QUEUE
+from tickwork_shared.db.engine import SessionFactory, create_engine
+from tickwork_shared.messages import MAX_MESSAGE_BYTES
+
+from tests.integration.executor.conftest import Fleet
+from tests.integration.executor.helpers import (
+    add_job,
+    add_run,
+    eventually,
+    message_of,
+    read_run,
+    run_status,
+)
+from tests.integration.executor.task_module import RECORD
+
+Publish = Callable[[bytes], Awaitable[None]]
+
+
+async def test_one_message_delivered_five_times_to_three_executors_runs_once(
+    fleet: Fleet, maria_sessions: SessionFactory, publish: Publish
+) -> None:
+    executors = [await fleet.start() for _ in range(3)]
+    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 0.3})
+    row = await add_run(maria_sessions, job)
+    body = message_of(row).to_bytes()
+    await asyncio.gather(*(publish(body) for _ in range(5)))
+
+    await run_status(maria_sessions, row.execution_id, "succeeded")
+    await eventually(
+        lambda: sum(e.consumer.stats.received for e in executors),
+        lambda n: n == 5,
+        what="all five deliveries handled",
+    )
+    assert sum(e.consumer.stats.claimed for e in executors) == 1
+    assert sum(e.consumer.stats.duplicates for e in executors) == 4
+    assert RECORD.calls[row.execution_id] == 1
+
+
+@pytest.fixture
+async def dead_letters(rabbit_bus: RabbitBus) -> AsyncIterator[list[bytes]]:
+    bodies: list[bytes] = []
+
+    async def keep(delivery: Delivery) -> None:
+        bodies.append(delivery.body)
+        await delivery.ack()
+
+    subscription = await rabbit_bus.consume(RUNS_DEAD_QUEUE, keep, prefetch=10)
+    yield bodies
+    await subscription.close()
+
+
+async def test_poison_messages_are_dead_lettered_and_the_next_run_still_runs(
+    fleet: Fleet, maria_sessions: SessionFactory, publish: Publish, dead_letters: list[bytes]
+) -> None:
+    executor = await fleet.start()
+    job = await add_job(maria_sessions, task_function="test.work")
+    row = await add_run(maria_sessions, job)
+    good = orjson.loads(message_of(row).to_bytes())
+    poison = [
+        b"{not json",
+        orjson.dumps({"hello": "world"}),
+        orjson.dumps(good | {"schemaVersion": 99}),
+        orjson.dumps(good | {"pad": "x" * MAX_MESSAGE_BYTES}),
+        orjson.dumps(good | {"executionId": "00000000-0000-0000-0000-000000000000"}),
+    ]
+    for body in poison:
+        await publish(body)
+    await publish(message_of(row).to_bytes())
+
+    await run_status(maria_sessions, row.execution_id, "succeeded")
+    await eventually(
+        lambda: sorted(dead_letters),
+        lambda got: got == sorted(poison),
+        what="every poison message in tickwork.runs.dead",
+    )
+    assert executor.consumer.stats.rejected == 5
+
+
+class FlakySessions:
+    """A session factory whose database can be made unreachable and reachable again."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self._good = sessions
+        self._dead_engine = create_engine("mysql+asyncmy://root@127.0.0.1:1/unreachable")
+        self._dead = async_sessionmaker(self._dead_engine, expire_on_commit=False)
+        self.broken = False
+
+    def __call__(self) -> AsyncSession:
+        return self._dead() if self.broken else self._good()
+
+    async def close(self) -> None:
+        await self._dead_engine.dispose()
+
+
+async def _queue_depth(amqp_url: str, queue: str) -> int:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        count = declared.declaration_result.message_count
+        assert count is not None
+        return count
+
+
+async def test_a_claim_hit_by_a_database_outage_waits_and_runs_when_it_is_back(
+    fleet: Fleet,
+    maria_sessions: SessionFactory,
+    publish: Publish,
+    dead_letters: list[bytes],
+    amqp_url: str,
+) -> None:
+    flaky = FlakySessions(maria_sessions)
+    try:
+        executor = await fleet.start(sessions=flaky)  # type: ignore[arg-type]
+        job = await add_job(maria_sessions, task_function="test.work")
+        row = await add_run(maria_sessions, job)
+        flaky.broken = True
+        await publish(message_of(row).to_bytes())
+        await eventually(
+            lambda: executor.consumer.stats.claim_retries,
+            lambda n: n >= 2,
+            what="claims retried",
+            timeout=15,
+        )
+        assert (await read_run(maria_sessions, row.execution_id)).status == "queued"
+        assert dead_letters == []  # neither lost nor dead-lettered: held, unsettled
+        assert await _queue_depth(amqp_url, RUNS_QUEUE) == 0  # it is with the executor
+
+        flaky.broken = False
+        await run_status(maria_sessions, row.execution_id, "succeeded", timeout=15)
+        assert RECORD.calls[row.execution_id] == 1
+        assert executor.consumer.stats.received == 1  # no redelivery was needed
+    finally:
+        await fleet.stop_all()
+        await flaky.close()
+
+
+async def test_no_more_than_the_concurrency_at_once_and_the_rest_waits_in_the_queue(
+    fleet: Fleet, maria_sessions: SessionFactory, publish: Publish, amqp_url: str
+) -> None:
+    executor = await fleet.start(executor_concurrency=2)
+    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 1.0})
+    rows = [await add_run(maria_sessions, job) for _ in range(5)]
+    for row in rows:
+        await publish(message_of(row).to_bytes())
+
+    await eventually(lambda: RECORD.running, lambda n: n == 2, what="two running")
+    assert executor.consumer.paused
+    # Paused before the ack that took the last slot: nothing is held back from other
+    # executors, the other three runs wait in the queue itself.
+    assert await _queue_depth(amqp_url, RUNS_QUEUE) == 3
+
+    for row in rows:
+        await run_status(maria_sessions, row.execution_id, "succeeded", timeout=15)
+    assert RECORD.peak == 2
+    assert executor.consumer.stats.pauses >= 2
+    await eventually(lambda: executor.consumer.paused, lambda p: not p, what="resumed")
+
+
+async def test_a_message_held_through_an_outage_goes_back_to_the_queue_at_shutdown(
+    fleet: Fleet,
+    maria_sessions: SessionFactory,
+    publish: Publish,
+    dead_letters: list[bytes],
+    amqp_url: str,
+) -> None:
+    flaky = FlakySessions(maria_sessions)
+    try:
+        executor = await fleet.start(sessions=flaky)  # type: ignore[arg-type]
+        job = await add_job(maria_sessions, task_function="test.work")
+        row = await add_run(maria_sessions, job)
+        flaky.broken = True
+        await publish(message_of(row).to_bytes())
+        await eventually(
+            lambda: executor.consumer.stats.claim_retries,
+            lambda n: n >= 1,
+            what="a claim retried",
+            timeout=15,
+        )
+        await fleet.stop_all()
+        depth: int = await eventually(
+            lambda: _queue_depth(amqp_url, RUNS_QUEUE),
+            lambda n: n == 1,
+            what="the message back in the queue",
+        )
+        assert depth == 1
+        assert (await read_run(maria_sessions, row.execution_id)).status == "queued"
+        assert dead_letters == []
+    finally:
+        await fleet.stop_all()
+        await flaky.close()

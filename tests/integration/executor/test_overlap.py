@@ -1,0 +1,121 @@
+"""Overlap policies with two runs of one job delivered at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from tickwork_shared.bus.rabbitmq import RabbitBus
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.models import JobExecution
+from tickwork_shared.outbox import claim_due_rows, publish_and_mark
+
+from tests.integration.executor.conftest import Events, Fleet
+from tests.integration.executor.helpers import (
+    add_job,
+    add_run,
+    eventually,
+    message_of,
+    read_lock,
+    read_run,
+    run_status,
+)
+from tests.integration.executor.task_module import RECORD
+
+Publish = Callable[[bytes], Awaitable[None]]
+
+
+async def test_skip_runs_one_and_skips_the_other(
+    fleet: Fleet, maria_sessions: SessionFactory, publish: Publish, events: Events
+) -> None:
+    await fleet.start()
+    await fleet.start()
+    job = await add_job(
+        maria_sessions, task_function="test.work", args={"seconds": 1.0}, overlap_policy="skip"
+    )
+    first, second = [await add_run(maria_sessions, job) for _ in range(2)]
+    await asyncio.gather(
+        publish(message_of(first).to_bytes()), publish(message_of(second).to_bytes())
+    )
+
+    rows = [await _final(maria_sessions, row.execution_id) for row in (first, second)]
+    assert sorted((r.status, r.reason) for r in rows) == [
+        ("skipped", "overlap"),
+        ("succeeded", None),
+    ]
+    skipped = next(r for r in rows if r.status == "skipped")
+    assert skipped.started_at is None
+    assert RECORD.calls[skipped.execution_id] == 0
+    assert RECORD.peak == 1
+    assert await read_lock(maria_sessions, job.id) is None  # released after the run
+    await eventually(
+        lambda: events.keys_of(skipped.execution_id),
+        lambda keys: keys == ["execution.skipped"],
+        what="the skipped event",
+    )
+
+
+async def _final(sessions: SessionFactory, execution_id: str) -> JobExecution:
+    return await eventually(
+        lambda: read_run(sessions, execution_id),
+        lambda row: row.status in ("succeeded", "skipped"),
+        what="a final status",
+    )
+
+
+async def test_allow_runs_both_at_once(
+    fleet: Fleet, maria_sessions: SessionFactory, publish: Publish
+) -> None:
+    await fleet.start()
+    job = await add_job(
+        maria_sessions, task_function="test.work", args={"seconds": 0.5}, overlap_policy="allow"
+    )
+    runs = [await add_run(maria_sessions, job) for _ in range(2)]
+    for row in runs:
+        await publish(message_of(row).to_bytes())
+    for row in runs:
+        await run_status(maria_sessions, row.execution_id, "succeeded")
+    assert RECORD.peak == 2
+
+
+@pytest.fixture
+async def relay(rabbit_bus: RabbitBus, maria_sessions: SessionFactory) -> AsyncIterator[None]:
+    """What a planner's relay does: republish queued rows whose time has come."""
+
+    async def loop() -> None:
+        while True:
+            refs = await claim_due_rows(
+                maria_sessions, claim="test-relay", limit=50, relay_delay_seconds=5
+            )
+            await publish_and_mark(rabbit_bus, maria_sessions, refs, claim="test-relay")
+            await asyncio.sleep(0.1)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_queue_runs_the_second_after_the_first(
+    fleet: Fleet, maria_sessions: SessionFactory, publish: Publish, relay: None
+) -> None:
+    executor = await fleet.start()
+    job = await add_job(
+        maria_sessions, task_function="test.work", args={"seconds": 1.0}, overlap_policy="queue"
+    )
+    first = await add_run(maria_sessions, job, publish_claim="elsewhere")
+    second = await add_run(maria_sessions, job, publish_claim="elsewhere")
+    await publish(message_of(first).to_bytes())
+    await run_status(maria_sessions, first.execution_id, "running")
+    await publish(message_of(second).to_bytes())
+
+    done_first = await run_status(maria_sessions, first.execution_id, "succeeded")
+    done_second = await run_status(maria_sessions, second.execution_id, "succeeded")
+    assert executor.consumer.stats.deferred >= 1  # it waited for the lock, as `queued`
+    assert done_first.finished_at is not None
+    assert done_second.started_at is not None
+    assert done_second.started_at >= done_first.finished_at
+    assert RECORD.peak == 1
+    start_2 = RECORD.spans[second.execution_id][0]
+    assert start_2 >= RECORD.spans[first.execution_id][1]

@@ -1,0 +1,76 @@
+"""The heartbeat's decisions, with the database replaced by a scripted `extend`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from tickwork_executor.lease import LeaseKeeper, LeaseState
+from tickwork_executor.outcomes import StopReason
+from tickwork_shared.db.retry import DatabaseUnavailable
+
+
+def keeper(
+    extend: Callable[[], Awaitable[LeaseState]], stops: list[StopReason], *, lease: float = 1.0
+) -> LeaseKeeper:
+    return LeaseKeeper(
+        extend,
+        lease_seconds=lease,
+        heartbeat_seconds=0.05,
+        acquired_at=time.monotonic(),
+        interrupt=stops.append,
+        log_fields={},
+    )
+
+
+async def test_a_held_lease_keeps_beating_until_stopped() -> None:
+    beats = 0
+
+    async def extend() -> LeaseState:
+        nonlocal beats
+        beats += 1
+        return LeaseState(held=True)
+
+    stops: list[StopReason] = []
+    k = keeper(extend, stops, lease=0.3)
+    task = asyncio.create_task(k.run())
+    await asyncio.sleep(0.6)  # twice the lease: only heartbeats keep it
+    k.stop()
+    await asyncio.wait_for(task, 1)
+    assert stops == []
+    assert beats >= 5
+
+
+async def test_a_lost_lease_interrupts() -> None:
+    async def extend() -> LeaseState:
+        return LeaseState(held=False)
+
+    stops: list[StopReason] = []
+    await asyncio.wait_for(keeper(extend, stops).run(), 1)
+    assert stops == [StopReason.LEASE_LOST]
+
+
+async def test_a_cancel_request_interrupts() -> None:
+    async def extend() -> LeaseState:
+        return LeaseState(held=True, cancel_requested=True)
+
+    stops: list[StopReason] = []
+    await asyncio.wait_for(keeper(extend, stops).run(), 1)
+    assert stops == [StopReason.CANCEL_REQUESTED]
+
+
+async def test_an_unreachable_database_loses_the_lease_when_it_would_run_out() -> None:
+    attempts = 0
+
+    async def extend() -> LeaseState:
+        nonlocal attempts
+        attempts += 1
+        raise DatabaseUnavailable("gone")
+
+    stops: list[StopReason] = []
+    started = time.monotonic()
+    await asyncio.wait_for(keeper(extend, stops, lease=0.4).run(), 2)
+    assert stops == [StopReason.LEASE_LOST]
+    assert 0.35 < time.monotonic() - started < 1.0
+    assert attempts >= 3  # it kept trying meanwhile
