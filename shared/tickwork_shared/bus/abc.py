@@ -7,12 +7,15 @@ Two implementations keep these promises: `RabbitBus` (RabbitMQ via aio-pika) and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
+
+from tickwork_shared.errors import BusUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ async def run_handler(handler: Handler, delivery: Delivery, *, ack_on_return: bo
         await handler(delivery)
     except Exception:
         log.exception(
-            "bus handler failed; the message is dead-lettered",
+            "bus handler failed; its delivery, unless settled, is dead-lettered",
             extra={"action": "bus_handler_failed", "routing_key": delivery.routing_key},
         )
         await delivery.reject()
@@ -158,7 +161,6 @@ class Bus(ABC):
     async def close(self) -> None:
         """Close every subscription (see `Subscription.close`), then the connection."""
 
-    @abstractmethod
     async def publish(
         self,
         exchange: str,
@@ -180,14 +182,34 @@ class Bus(ABC):
         may still have been delivered then: consumers must absorb duplicates.
         Raises `LookupError` for an exchange that does not exist.
         """
+        await self._publish(OutgoingMessage(exchange, routing_key, body, headers, message_id))
 
-    @abstractmethod
     async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
         """Publish all `messages` at once and wait for their confirms together.
 
         Much faster than one `publish` after another. `result[i]` is True iff message
         `i` was confirmed; failures (those `publish` would raise) are logged, not raised.
         """
+        # All started at once: on one channel the messages are written in order and
+        # their confirms awaited together, one round trip for the batch.
+        outcomes = await asyncio.gather(*map(self._publish, messages), return_exceptions=True)
+        failures = [outcome for outcome in outcomes if outcome is not None]
+        for failure in failures:
+            if not isinstance(failure, BusUnavailable | LookupError):
+                raise failure
+        if failures:
+            log.warning(
+                "%d of %d messages not confirmed; first error: %s",
+                len(failures),
+                len(messages),
+                failures[0],
+                extra={"action": "bus_publish_failed"},
+            )
+        return [outcome is None for outcome in outcomes]
+
+    @abstractmethod
+    async def _publish(self, message: OutgoingMessage) -> None:
+        """Publish one message as `publish` promises (its errors included)."""
 
     @abstractmethod
     async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> Subscription:

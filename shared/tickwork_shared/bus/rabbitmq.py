@@ -1,0 +1,298 @@
+"""`Bus` on RabbitMQ through aio-pika's robust connection.
+
+One connection; one channel with publisher confirms for publishing (it also declares
+the topology, so a reconnect declares it again); one channel per subscription, so a
+prefetch is per consumer and never global QoS (quorum queues do not support it).
+aio-pika's robust objects restore channels, queues, bindings and consumers after a
+reconnect. What they do not do, this module does: bound publishes in time (a publish
+waits for the connection while the broker is away), swallow acks for deliveries of a
+channel that is gone (the broker redelivers them), and count reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import aio_pika
+from aio_pika import exceptions as amqp
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractRobustChannel as Channel
+from aio_pika.abc import AbstractRobustConnection as Connection
+
+from tickwork_shared.bus import abc
+from tickwork_shared.bus.topology import LISTENER_PREFETCH, declare_topology
+from tickwork_shared.errors import BusUnavailable
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0
+_RESTORE_PAUSE = 0.05
+_LOST = (TimeoutError, amqp.AMQPError, ConnectionError, OSError, amqp.ChannelInvalidStateError)
+"""What a lost or missing connection raises (ChannelInvalidStateError is a RuntimeError)."""
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """aio-pika's failures as the contract's: `LookupError` for a missing exchange or
+    queue (or a run returned unroutable), `BusUnavailable` for the rest (a timeout, a
+    lost connection, a nack)."""
+    try:
+        yield
+    except (amqp.PublishError, amqp.ChannelNotFoundEntity) as exc:
+        raise LookupError(f"{what}: {exc!r}") from exc
+    except _LOST as exc:
+        raise BusUnavailable(f"{what}: {exc!r}") from exc
+
+
+class _RabbitDelivery(abc.Delivery):
+    def __init__(self, message: AbstractIncomingMessage) -> None:
+        super().__init__()
+        self._message = message
+        self.body = message.body
+        self.headers = message.headers
+        self.routing_key = message.routing_key or ""
+        self.redelivered = bool(message.redelivered)
+        self.message_id = message.message_id
+
+    async def _settle(self, *, accept: bool) -> None:
+        try:
+            if accept:
+                await self._message.ack()
+            else:
+                await self._message.reject(requeue=False)
+        except _LOST as exc:
+            # The delivery tag belonged to a channel that is gone (reconnect or close):
+            # the broker has put the message back and will deliver it again.
+            log.warning(
+                "could not settle a delivery (%r); the broker will redeliver it",
+                exc,
+                extra={"action": "bus_settle_lost", "routing_key": self.routing_key},
+            )
+
+
+class _RabbitSubscription(abc.Subscription):
+    def __init__(
+        self,
+        bus: RabbitBus,
+        channel: Channel,
+        queue: AbstractQueue,
+        handler: abc.Handler,
+        *,
+        ack_on_return: bool,
+    ) -> None:
+        self._bus, self._channel, self._queue, self._handler = bus, channel, queue, handler
+        self._timeout = bus._publish_timeout
+        self._ack_on_return = ack_on_return
+        self._lock = asyncio.Lock()
+        self._tag: str | None = None
+        self._closed = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        # aio-pika runs each delivery in a task of its own; keep them for `close`.
+        if self._closed:
+            return  # its channel is closing: the broker requeues the message
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            delivery = _RabbitDelivery(message)
+            await abc.run_handler(self._handler, delivery, ack_on_return=self._ack_on_return)
+        finally:
+            self._tasks.discard(task)
+
+    async def pause(self) -> None:
+        async with self._lock:
+            if self._tag is None:
+                return
+            tag, self._tag = self._tag, None
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self._queue.cancel(tag)
+            except _LOST as exc:
+                # The robust queue forgot the consumer before sending the cancel, so a
+                # reconnect does not restore it: paused either way.
+                log.warning("consumer cancel failed: %r", exc, extra={"action": "bus_pause"})
+
+    async def resume(self) -> None:
+        async with self._lock:
+            if self._tag is not None or self._closed:
+                return
+            with _translated(f"consume {self._queue.name!r}"):
+                async with asyncio.timeout(self._timeout):
+                    self._tag = await self._queue.consume(self._on_message)
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._tag = None
+        # Closing the channel stops deliveries and requeues the unacked ones.
+        await _close_quietly(self._channel, self._timeout)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._bus._subscriptions.discard(self)
+
+
+async def _close_quietly(channel: Channel, within: float) -> None:
+    try:
+        async with asyncio.timeout(within):
+            await channel.close()
+    except _LOST as exc:
+        log.debug("closing a channel failed: %r", exc)
+
+
+class RabbitBus(abc.Bus):
+    """`Bus` on RabbitMQ; see `tickwork_shared.bus.abc.Bus` for the contract.
+
+    `publish_timeout` bounds each publish (and each consume/subscribe set-up);
+    `connection_name` shows in RabbitMQ's connection list, so operators and drills can
+    tell tickwork's connections apart; `reconnect_interval` paces reconnect attempts.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        publish_timeout: float = 5.0,
+        connection_name: str = "tickwork",
+        reconnect_interval: float = 2.0,
+    ) -> None:
+        self.reconnects = 0
+        self._url = url
+        self._publish_timeout = publish_timeout
+        self._connection_name = connection_name
+        self._reconnect_interval = reconnect_interval
+        self._connection: Connection | None = None
+        self._channel: Channel | None = None
+        self._subscriptions: set[_RabbitSubscription] = set()
+        self._closed = False
+
+    async def start(self) -> None:
+        if self._closed:
+            raise BusUnavailable("this bus was closed")
+        if self._connection is not None:
+            return
+        with _translated("connect to RabbitMQ"):
+            connection = await aio_pika.connect_robust(
+                self._url,
+                client_properties={"connection_name": self._connection_name},
+                reconnect_interval=self._reconnect_interval,
+                timeout=CONNECT_TIMEOUT,
+            )
+        try:
+            with _translated("declare the topology"):
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                await declare_topology(channel)
+        except BaseException:
+            await connection.close()
+            raise
+        connection.reconnect_callbacks.add(self._on_reconnect)
+        self._connection, self._channel = connection, channel
+        log.info("bus connected", extra={"action": "bus_connected"})
+
+    def _on_reconnect(self, _connection: Connection | None, /) -> None:
+        self.reconnects += 1
+        log.info("bus reconnected", extra={"action": "bus_reconnected", "count": self.reconnects})
+
+    async def close(self) -> None:
+        self._closed = True
+        for subscription in list(self._subscriptions):
+            await subscription.close()
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def is_healthy(self) -> bool:
+        connection, channel = self._connection, self._channel
+        if self._closed or connection is None or channel is None:
+            return False
+        return connection.connected.is_set() and not channel.is_closed
+
+    def _require(self) -> tuple[Connection, Channel]:
+        if self._closed or self._connection is None or self._channel is None:
+            raise BusUnavailable("the bus is not started or was closed")
+        return self._connection, self._channel
+
+    async def _publish(self, m: abc.OutgoingMessage) -> None:
+        _, channel = self._require()
+        message = aio_pika.Message(
+            m.body,
+            headers=dict(m.headers or {}),
+            message_id=m.message_id,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        what = f"publish to {m.exchange!r} with key {m.routing_key!r}"
+        with _translated(f"{what} (timeout {self._publish_timeout}s)"):
+            async with asyncio.timeout(self._publish_timeout):
+                while True:
+                    await channel.ready()  # waits out a reconnect, within the timeout
+                    target = await channel.get_exchange(m.exchange, ensure=False)  # "": default
+                    try:
+                        # Mandatory on the default exchange: a run for a missing queue
+                        # comes back (PublishError) instead of vanishing.
+                        await target.publish(message, m.routing_key, mandatory=m.exchange == "")
+                        return
+                    except amqp.ChannelInvalidStateError:
+                        # The channel closed (reconnect, or a channel error) and is not
+                        # marked as restoring yet, so `ready()` passed: wait, send again.
+                        if self._closed:
+                            raise
+                        await asyncio.sleep(_RESTORE_PAUSE)
+
+    async def consume(self, queue: str, handler: abc.Handler, *, prefetch: int) -> abc.Subscription:
+        if prefetch < 1:
+            raise ValueError("prefetch must be at least 1")
+
+        async def passive(channel: Channel) -> AbstractQueue:
+            return await channel.declare_queue(queue, passive=True)
+
+        return await self._open(passive, handler, prefetch=prefetch, ack_on_return=False)
+
+    async def subscribe(
+        self, exchange: str, binding_keys: Sequence[str], handler: abc.Handler
+    ) -> abc.Subscription:
+        # Named here rather than by the server, so that a reconnect re-declares the
+        # same queue and its bindings (the broker deletes it with the old connection).
+        name = f"tickwork.listener.{uuid.uuid4().hex}"
+
+        async def private(channel: Channel) -> AbstractQueue:
+            queue = await channel.declare_queue(name, exclusive=True, auto_delete=True)
+            for key in binding_keys:
+                await queue.bind(exchange, key)
+            return queue
+
+        return await self._open(private, handler, prefetch=LISTENER_PREFETCH, ack_on_return=True)
+
+    async def _open(
+        self,
+        declare: Callable[[Channel], Awaitable[AbstractQueue]],
+        handler: abc.Handler,
+        *,
+        prefetch: int,
+        ack_on_return: bool,
+    ) -> abc.Subscription:
+        connection, _ = self._require()
+        with _translated("open a consumer channel"):
+            async with asyncio.timeout(self._publish_timeout):
+                channel = await connection.channel(publisher_confirms=False)
+        try:
+            with _translated("declare a consumer's queue"):
+                async with asyncio.timeout(self._publish_timeout):
+                    await channel.set_qos(prefetch_count=prefetch)  # per channel, never global
+                    queue = await declare(channel)
+            subscription = _RabbitSubscription(
+                self, channel, queue, handler, ack_on_return=ack_on_return
+            )
+            await subscription.resume()
+        except BaseException:
+            await _close_quietly(channel, self._publish_timeout)
+            raise
+        self._subscriptions.add(subscription)
+        return subscription

@@ -1,0 +1,353 @@
+"""The bus contract (tickwork_shared.bus.abc), run against MemoryBus and RabbitBus alike.
+
+Absence ("nothing else was delivered") is proven without sleeping: by a competing
+consumer that takes what the consumer under test must not, or by a sentinel message
+published last on the same queue, whose arrival means everything before it arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+from tickwork_shared.bus import (
+    COMMANDS_DEAD_QUEUE,
+    COMMANDS_EXCHANGE,
+    EVENTS_EXCHANGE,
+    RUNS_DEAD_QUEUE,
+    RUNS_QUEUE,
+    TRIGGER_QUEUE,
+    TRIGGER_ROUTING_KEY,
+    Bus,
+    Delivery,
+    OutgoingMessage,
+)
+from tickwork_shared.bus.rabbitmq import RabbitBus
+from tickwork_shared.bus.topology import LISTENER_PREFETCH
+from tickwork_shared.errors import BusUnavailable
+
+from tests.fixtures.amqp import AmqpServer, close_amqp_connections, rabbitmqctl
+
+pytestmark = pytest.mark.timeout(60)
+
+WAIT = 10.0
+
+
+class Inbox:
+    """A handler that records deliveries and acks, rejects, holds or fails them."""
+
+    def __init__(self, settle: str = "ack", fail_on: bytes | None = None) -> None:
+        self.settle = settle
+        self.fail_on = fail_on
+        self.deliveries: list[Delivery] = []
+        self._arrived = asyncio.Event()
+
+    async def __call__(self, delivery: Delivery) -> None:
+        self.deliveries.append(delivery)
+        self._arrived.set()
+        if delivery.body == self.fail_on:
+            raise RuntimeError("handler failure (expected by the test)")
+        if self.settle == "ack":
+            await delivery.ack()
+        elif self.settle == "reject":
+            await delivery.reject()
+
+    @property
+    def bodies(self) -> list[bytes]:
+        return [d.body for d in self.deliveries]
+
+    async def wait_for(self, n: int) -> list[Delivery]:
+        await wait_until(lambda: len(self.deliveries) >= n, event=self._arrived)
+        return self.deliveries
+
+
+async def wait_until(
+    condition: Callable[[], bool], *, event: asyncio.Event | None = None, timeout: float = WAIT
+) -> None:
+    """Wait for `condition`, re-checked when `event` fires (or every 50 ms without one)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            if event is None:
+                await asyncio.sleep(0.05)
+            else:
+                event.clear()
+                await event.wait()
+
+
+async def wait_health(bus: Bus, healthy: bool, timeout: float = WAIT) -> None:
+    async with asyncio.timeout(timeout):
+        while await bus.is_healthy() != healthy:
+            await asyncio.sleep(0.05)
+
+
+def runs(*bodies: bytes) -> list[OutgoingMessage]:
+    return [OutgoingMessage("", RUNS_QUEUE, body) for body in bodies]
+
+
+async def test_confirmed_run_is_consumed_and_its_ack_is_final(bus: Bus) -> None:
+    assert await bus.is_healthy()
+    await bus.publish(
+        "", RUNS_QUEUE, b"run-1", headers={"traceparent": "00-abc-def-01"}, message_id="m-1"
+    )
+    inbox = Inbox()
+    subscription = await bus.consume(RUNS_QUEUE, inbox, prefetch=5)
+    (delivery,) = await inbox.wait_for(1)
+    assert delivery.body == b"run-1"
+    assert delivery.headers["traceparent"] == "00-abc-def-01"
+    assert delivery.message_id == "m-1"
+    assert delivery.routing_key == RUNS_QUEUE
+    assert not delivery.redelivered
+    await subscription.close()
+
+    # An acked message does not come back: the next consumer's first delivery is newer.
+    await bus.publish("", RUNS_QUEUE, b"run-2")
+    later = Inbox()
+    await bus.consume(RUNS_QUEUE, later, prefetch=5)
+    assert [d.body for d in await later.wait_for(1)] == [b"run-2"]
+
+
+async def test_unsettled_delivery_is_redelivered_after_its_subscription_closes(bus: Bus) -> None:
+    holder = Inbox(settle="hold")
+    subscription = await bus.consume(RUNS_QUEUE, holder, prefetch=1)
+    await bus.publish("", RUNS_QUEUE, b"held")
+    (held,) = await holder.wait_for(1)
+    await subscription.close()
+
+    inbox = Inbox()
+    await bus.consume(RUNS_QUEUE, inbox, prefetch=1)
+    (again,) = await inbox.wait_for(1)
+    assert again.body == b"held"
+    assert again.redelivered
+    await held.ack()  # too late, and harmless: the contract says swallowed
+    await held.ack()  # settling twice does nothing either
+
+
+async def test_close_cancels_running_handlers(bus: Bus) -> None:
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def stuck(delivery: Delivery) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    subscription = await bus.consume(RUNS_QUEUE, stuck, prefetch=1)
+    await bus.publish("", RUNS_QUEUE, b"stuck")
+    await asyncio.wait_for(started.wait(), WAIT)
+    await subscription.close()
+    assert cancelled.is_set()
+
+
+async def test_prefetch_bounds_unsettled_deliveries(bus: Bus) -> None:
+    holder = Inbox(settle="hold")
+    await bus.consume(RUNS_QUEUE, holder, prefetch=2)
+    assert all(await bus.publish_many(runs(*(b"r%d" % i for i in range(5)))))
+    await holder.wait_for(2)
+    # A competing consumer gets exactly what the held prefetch leaves in the queue.
+    rival = Inbox()
+    rival_subscription = await bus.consume(RUNS_QUEUE, rival, prefetch=10)
+    await wait_until(lambda: len(holder.deliveries) + len(rival.deliveries) == 5)
+    assert len(holder.deliveries) == 2
+    await rival_subscription.close()
+
+    # Acks free the slots.
+    for delivery in holder.deliveries:
+        await delivery.ack()
+    await bus.publish_many(runs(b"r5", b"r6"))
+    await holder.wait_for(4)
+    assert holder.bodies[2:] == [b"r5", b"r6"]
+
+
+async def test_pause_stops_deliveries_and_resume_restarts_them(bus: Bus) -> None:
+    inbox = Inbox()
+    subscription = await bus.consume(RUNS_QUEUE, inbox, prefetch=10)
+    await bus.publish("", RUNS_QUEUE, b"before")
+    await inbox.wait_for(1)
+
+    await subscription.pause()
+    await subscription.pause()  # idempotent
+    rival = Inbox()
+    rival_subscription = await bus.consume(RUNS_QUEUE, rival, prefetch=10)
+    assert all(await bus.publish_many(runs(*(b"p%d" % i for i in range(10)))))
+    await wait_until(lambda: len(inbox.deliveries) + len(rival.deliveries) == 11)
+    assert inbox.bodies == [b"before"]
+    await rival_subscription.close()
+
+    await subscription.resume()
+    await bus.publish("", RUNS_QUEUE, b"after")
+    await inbox.wait_for(2)
+    assert inbox.bodies == [b"before", b"after"]
+
+
+@pytest.mark.parametrize(
+    ("exchange", "routing_key", "queue", "dead_queue"),
+    [
+        ("", RUNS_QUEUE, RUNS_QUEUE, RUNS_DEAD_QUEUE),
+        (COMMANDS_EXCHANGE, TRIGGER_ROUTING_KEY, TRIGGER_QUEUE, COMMANDS_DEAD_QUEUE),
+    ],
+)
+async def test_rejected_message_goes_to_the_dead_letter_queue(
+    bus: Bus, exchange: str, routing_key: str, queue: str, dead_queue: str
+) -> None:
+    rejecter = Inbox(settle="reject")
+    await bus.consume(queue, rejecter, prefetch=1)
+    await bus.publish(exchange, routing_key, b"poison", message_id="p-1")
+    await rejecter.wait_for(1)
+
+    dead = Inbox()
+    await bus.consume(dead_queue, dead, prefetch=1)
+    (delivery,) = await dead.wait_for(1)
+    assert (delivery.body, delivery.message_id) == (b"poison", "p-1")
+    assert rejecter.bodies == [b"poison"]  # rejected, not requeued
+
+
+async def test_handler_exception_dead_letters_and_the_consumer_keeps_going(bus: Bus) -> None:
+    inbox = Inbox(fail_on=b"boom")
+    await bus.consume(RUNS_QUEUE, inbox, prefetch=1)
+    assert await bus.publish_many(runs(b"boom", b"fine")) == [True, True]
+    await inbox.wait_for(2)
+    assert inbox.bodies == [b"boom", b"fine"]
+
+    dead = Inbox()
+    await bus.consume(RUNS_DEAD_QUEUE, dead, prefetch=1)
+    assert [d.body for d in await dead.wait_for(1)] == [b"boom"]
+
+
+async def test_subscribe_routes_by_topic(bus: Bus) -> None:
+    jobs, failures = Inbox(), Inbox()
+    await bus.subscribe(EVENTS_EXCHANGE, ["job.*"], jobs)
+    await bus.subscribe(EVENTS_EXCHANGE, ["#.failed", "job.*"], failures)
+    for key in ["job.created", "execution.succeeded", "job.created.extra", "execution.failed"]:
+        await bus.publish(EVENTS_EXCHANGE, key, key.encode())
+    # Sentinels: once they arrive, everything published before them has arrived.
+    await bus.publish(EVENTS_EXCHANGE, "job.sentinel", b"job.sentinel")
+    await jobs.wait_for(2)
+    await failures.wait_for(3)
+    assert jobs.bodies == [b"job.created", b"job.sentinel"]
+    # Matching two binding keys still makes one copy.
+    assert failures.bodies == [b"job.created", b"execution.failed", b"job.sentinel"]
+
+
+async def test_listener_deliveries_are_acked_when_the_handler_returns(bus: Bus) -> None:
+    # The handler settles nothing; were nothing acked, the listener's prefetch would
+    # stop deliveries after LISTENER_PREFETCH messages.
+    inbox = Inbox(settle="hold")
+    await bus.subscribe(EVENTS_EXCHANGE, ["execution.*"], inbox)
+    count = LISTENER_PREFETCH + 1
+    events = [OutgoingMessage(EVENTS_EXCHANGE, "execution.queued", b"e") for _ in range(count)]
+    assert all(await bus.publish_many(events))
+    await inbox.wait_for(count)
+
+
+async def test_command_sent_before_any_consumer_waits_in_its_queue(bus: Bus) -> None:
+    await bus.publish(COMMANDS_EXCHANGE, TRIGGER_ROUTING_KEY, b'{"jobId": 7}')
+    inbox = Inbox()
+    await bus.consume(TRIGGER_QUEUE, inbox, prefetch=1)
+    (delivery,) = await inbox.wait_for(1)
+    assert (delivery.body, delivery.routing_key) == (b'{"jobId": 7}', TRIGGER_ROUTING_KEY)
+
+
+async def test_publish_many_confirms_every_message(bus: Bus) -> None:
+    bodies = [b"batch-%d" % i for i in range(300)]
+    assert await bus.publish_many(runs(*bodies)) == [True] * 300
+    inbox = Inbox()
+    await bus.consume(RUNS_QUEUE, inbox, prefetch=50)
+    await inbox.wait_for(300)
+    assert sorted(inbox.bodies) == sorted(bodies)
+
+
+async def test_unroutable_run_and_unknown_exchange_are_refused(bus: Bus) -> None:
+    with pytest.raises(LookupError):
+        await bus.publish("", "tickwork.no-such-queue", b"lost?")
+    with pytest.raises(LookupError):
+        await bus.publish("tickwork.no-such-exchange", "job.created", b"lost?")
+    messages = [*runs(b"ok-1"), OutgoingMessage("", "tickwork.no-such-queue", b"x"), *runs(b"ok-2")]
+    assert await bus.publish_many(messages) == [True, False, True]
+    inbox = Inbox()
+    await bus.consume(RUNS_QUEUE, inbox, prefetch=5)
+    await inbox.wait_for(2)
+    assert inbox.bodies == [b"ok-1", b"ok-2"]
+    with pytest.raises(LookupError):
+        await bus.consume("tickwork.no-such-queue", inbox, prefetch=1)
+
+
+async def test_closed_bus_refuses_to_publish(bus: Bus) -> None:
+    await bus.close()
+    assert not await bus.is_healthy()
+    with pytest.raises(BusUnavailable):
+        await bus.publish("", RUNS_QUEUE, b"too late")
+    assert await bus.publish_many(runs(b"too late")) == [False]
+
+
+# RabbitMQ only: what a real broker and a real network add.
+
+
+@pytest.mark.integration
+async def test_bus_recovers_by_itself_when_the_server_drops_its_connection(
+    rabbit_bus: RabbitBus, amqp_server: AmqpServer
+) -> None:
+    bus = rabbit_bus
+    inbox = Inbox(settle="hold")
+    await bus.consume(RUNS_QUEUE, inbox, prefetch=5)
+    events = Inbox()
+    await bus.subscribe(EVENTS_EXCHANGE, ["job.*"], events)
+    await bus.publish("", RUNS_QUEUE, b"confirmed-before-drop")
+    (held,) = await inbox.wait_for(1)
+
+    assert await close_amqp_connections(amqp_server.vhost, ctl=amqp_server.ctl) >= 1
+    await wait_until(lambda: bus.reconnects >= 1)
+    await held.ack()  # its channel is gone: swallowed, and the broker redelivers it
+
+    (_, again) = await inbox.wait_for(2)
+    assert (again.body, again.redelivered) == (b"confirmed-before-drop", True)
+    await again.ack()
+    await bus.publish("", RUNS_QUEUE, b"after-reconnect")  # waits for the channel
+    assert (await inbox.wait_for(3))[2].body == b"after-reconnect"
+    await bus.publish(EVENTS_EXCHANGE, "job.created", b"event-after-reconnect")
+    assert [d.body for d in await events.wait_for(1)] == [b"event-after-reconnect"]
+    assert await bus.is_healthy()
+
+
+@pytest.mark.integration
+async def test_publish_during_an_outage_fails_within_the_timeout(
+    amqp_url: str, amqp_server: AmqpServer
+) -> None:
+    ctl, vhost = amqp_server.ctl, amqp_server.vhost
+    async with RabbitBus(amqp_url, publish_timeout=1.0, reconnect_interval=0.2) as bus:
+        # The broker stays up but refuses this vhost: every reconnect attempt fails.
+        await rabbitmqctl("clear_permissions", "-p", vhost, amqp_server.user, ctl=ctl)
+        try:
+            await close_amqp_connections(vhost, ctl=ctl)
+            await wait_health(bus, healthy=False)
+            started = time.monotonic()
+            with pytest.raises(BusUnavailable):
+                await bus.publish("", RUNS_QUEUE, b"during outage")
+            assert time.monotonic() - started < 3.0
+        finally:
+            await rabbitmqctl(
+                "set_permissions", "-p", vhost, amqp_server.user, ".*", ".*", ".*", ctl=ctl
+            )
+        await wait_health(bus, healthy=True)
+        await bus.publish("", RUNS_QUEUE, b"after outage")
+        assert bus.reconnects >= 1
+
+
+async def test_unreachable_broker_raises_bus_unavailable() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    bus = RabbitBus(f"amqp://guest:guest@127.0.0.1:{port}/", publish_timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(BusUnavailable):
+        await bus.start()
+    with pytest.raises(BusUnavailable):
+        await bus.publish("", RUNS_QUEUE, b"nowhere", message_id=str(uuid.uuid4()))
+    assert time.monotonic() - started < 3.0
+    assert not await bus.is_healthy()
+    await bus.close()
