@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -166,6 +167,7 @@ class Api:
             return list((await session.scalars(query)).all())
 
 
+@asynccontextmanager
 async def open_api(
     sessions: SessionFactory, bus: Bus, settings: Settings | None = None
 ) -> AsyncIterator[Api]:
@@ -189,7 +191,7 @@ async def open_api(
 
 @pytest.fixture
 async def api(maria_sessions: SessionFactory, memory_bus: Bus) -> AsyncIterator[Api]:
-    async for harness in open_api(maria_sessions, memory_bus):
+    async with open_api(maria_sessions, memory_bus) as harness:
         yield harness
 
 
