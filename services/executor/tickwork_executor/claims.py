@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.db.dialect import db_now, is_sqlite
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import JobExecution, ScheduledJob, ScheduledJobLock
+from tickwork_shared.db.models import JobExecution, JobType, ScheduledJob, ScheduledJobLock
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import (
     ExecutionStatus,
@@ -52,6 +52,8 @@ class Claim:
     row: JobExecution | None = None
     locked: bool = False
     """True when this run holds its job's lock (release it when recording)."""
+    job_type: str = ""
+    """The job's type name ("" without one), a metrics label."""
     note: str = ""
 
 
@@ -149,7 +151,14 @@ class Claimer:
             return Claim(ClaimKind.CLAIMED, row, locked=holder == row.execution_id)
         if row.status != ExecutionStatus.QUEUED.value:
             return Claim(ClaimKind.DUPLICATE, row, note=f"already {row.status}")
-        job = await session.get_one(ScheduledJob, row.job_id)
+        job, job_type = (
+            await session.execute(
+                select(ScheduledJob, JobType.name)
+                .outerjoin(JobType, JobType.id == ScheduledJob.job_type_id)
+                .where(ScheduledJob.id == row.job_id)
+            )
+        ).one()
+        job_type = job_type or ""
         now = await db_now(session)
 
         ended = end_at_claim(
@@ -166,15 +175,14 @@ class Claimer:
             function_name=row.task_function,
         )
         if ended is not None:
-            return await self._end(session, row, ended, now)
+            return await self._end(session, row, ended, now, job_type)
 
         locked = job.overlap_policy != OverlapPolicy.ALLOW.value
         if locked and not await self._lock(session, row, now):
             if job.overlap_policy == OverlapPolicy.QUEUE.value:
                 return await self._defer(session, row, now)
-            return await self._end(
-                session, row, EndAtClaim(ExecutionStatus.SKIPPED, SkipReason.OVERLAP.value), now
-            )
+            overlap = EndAtClaim(ExecutionStatus.SKIPPED, SkipReason.OVERLAP.value)
+            return await self._end(session, row, overlap, now, job_type)
 
         claimed = await _update_queued(
             session,
@@ -195,7 +203,7 @@ class Claimer:
             update(ScheduledJob).where(ScheduledJob.id == row.job_id).values(last_run_at=now)
         )
         await session.refresh(row)
-        return Claim(ClaimKind.CLAIMED, row, locked=locked)
+        return Claim(ClaimKind.CLAIMED, row, locked=locked, job_type=job_type)
 
     async def _newer_run_waiting(
         self, session: AsyncSession, row: JobExecution, job: ScheduledJob, now: datetime
@@ -251,7 +259,12 @@ class Claimer:
         return holder == row.execution_id
 
     async def _end(
-        self, session: AsyncSession, row: JobExecution, ended: EndAtClaim, now: datetime
+        self,
+        session: AsyncSession,
+        row: JobExecution,
+        ended: EndAtClaim,
+        now: datetime,
+        job_type: str,
     ) -> Claim:
         ran_here = ended.status is ExecutionStatus.FAILED
         values: dict[str, Any] = {
@@ -269,7 +282,9 @@ class Claimer:
         if not await _update_queued(session, row, **values):
             raise _Raced
         await session.refresh(row)
-        return Claim(ClaimKind.ENDED, row, note=ended.reason or ended.status.value)
+        return Claim(
+            ClaimKind.ENDED, row, job_type=job_type, note=ended.reason or ended.status.value
+        )
 
     async def _defer(self, session: AsyncSession, row: JobExecution, now: datetime) -> Claim:
         later = now + timedelta(seconds=self.overlap_requeue_seconds)

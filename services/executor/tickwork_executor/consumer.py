@@ -27,43 +27,24 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import orjson
-from pydantic import ValidationError
 from tickwork_shared.bus.abc import Delivery, Subscription
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.events import publish_execution_event
-from tickwork_shared.messages import MAX_MESSAGE_BYTES, RUN_SCHEMA_VERSION, RunMessage
+from tickwork_shared.messages import RunMessage
 
+from tickwork_executor import metrics
 from tickwork_executor.claims import Claim, Claimer, ClaimKind
 from tickwork_executor.errors import PoisonMessage
 from tickwork_executor.outcomes import StopReason
+from tickwork_executor.run_messages import parse_run_message
 from tickwork_executor.shield import uncut
+from tickwork_executor.slots import Slots
 from tickwork_executor.supervisor import RunEnvironment, RunSupervisor
 
 logger = logging.getLogger(__name__)
 
 PREFETCH = 1
 CLAIM_RETRY_CAP_SECONDS = 5.0
-
-
-def parse_run_message(body: bytes) -> RunMessage:
-    """The run message in `body`; raises `PoisonMessage` saying why it can never be run."""
-    if len(body) > MAX_MESSAGE_BYTES:
-        raise PoisonMessage(f"oversized: {len(body)} bytes")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise PoisonMessage("not JSON") from None
-    if not isinstance(data, dict):
-        raise PoisonMessage("not a JSON object")
-    version = data.get("schemaVersion")
-    if version != RUN_SCHEMA_VERSION:
-        raise PoisonMessage(f"unknown schemaVersion {version!r}")
-    try:
-        return RunMessage.model_validate(data)
-    except ValidationError as error:
-        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
-        raise PoisonMessage(f"not a run message (bad fields: {fields})") from None
 
 
 @dataclass
@@ -78,37 +59,6 @@ class ConsumerStats:
     rejected: int = 0
     claim_retries: int = 0
     pauses: int = 0
-
-
-class Slots:
-    """At most `size` runs at once."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.used = 0
-        self._free = asyncio.Semaphore(size)
-
-    @property
-    def full(self) -> bool:
-        return self.used >= self.size
-
-    async def acquire(self, stop: asyncio.Event) -> bool:
-        """Take a slot; False (nothing taken) if `stop` is set first."""
-        taking = asyncio.ensure_future(self._free.acquire())
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait([taking, stopping], return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not taking.done():
-            taking.cancel()
-            await asyncio.wait([taking])
-        if taking.cancelled():
-            return False
-        self.used += 1
-        return True
-
-    def release(self) -> None:
-        self.used -= 1
-        self._free.release()
 
 
 class RunConsumer:
@@ -236,6 +186,7 @@ class RunConsumer:
         if claim.kind is ClaimKind.CLAIMED:
             assert claim.row is not None
             self.stats.claimed += 1
+            metrics.run_started(claim.row)
             self._start(claim, delivery, acquired_at)
             return True
         if claim.kind is ClaimKind.DUPLICATE:
@@ -260,17 +211,14 @@ class RunConsumer:
                 claim.note,
                 extra={"action": "run_ended_at_claim", "status": claim.row.status, **fields},
             )
+            metrics.run_ended(claim.row, claim.job_type)
             await publish_execution_event(self._env.bus, claim.row)
         return False
 
     def _start(self, claim: Claim, delivery: Delivery, acquired_at: float) -> None:
         assert claim.row is not None
         supervisor = RunSupervisor(
-            self._env,
-            claim.row,
-            locked=claim.locked,
-            acquired_at=acquired_at,
-            trace_headers=delivery.headers,
+            self._env, claim, acquired_at=acquired_at, trace_headers=delivery.headers
         )
         self.runs[supervisor.lease.execution_id] = supervisor
         task = asyncio.create_task(self._supervise(supervisor))

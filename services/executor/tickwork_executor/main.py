@@ -11,7 +11,9 @@ import logging
 import signal
 from contextlib import AsyncExitStack
 
+from tickwork_shared.metrics import serve_metrics
 from tickwork_shared.settings import Settings
+from tickwork_shared.telemetry import configure_tracing
 from tickwork_shared.wiring import create_bus, open_database
 
 from tickwork_executor.service import Executor
@@ -20,7 +22,12 @@ logger = logging.getLogger(__name__)
 
 
 async def run(settings: Settings) -> None:
-    """Run one executor process until SIGTERM/SIGINT, then shut down gracefully."""
+    """Run one executor process until SIGTERM/SIGINT, then shut down gracefully.
+
+    Also sets up tracing (`OTEL_*`) and serves `/metrics` on `TICKWORK_METRICS_PORT`.
+    """
+    configure_tracing("tickwork-executor")
+    serve_metrics(settings.metrics_port)
     async with AsyncExitStack() as stack:
         sessions = await stack.enter_async_context(open_database(settings))
         bus = await stack.enter_async_context(create_bus(settings))

@@ -18,6 +18,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.settings import Settings
 
+from tickwork_executor import metrics
 from tickwork_executor.builtins import builtin_functions
 from tickwork_executor.claims import Claimer
 from tickwork_executor.consumer import PREFETCH, RunConsumer
@@ -136,6 +137,7 @@ class Executor:
             except TimeoutError:
                 pass
             await self.consumer.sync_gate()
+            metrics.bus_reconnects(self._bus.reconnects)
             if time.monotonic() >= next_refresh:
                 next_refresh = time.monotonic() + refresh_every
                 try:

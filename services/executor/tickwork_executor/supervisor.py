@@ -10,14 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry import propagate, trace
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.events import publish_execution_event
+from tickwork_shared.telemetry import context_from_headers, tracer
 
+from tickwork_executor import metrics
+from tickwork_executor.claims import Claim
 from tickwork_executor.lease import Lease, LeaseKeeper, extend_lease
 from tickwork_executor.outcomes import Finish, Outcome, StopReason, decide_finish, error_text
 from tickwork_executor.records import give_up_lease, record_outcome
@@ -26,7 +28,6 @@ from tickwork_executor.shield import uncut
 from tickwork_executor.tasks import RunContext, TaskRegistry
 
 logger = logging.getLogger(__name__)
-tracer = trace.get_tracer("tickwork.executor")
 
 RECORD_RETRY_CAP_SECONDS = 5.0
 
@@ -55,19 +56,21 @@ class RunSupervisor:
     def __init__(
         self,
         env: RunEnvironment,
-        row: JobExecution,
+        claim: Claim,
         *,
-        locked: bool,
         acquired_at: float,
         trace_headers: Mapping[str, Any],
     ) -> None:
+        row = claim.row
+        assert row is not None
         assert row.lease_token is not None
         assert row.started_at is not None
         self._env = env
         self.row = row
-        self._locked = locked
+        self._locked = claim.locked
+        self._job_type = claim.job_type
         self._acquired_at = acquired_at
-        self._trace_headers = {k: str(v) for k, v in trace_headers.items()}
+        self._trace_headers = trace_headers
         self.lease = Lease(row.execution_id, row.job_id, row.lease_token)
         self.threads: list[asyncio.Future[Any]] = []
         self._stop: StopReason | None = None
@@ -83,11 +86,14 @@ class RunSupervisor:
             self._work.cancel()
 
     async def run(self) -> None:
-        parent = propagate.extract(self._trace_headers)
-        with tracer.start_as_current_span(
+        """Run, record, announce; the span continues the trace the run message carried."""
+        with tracer().start_as_current_span(
             "tickwork.execute",
-            context=parent,
-            attributes={"tickwork.execution_id": self.row.execution_id},
+            context=context_from_headers(self._trace_headers),
+            attributes={
+                "tickwork.execution_id": self.row.execution_id,
+                "tickwork.task_function": self.row.task_function,
+            },
         ):
             await self._run()
 
@@ -127,6 +133,7 @@ class RunSupervisor:
             await self._give_up()
         await announced
         if recorded is not None:
+            metrics.run_ended(recorded, self._job_type)
             await publish_execution_event(env.bus, recorded)
         if cancelled:
             raise asyncio.CancelledError

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
+from prometheus_client import REGISTRY
 from sqlalchemy import update
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import JobExecution
+from tickwork_shared.db.models import JobExecution, JobType
 
 from tests.integration.executor.conftest import Events, Fleet
 from tests.integration.executor.helpers import (
@@ -27,8 +29,17 @@ async def test_a_successful_run(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish, events: Events
 ) -> None:
     await fleet.start()
-    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 0.2})
+    async with maria_sessions() as session, session.begin():
+        reports = JobType(
+            name="reports", created_at=datetime.now(UTC), updated_at=datetime.now(UTC)
+        )
+        session.add(reports)
+    job = await add_job(
+        maria_sessions, task_function="test.work", args={"seconds": 0.2}, job_type_id=reports.id
+    )
     row = await add_run(maria_sessions, job)
+    counted = {"job_type": "reports", "status": "succeeded"}
+    before = REGISTRY.get_sample_value("tickwork_executions_total", counted) or 0
     await publish(message_of(row).to_bytes())
 
     done = await run_status(maria_sessions, row.execution_id, "succeeded")
@@ -50,6 +61,7 @@ async def test_a_successful_run(
         what="running then succeeded events",
     )
     assert RECORD.calls[row.execution_id] == 1
+    assert REGISTRY.get_sample_value("tickwork_executions_total", counted) == before + 1
 
 
 async def test_a_failing_run(
