@@ -6,7 +6,9 @@ everything in reverse order. Logging is configured by the caller (the CLI).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from contextlib import AsyncExitStack
 
 import uvicorn
@@ -17,21 +19,33 @@ from tickwork_api.app import create_app
 
 logger = logging.getLogger(__name__)
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 
 async def serve(settings: Settings) -> None:
     async with AsyncExitStack() as stack:
         sessions = await stack.enter_async_context(open_database(settings))
         bus = await stack.enter_async_context(create_bus(settings))
         app = create_app(settings, sessions=sessions, bus=bus)
-        config = uvicorn.Config(
-            app, host=settings.api_host, port=settings.api_port, log_config=None
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_config=None)
         )
-        logger.info(
-            "api listening on %s:%d",
-            settings.api_host,
-            settings.api_port,
-            extra={"action": "api_started"},
-        )
-        # uvicorn handles SIGTERM/SIGINT: stops accepting, finishes requests, runs the
-        # lifespan shutdown, then returns here and the stack closes bus and database.
-        await uvicorn.Server(config).serve()
+        # uvicorn handles SIGTERM/SIGINT while it serves (stop accepting, finish requests,
+        # lifespan shutdown) and then raises the signal again. These handlers take that
+        # second delivery, so `serve` returns and the stack closes bus and database
+        # instead of the process dying with them open.
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, _request_exit, server)
+        stack.callback(_remove_handlers, loop)
+        await server.serve()
+        logger.info("api stopped", extra={"action": "api_stopped"})
+
+
+def _request_exit(server: uvicorn.Server) -> None:
+    server.should_exit = True
+
+
+def _remove_handlers(loop: asyncio.AbstractEventLoop) -> None:
+    for sig in STOP_SIGNALS:
+        loop.remove_signal_handler(sig)
