@@ -47,10 +47,16 @@ def _generated(kind: str, spec: dict[str, Any], folder: Path, examples: bool) ->
     for literal in spec.get("literals", []):
         name, _, value = literal.partition("=")
         data[name] = value
-    unknown = set(spec) - {"name", "envs", "literals", "type"}
+    unknown = set(spec) - {"name", "envs", "literals", "type", "options"}
+    options = spec.get("options", {})
+    unknown |= set(options) - {"labels", "annotations", "disableNameSuffixHash"}
     if unknown:
         raise KustomizeError(f"{kind} generator fields this resolver does not know: {unknown}")
-    resource: Resource = {"apiVersion": "v1", "kind": kind, "metadata": {"name": spec["name"]}}
+    metadata = {"name": spec["name"]}
+    for key in ("labels", "annotations"):
+        if key in options:
+            metadata[key] = dict(options[key])
+    resource: Resource = {"apiVersion": "v1", "kind": kind, "metadata": metadata}
     if kind == "Secret":
         resource["type"] = spec.get("type", "Opaque")
         resource["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}

@@ -4,7 +4,6 @@ to each other and to tickwork's settings the way deploy/README.md promises."""
 
 from __future__ import annotations
 
-import base64
 import copy
 import re
 from pathlib import Path
@@ -17,6 +16,7 @@ from tickwork_shared.settings import Settings
 from tests.deploy.env_files import read_env_file
 from tests.deploy.kustomize import Resource, kubectl_render, render
 from tests.deploy.layout import K8S
+from tests.deploy.manifests import container_env, deployment, find, pod_spec, workloads
 
 # The oldest Kubernetes these manifests promise to work on, and the newest schemas known.
 KUBERNETES_VERSIONS = ("1.29", kubernetes_validate.latest_version())
@@ -27,40 +27,6 @@ COMPONENTS = {"api", "planner", "executor"}
 @pytest.fixture(scope="module")
 def rendered() -> list[Resource]:
     return render(K8S, examples=True)
-
-
-def find(resources: list[Resource], kind: str, name: str) -> Resource:
-    matches = [r for r in resources if r["kind"] == kind and r["metadata"]["name"] == name]
-    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found"
-    return matches[0]
-
-
-def deployment(resources: list[Resource], component: str) -> Resource:
-    return find(resources, "Deployment", f"tickwork-{component}")
-
-
-def pod_spec(resource: Resource) -> dict[str, Any]:
-    spec: dict[str, Any] = resource["spec"]["template"]["spec"]
-    return spec
-
-
-def workloads(resources: list[Resource]) -> list[Resource]:
-    return [r for r in resources if r["kind"] in {"Deployment", "Job"}]
-
-
-def container_env(resources: list[Resource], container: dict[str, Any]) -> dict[str, str]:
-    """The environment a container starts with: envFrom sources, then env entries."""
-    env: dict[str, str] = {}
-    for source in container.get("envFrom", []):
-        if "configMapRef" in source:
-            env |= find(resources, "ConfigMap", source["configMapRef"]["name"])["data"]
-        if "secretRef" in source:
-            data = find(resources, "Secret", source["secretRef"]["name"])["data"]
-            env |= {k: base64.b64decode(v).decode() for k, v in data.items()}
-    for item in container.get("env", []):
-        assert "value" in item, f"{item['name']}: only literal env values are used here"
-        env[item["name"]] = item["value"]
-    return env
 
 
 def schema_problems(resource: Resource) -> list[str]:
@@ -117,6 +83,8 @@ def test_kubectl_kustomize_renders_the_same_valid_resources(
         return resource["kind"], name, resource["metadata"].get("namespace")
 
     assert sorted(map(identity, real)) == sorted(map(identity, rendered))
+    labels = {identity(r): r["metadata"].get("labels") for r in rendered}
+    assert {identity(r): r["metadata"].get("labels") for r in real} == labels
     assert [p for r in real for p in schema_problems(r)] == []
     images = {c["image"] for r in workloads(real) for c in pod_spec(r)["containers"]}
     assert images == {c["image"] for r in workloads(rendered) for c in pod_spec(r)["containers"]}
@@ -203,6 +171,26 @@ def test_migration_job_runs_migrate_once(rendered: list[Resource]) -> None:
     spec = pod_spec(job)
     assert spec["restartPolicy"] in {"OnFailure", "Never"}
     assert spec["containers"][0]["args"] == ["migrate"]
+
+
+def test_the_upgrade_selector_picks_the_migration_and_what_it_needs(
+    rendered: list[Resource],
+) -> None:
+    """deploy/README.md's upgrade applies `-l 'app.kubernetes.io/component in (config,
+    migrate)'` first: that must be the Job and everything its pod reads, nothing else."""
+    selected = {
+        (r["kind"], r["metadata"]["name"])
+        for r in rendered
+        if r["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+        in {"config", "migrate"}
+    }
+    job = find(rendered, "Job", "tickwork-migrate")
+    needed = {("Job", "tickwork-migrate")}
+    for source in pod_spec(job)["containers"][0]["envFrom"]:
+        for kind, ref in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+            if ref in source:
+                needed.add((kind, source[ref]["name"]))
+    assert selected == needed
 
 
 def test_settings_are_real_settings_with_valid_values(rendered: list[Resource]) -> None:
