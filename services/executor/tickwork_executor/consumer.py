@@ -141,24 +141,30 @@ class RunConsumer:
                 return
             try:
                 await self.sync_gate()
-                acquired_at = time.monotonic()
-                claim = await self._claim(message)
-                if claim is None:
+                claimed = await self._claim(message)
+                if claimed is None:
                     return
-                started = await self._settle(delivery, message, claim, acquired_at)
+                claim, sent_at = claimed
+                started = await self._settle(delivery, message, claim, sent_at)
             finally:
                 if not started:
                     self._free_slot()
         finally:
             self._handlers.discard(task)
 
-    async def _claim(self, message: RunMessage) -> Claim | None:
-        """Claim, retrying transient failures until it works; None if stopping first."""
+    async def _claim(self, message: RunMessage) -> tuple[Claim, float] | None:
+        """Claim, retrying transient failures until it works; None if stopping first.
+
+        Also returns when (monotonic) the successful attempt was sent: the lease runs
+        from no earlier than that.
+        """
         lease_token = str(uuid.uuid4())
         delay = 0.5
         while True:
+            sent_at = time.monotonic()
             try:
-                return await uncut(self._claimer.claim(message, lease_token=lease_token))
+                claim = await uncut(self._claimer.claim(message, lease_token=lease_token))
+                return claim, sent_at
             except Exception as error:
                 if not is_transient(error):
                     raise
