@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import aio_pika
 import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tickwork_executor.service import Executor
 from tickwork_shared.bus.abc import Delivery
 from tickwork_shared.bus.rabbitmq import RabbitBus
 from tickwork_shared.bus.topology import RUNS_DEAD_QUEUE, RUNS_QUEUE
 from tickwork_shared.db.engine import SessionFactory, create_engine
+from tickwork_shared.db.models import JobExecution
 from tickwork_shared.messages import MAX_MESSAGE_BYTES
 
 from tests.integration.executor.conftest import Fleet
@@ -116,13 +119,18 @@ async def _queue_depth(amqp_url: str, queue: str) -> int:
         return count
 
 
-async def test_a_claim_hit_by_a_database_outage_waits_and_runs_when_it_is_back(
-    fleet: Fleet,
-    maria_sessions: SessionFactory,
-    publish: Publish,
-    dead_letters: list[bytes],
-    amqp_url: str,
-) -> None:
+@dataclass
+class Outage:
+    executor: Executor
+    row: JobExecution
+    flaky: FlakySessions
+
+
+@pytest.fixture
+async def outage(
+    fleet: Fleet, maria_sessions: SessionFactory, publish: Publish
+) -> AsyncIterator[Outage]:
+    """A run whose message reached an executor while its database was unreachable."""
     flaky = FlakySessions(maria_sessions)
     try:
         executor = await fleet.start(sessions=flaky)  # type: ignore[arg-type]
@@ -136,17 +144,42 @@ async def test_a_claim_hit_by_a_database_outage_waits_and_runs_when_it_is_back(
             what="claims retried",
             timeout=15,
         )
-        assert (await read_run(maria_sessions, row.execution_id)).status == "queued"
-        assert dead_letters == []  # neither lost nor dead-lettered: held, unsettled
-        assert await _queue_depth(amqp_url, RUNS_QUEUE) == 0  # it is with the executor
-
-        flaky.broken = False
-        await run_status(maria_sessions, row.execution_id, "succeeded", timeout=15)
-        assert RECORD.calls[row.execution_id] == 1
-        assert executor.consumer.stats.received == 1  # no redelivery was needed
+        yield Outage(executor, row, flaky)
     finally:
         await fleet.stop_all()
         await flaky.close()
+
+
+async def test_a_claim_hit_by_a_database_outage_waits_and_runs_when_it_is_back(
+    outage: Outage, maria_sessions: SessionFactory, dead_letters: list[bytes], amqp_url: str
+) -> None:
+    row = outage.row
+    assert (await read_run(maria_sessions, row.execution_id)).status == "queued"
+    assert dead_letters == []  # neither lost nor dead-lettered: held, unsettled
+    assert await _queue_depth(amqp_url, RUNS_QUEUE) == 0  # it is with the executor
+
+    outage.flaky.broken = False
+    await run_status(maria_sessions, row.execution_id, "succeeded", timeout=15)
+    assert RECORD.calls[row.execution_id] == 1
+    assert outage.executor.consumer.stats.received == 1  # no redelivery was needed
+
+
+async def test_a_message_held_through_an_outage_goes_back_to_the_queue_at_shutdown(
+    outage: Outage,
+    fleet: Fleet,
+    maria_sessions: SessionFactory,
+    dead_letters: list[bytes],
+    amqp_url: str,
+) -> None:
+    await fleet.stop_all()
+    depth: int = await eventually(
+        lambda: _queue_depth(amqp_url, RUNS_QUEUE),
+        lambda n: n == 1,
+        what="the message back in the queue",
+    )
+    assert depth == 1
+    assert (await read_run(maria_sessions, outage.row.execution_id)).status == "queued"
+    assert dead_letters == []
 
 
 async def test_no_more_than_the_concurrency_at_once_and_the_rest_waits_in_the_queue(
@@ -169,37 +202,3 @@ async def test_no_more_than_the_concurrency_at_once_and_the_rest_waits_in_the_qu
     assert RECORD.peak == 2
     assert executor.consumer.stats.pauses >= 2
     await eventually(lambda: executor.consumer.paused, lambda p: not p, what="resumed")
-
-
-async def test_a_message_held_through_an_outage_goes_back_to_the_queue_at_shutdown(
-    fleet: Fleet,
-    maria_sessions: SessionFactory,
-    publish: Publish,
-    dead_letters: list[bytes],
-    amqp_url: str,
-) -> None:
-    flaky = FlakySessions(maria_sessions)
-    try:
-        executor = await fleet.start(sessions=flaky)  # type: ignore[arg-type]
-        job = await add_job(maria_sessions, task_function="test.work")
-        row = await add_run(maria_sessions, job)
-        flaky.broken = True
-        await publish(message_of(row).to_bytes())
-        await eventually(
-            lambda: executor.consumer.stats.claim_retries,
-            lambda n: n >= 1,
-            what="a claim retried",
-            timeout=15,
-        )
-        await fleet.stop_all()
-        depth: int = await eventually(
-            lambda: _queue_depth(amqp_url, RUNS_QUEUE),
-            lambda n: n == 1,
-            what="the message back in the queue",
-        )
-        assert depth == 1
-        assert (await read_run(maria_sessions, row.execution_id)).status == "queued"
-        assert dead_letters == []
-    finally:
-        await fleet.stop_all()
-        await flaky.close()

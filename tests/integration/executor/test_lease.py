@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
+from tickwork_executor.service import Executor
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 
@@ -86,17 +87,33 @@ async def _reap(sessions: SessionFactory, execution_id: str) -> None:
         )
 
 
+async def _running_then_reaped(
+    fleet: Fleet,
+    sessions: SessionFactory,
+    publish: Publish,
+    *,
+    seconds: float,
+    lease_seconds: float,
+    heartbeat_seconds: float,
+) -> tuple[Executor, JobExecution]:
+    """A `skip` job's run, running on a fresh executor, then failed by a reaper."""
+    executor = await fleet.start(lease_seconds=lease_seconds, heartbeat_seconds=heartbeat_seconds)
+    job = await add_job(
+        sessions, task_function="test.work", args={"seconds": seconds}, overlap_policy="skip"
+    )
+    row = await add_run(sessions, job)
+    await publish(message_of(row).to_bytes())
+    await run_status(sessions, row.execution_id, "running")
+    await _reap(sessions, row.execution_id)
+    return executor, row
+
+
 async def test_a_zombie_stops_its_task_at_the_next_heartbeat_and_writes_nothing(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish, events: Events
 ) -> None:
-    executor = await fleet.start(lease_seconds=2.0, heartbeat_seconds=0.3)
-    job = await add_job(
-        maria_sessions, task_function="test.work", args={"seconds": 30}, overlap_policy="skip"
+    executor, row = await _running_then_reaped(
+        fleet, maria_sessions, publish, seconds=30, lease_seconds=2.0, heartbeat_seconds=0.3
     )
-    row = await add_run(maria_sessions, job)
-    await publish(message_of(row).to_bytes())
-    await run_status(maria_sessions, row.execution_id, "running")
-    await _reap(maria_sessions, row.execution_id)
     reaped = await read_run(maria_sessions, row.execution_id)
 
     await eventually(lambda: row.execution_id not in executor.consumer.runs, bool, what="run over")
@@ -111,7 +128,7 @@ async def test_a_zombie_stops_its_task_at_the_next_heartbeat_and_writes_nothing(
         reaped.finished_at,
         reaped.lease_expires_at,
     )
-    assert await read_lock(maria_sessions, job.id) is None
+    assert await read_lock(maria_sessions, row.job_id) is None
     assert events.keys_of(row.execution_id) == ["execution.running"]
 
 
@@ -119,19 +136,14 @@ async def test_a_zombie_that_finishes_cannot_overwrite_the_reapers_outcome(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish, events: Events
 ) -> None:
     # A long heartbeat: the task ends before the executor could notice the takeover.
-    executor = await fleet.start(lease_seconds=20.0, heartbeat_seconds=10.0)
-    job = await add_job(
-        maria_sessions, task_function="test.work", args={"seconds": 1.0}, overlap_policy="skip"
+    executor, row = await _running_then_reaped(
+        fleet, maria_sessions, publish, seconds=1.0, lease_seconds=20.0, heartbeat_seconds=10.0
     )
-    row = await add_run(maria_sessions, job)
-    await publish(message_of(row).to_bytes())
-    await run_status(maria_sessions, row.execution_id, "running")
-    await _reap(maria_sessions, row.execution_id)
     # Meanwhile a new attempt of the job holds the lock.
     async with maria_sessions() as session, session.begin():
         session.add(
             ScheduledJobLock(
-                job_id=job.id,
+                job_id=row.job_id,
                 execution_id="the-next-attempt",
                 locked_by="another-executor",
                 locked_at=datetime.now().astimezone(),
@@ -144,7 +156,7 @@ async def test_a_zombie_that_finishes_cannot_overwrite_the_reapers_outcome(
     assert row.execution_id not in RECORD.cancelled  # it ran to its end, then wrote nothing
     after = await read_run(maria_sessions, row.execution_id)
     assert (after.status, after.reason, after.result) == ("failed", "executor lost", None)
-    lock = await read_lock(maria_sessions, job.id)
+    lock = await read_lock(maria_sessions, row.job_id)
     assert lock is not None
     assert lock.execution_id == "the-next-attempt"  # not released by the zombie
     assert events.keys_of(row.execution_id) == ["execution.running"]
