@@ -11,16 +11,13 @@ loops call (`planning`, `relay`, `commands`, `retries`, `reaper`, `housekeeping`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 
-from tickwork_shared.bus.abc import Bus, Delivery, Subscription
-from tickwork_shared.bus.topology import EVENTS_EXCHANGE, TRIGGER_QUEUE
+from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
-from tickwork_shared.db.retry import is_transient
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.outbox import OutboxPublisher, RunRef
 from tickwork_shared.settings import Settings
@@ -29,12 +26,14 @@ from tickwork_planner.commands import TriggerConsumer
 from tickwork_planner.errors import PlannerError
 from tickwork_planner.event_sender import EventSender
 from tickwork_planner.housekeeping import purge_old_rows
+from tickwork_planner.listeners import BusListeners
+from tickwork_planner.loops import Tick, run_loop, until_stopped_or_crashed
 from tickwork_planner.planning import PlanLimits, earliest_due, plan_due_runs
 from tickwork_planner.reaper import reap_expired
 from tickwork_planner.relay import relay_once
 from tickwork_planner.retries import write_retries
 from tickwork_planner.stats import PlannerStats
-from tickwork_planner.timing import failure_delay, planning_sleep
+from tickwork_planner.timing import planning_sleep
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +43,6 @@ crash. Off unless passed to `Planner`."""
 AFTER_PLAN_COMMIT = "after_plan_commit"
 """A planning tick committed rows and has not handed them to the publisher yet."""
 
-COMMAND_PREFETCH = 32
 STOP_TIMEOUT_SECONDS = 10.0
 """How long `run` lets loops finish their transaction and commands settle on stop."""
 
@@ -79,8 +77,7 @@ class Planner:
         self._fault_hook = fault_hook
         self._stopping = asyncio.Event()
         self._wakes = {name: asyncio.Event() for name in _LOOPS}
-        self._subscriptions: list[Subscription] = []
-        self._commands: Subscription | None = None
+        self._listeners: BusListeners | None = None
         self._started = False
         self._publisher: OutboxPublisher | None = None
         self._events: EventSender | None = None
@@ -93,7 +90,7 @@ class Planner:
     @property
     def subscribed(self) -> bool:
         """True once both consumers (commands, `job.*` wake-ups) are started."""
-        return self._commands is not None
+        return self._listeners is not None and self._listeners.started
 
     def stop(self) -> None:
         """Ask `run` to return: loops end after their current transaction. Idempotent."""
@@ -121,9 +118,12 @@ class Planner:
             on_written=self._hand_over_one,
             stopping=self._stopping,
         )
+        listeners = self._listeners = BusListeners(
+            self._bus, commands=consumer, on_job_event=self.wake, stopping=self._stopping
+        )
         await publisher.start()
         await events.start()
-        ticks: dict[str, Callable[[], Awaitable[float]]] = {
+        ticks: dict[str, Tick] = {
             "planning": self._plan_tick,
             "relay": self._relay_tick,
             "retries": self._retry_tick,
@@ -131,77 +131,45 @@ class Planner:
             "housekeeping": self._housekeeping_tick,
         }
         tasks = [
-            asyncio.create_task(self._loop(name, tick), name=f"planner-{name}")
+            asyncio.create_task(
+                run_loop(
+                    name,
+                    tick,
+                    wake=self._wakes[name],
+                    stopping=self._stopping,
+                    on_failure=self._count_failure,
+                ),
+                name=f"planner-{name}",
+            )
             for name, tick in ticks.items()
         ]
-        tasks.append(asyncio.create_task(self._subscribe(consumer), name="planner-subscribe"))
+        tasks.append(asyncio.create_task(listeners.start(), name="planner-listeners"))
         logger.info(
             "planner started",
             extra={"action": "planner_started", "instance_id": self.settings.instance_id},
         )
         crash: BaseException | None = None
         try:
-            crash = await self._until_stopped_or_crashed(tasks)
+            crash = await until_stopped_or_crashed(self._stopping, tasks)
         finally:
             self.stop()
             try:
                 if crash is None:
-                    await self._settle_commands(consumer)
+                    await listeners.settle(STOP_TIMEOUT_SECONDS)
                     await asyncio.wait(tasks, timeout=STOP_TIMEOUT_SECONDS)
             finally:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                await self._close_subscriptions()
+                await listeners.close()
                 await events.close(flush_timeout=0.0 if crash else 1.0)
                 await publisher.close()
                 logger.info("planner stopped", extra={"action": "planner_stopped"})
         if crash is not None:
             raise crash
 
-    async def _until_stopped_or_crashed(
-        self, tasks: list[asyncio.Task[None]]
-    ) -> BaseException | None:
-        """Wait for `stop()`; a task that died first is the crash to re-raise."""
-        stopper = asyncio.create_task(self._stopping.wait())
-        pending: set[asyncio.Task[None] | asyncio.Task[bool]] = {stopper, *tasks}
-        try:
-            while True:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                if stopper in done:
-                    return None
-                for task in done:
-                    if not task.cancelled() and task.exception() is not None:
-                        return task.exception()
-        finally:
-            stopper.cancel()
-
-    async def _loop(self, name: str, tick: Callable[[], Awaitable[float]]) -> None:
-        """Run `tick` until stopped; it returns how long to wait before the next one."""
-        wake = self._wakes[name]
-        failures = 0
-        while not self._stopping.is_set():
-            wake.clear()
-            try:
-                delay = await tick()
-                failures = 0
-            except Exception as error:
-                failures += 1
-                self.stats.loop_failures += 1
-                delay = failure_delay(failures)
-                log = logger.warning if is_transient(error) else logger.exception
-                log(
-                    "planner %s failed (%s); retrying in %.1f s",
-                    name,
-                    error,
-                    delay,
-                    extra={"action": "planner_loop_failed", "loop": name, "failures": failures},
-                )
-            if delay <= 0:
-                await asyncio.sleep(0)
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), delay)
+    def _count_failure(self) -> None:
+        self.stats.loop_failures += 1
 
     def _hand_over(self, refs: list[RunRef], rows: list[JobExecution]) -> None:
         """After commit: publish what is due now, and send the events."""
@@ -338,63 +306,6 @@ class Planner:
                 extra={"action": "housekeeping_purged"},
             )
         return settings.housekeeping_interval_seconds
-
-    async def _on_job_event(self, _delivery: Delivery) -> None:
-        self.wake()
-
-    async def _subscribe(self, consumer: TriggerConsumer) -> None:
-        """Start both consumers, retrying while the broker is away.
-
-        Once started they survive reconnects by themselves (the bus's promise).
-        """
-        failures = 0
-        wake_subscribed = False
-        while not self._stopping.is_set():
-            try:
-                if not wake_subscribed:
-                    self._subscriptions.append(
-                        await self._bus.subscribe(EVENTS_EXCHANGE, ["job.*"], self._on_job_event)
-                    )
-                    wake_subscribed = True
-                self._commands = await self._bus.consume(
-                    TRIGGER_QUEUE, consumer, prefetch=COMMAND_PREFETCH
-                )
-                self._subscriptions.append(self._commands)
-                return
-            except Exception as error:
-                failures += 1
-                delay = failure_delay(failures)
-                logger.warning(
-                    "cannot subscribe to the bus yet (%s); retrying in %.1f s",
-                    error,
-                    delay,
-                    extra={"action": "planner_subscribe_failed", "failures": failures},
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-
-    async def _settle_commands(self, consumer: TriggerConsumer) -> None:
-        """Stop taking commands and let those in hand finish (ack after commit)."""
-        if self._commands is None:
-            return
-        with contextlib.suppress(Exception):
-            await self._commands.pause()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
-                await consumer.wait_idle()
-
-    async def _close_subscriptions(self) -> None:
-        for subscription in self._subscriptions:
-            try:
-                await subscription.close()
-            except Exception as error:
-                logger.warning(
-                    "could not close a subscription: %s",
-                    error,
-                    extra={"action": "planner_unsubscribe_failed"},
-                )
-        self._subscriptions.clear()
-        self._commands = None
 
 
 _LOOPS = ("planning", "relay", "retries", "reaper", "housekeeping")
