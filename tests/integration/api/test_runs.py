@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from tickwork_api.repositories.executions import ExecutionFilters, list_executions
+from tickwork_api.schemas.common import Paging
 from tickwork_shared.bus.abc import Delivery
 from tickwork_shared.bus.topology import RUNS_QUEUE
 from tickwork_shared.enums import ExecutionStatus, Role
@@ -181,6 +183,24 @@ async def test_history_is_newest_first_and_filters(api: Api) -> None:
     assert (await api.call("GET", f"{EXECUTIONS}?status=lost")).status_code == 422
     assert (await api.call("GET", f"{EXECUTIONS}?since=yesterday")).status_code == 422
     assert (await api.call("GET", f"{EXECUTIONS}?since=2026-03-02T00:00:00")).status_code == 422
+
+
+async def test_counting_a_long_history_stops_at_the_limit(api: Api) -> None:
+    job = await api.create_job(overlapPolicy="allow")
+    for day in range(6):
+        await api.add_run(job["id"], scheduled_at=T0 + timedelta(days=day))
+
+    async def total(page: int, per_page: int) -> int:
+        async with api.sessions() as session:
+            paging = Paging(page, per_page)
+            _, counted = await list_executions(session, ExecutionFilters(), paging, count_limit=3)
+            return counted
+
+    assert await total(1, 2) == 3  # at least 3: a lower bound past this page
+    assert await total(2, 2) == 5  # one row past page 2: still says "there is more"
+    assert await total(3, 2) == 6  # a short or last page knows the exact total
+    assert await total(2, 5) == 6
+    assert (await api.call("GET", f"{EXECUTIONS}?perPage=2")).json()["total"] == 6
 
 
 async def test_an_execution_has_the_rest_shape(api: Api) -> None:

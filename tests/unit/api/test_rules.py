@@ -9,7 +9,7 @@ from tickwork_api.actor import role_allows
 from tickwork_api.errors import ValidationFailed, field_name
 from tickwork_api.http_errors import request_field_errors
 from tickwork_api.keys import KEY_PREFIX, generate_key, hash_key
-from tickwork_api.repositories.paging import total_from_page
+from tickwork_api.repositories.paging import count_bound, total_from_page
 from tickwork_api.schemas.common import Paging
 from tickwork_api.services.audit import diff
 from tickwork_api.services.job_rules import (
@@ -114,6 +114,11 @@ def test_a_short_page_reveals_the_total(
     page: int, per_page: int, rows: int, total: int | None
 ) -> None:
     assert total_from_page(Paging(page, per_page), rows) == total
+
+
+def test_a_bounded_count_reaches_past_the_page() -> None:
+    assert count_bound(Paging(1, 20), 10_000) == 10_000
+    assert count_bound(Paging(600, 20), 10_000) == 12_001
 
 
 def test_roles_are_ordered() -> None:

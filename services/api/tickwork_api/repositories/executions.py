@@ -13,6 +13,8 @@ from tickwork_shared.enums import ExecutionStatus
 from tickwork_api.repositories.paging import fetch_page
 from tickwork_api.schemas.common import Paging
 
+COUNT_LIMIT = 10_000
+"""`total` of an execution list is exact up to this many matches (see `paging`)."""
 OPEN_STATUSES = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
 
 
@@ -75,13 +77,18 @@ async def skip_queued_runs(
 
 
 async def list_executions(
-    session: AsyncSession, filters: ExecutionFilters, paging: Paging
+    session: AsyncSession,
+    filters: ExecutionFilters,
+    paging: Paging,
+    *,
+    count_limit: int = COUNT_LIMIT,
 ) -> tuple[list[JobExecution], int]:
     """Newest first by `scheduled_at`, then `attempt` (then id, for stable pages).
 
     With `job_id` the query walks `ix_job_executions_job_history`, with `status`
     `ix_job_executions_status_history`, otherwise `ix_job_executions_history` backwards;
-    `since`/`until` narrow the range of the same index.
+    `since`/`until` narrow the range of the same index. `total` is counted up to
+    `count_limit` matches only: the history can hold millions of rows.
     """
     conditions: list[ColumnElement[bool]] = []
     if filters.job_id is not None:
@@ -97,4 +104,6 @@ async def list_executions(
         JobExecution.attempt.desc(),
         JobExecution.id.desc(),
     )
-    return await fetch_page(session, JobExecution, conditions, order, paging)
+    return await fetch_page(
+        session, JobExecution, conditions, order, paging, count_limit=count_limit
+    )

@@ -1,8 +1,12 @@
-"""Pages of a list with their total, counting only when the page cannot tell.
+"""Pages of a list with their total, counting only what the answer needs.
 
-A short page (fewer rows than asked) reveals the total by itself: offset + rows. Only a
-full page (or a page past the end) needs a `COUNT(*)`, which runs with the list's own
-filters and no ordering, so it scans the same index range as the page query.
+A short page (fewer rows than asked) reveals the total by itself: offset + rows. Otherwise
+a `COUNT(*)` runs with the list's own filters and no ordering, on the same index range as
+the page query. For lists that can grow without bound (executions), the count stops at
+`count_limit` rows (or just past the current page, if that is further): `total` is then
+exact below the limit and a lower bound above it that still exceeds the rows up to this
+page, so a client paging until `page * perPage >= total` still reaches the end. Counting
+never scans the whole history.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import UnaryExpression
 from tickwork_shared.db.models import Base
@@ -29,12 +33,20 @@ def total_from_page(paging: Paging, rows_on_page: int) -> int | None:
     return None
 
 
+def count_bound(paging: Paging, count_limit: int) -> int:
+    """How many matching rows a bounded count looks at: the limit, or one row past the
+    current page when that is further."""
+    return max(count_limit, paging.offset + paging.per_page + 1)
+
+
 async def fetch_page(
     session: AsyncSession,
     model: type[M],
     conditions: Sequence[ColumnElement[bool]],
     order_by: Sequence[UnaryExpression[Any] | ColumnElement[Any]],
     paging: Paging,
+    *,
+    count_limit: int | None = None,
 ) -> tuple[list[M], int]:
     query = (
         select(model)
@@ -46,6 +58,9 @@ async def fetch_page(
     rows = list((await session.scalars(query)).all())
     total = total_from_page(paging, len(rows))
     if total is None:
-        count = select(func.count()).select_from(model).where(*conditions)
+        matching = select(literal(1)).select_from(model).where(*conditions)
+        if count_limit is not None:
+            matching = matching.limit(count_bound(paging, count_limit))
+        count = select(func.count()).select_from(matching.subquery())
         total = int(await session.scalar(count) or 0)
     return rows, total

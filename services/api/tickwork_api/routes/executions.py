@@ -26,7 +26,11 @@ async def list_executions(
     since: Annotated[UtcInput | None, Query(description="scheduledAt ≥ since")] = None,
     until: Annotated[UtcInput | None, Query(description="scheduledAt < until")] = None,
 ) -> Page[ExecutionPublic]:
-    """Newest first (by `scheduledAt`, then `attempt`); deleted jobs' runs included."""
+    """Newest first (by `scheduledAt`, then `attempt`); deleted jobs' runs included.
+
+    `total` is exact up to 10,000 matching executions; beyond that it is a lower bound
+    that still exceeds the rows up to this page (the count never scans all history).
+    """
     return await runs.list(ExecutionFilters(job_id, status_, since, until), paging)
 
 

@@ -91,5 +91,5 @@ async def next_runs(
 
 @router.get("/{jobId}/executions", responses=errors(404))
 async def job_history(job_id: JobIdPath, runs: RunsDep, paging: PagingDep) -> Page[ExecutionPublic]:
-    """This job's executions, newest first."""
+    """This job's executions, newest first (`total` as for `GET /executions`)."""
     return await runs.list(ExecutionFilters(job_id=job_id), paging, of_active_job=True)
