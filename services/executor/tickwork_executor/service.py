@@ -7,6 +7,7 @@ side and any of them may die; what a dead one held comes back through the reaper
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -30,6 +31,7 @@ from tickwork_executor.tasks import TaskRegistry, spec_of
 
 logger = logging.getLogger(__name__)
 
+REGISTRATION_RETRY_CAP_SECONDS = 10.0
 GATE_CHECK_SECONDS = 1.0
 """How often the consumer's pause/resume state is re-applied (after a broker outage)."""
 
@@ -92,7 +94,8 @@ class Executor:
             raise ExecutorError("an Executor runs once")
         self._started = True
         try:
-            await register_task_functions(self._sessions, self.registry)
+            if not await self._register_at_start():
+                return
             subscription = await self._bus.consume(
                 RUNS_QUEUE, self.consumer.handle, prefetch=PREFETCH
             )
@@ -126,6 +129,30 @@ class Executor:
         self._stop.set()
         if self._started:
             await self._done.wait()
+
+    async def _register_at_start(self) -> bool:
+        """Register the task functions, waiting out a database that is not up yet.
+
+        False if stopped first. Runs are only taken once the api can see the functions.
+        """
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                await register_task_functions(self._sessions, self.registry)
+                return True
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                logger.warning(
+                    "cannot register the task functions yet (%r); retrying in %.1f s",
+                    error,
+                    delay,
+                    extra={"action": "registration_failed"},
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+            delay = min(delay * 2, REGISTRATION_RETRY_CAP_SECONDS)
+        return False
 
     async def _until_stopped(self) -> None:
         refresh_every = self._settings.task_function_ttl_seconds / 3

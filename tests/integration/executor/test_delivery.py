@@ -202,3 +202,22 @@ async def test_no_more_than_the_concurrency_at_once_and_the_rest_waits_in_the_qu
     assert RECORD.peak == 2
     assert executor.consumer.stats.pauses >= 2
     await eventually(lambda: executor.consumer.paused, lambda p: not p, what="resumed")
+
+
+async def test_an_executor_started_before_its_database_waits_for_it(
+    fleet: Fleet, maria_sessions: SessionFactory, publish: Publish
+) -> None:
+    flaky = FlakySessions(maria_sessions)
+    flaky.broken = True
+    asyncio.get_running_loop().call_later(1.0, setattr, flaky, "broken", False)
+    try:
+        executor = await fleet.start(sessions=flaky)  # type: ignore[arg-type]
+        assert not flaky.broken  # it could only start consuming once the database answered
+        job = await add_job(maria_sessions, task_function="test.work")
+        row = await add_run(maria_sessions, job)
+        await publish(message_of(row).to_bytes())
+        await run_status(maria_sessions, row.execution_id, "succeeded")
+        assert executor.consumer.stats.claimed == 1
+    finally:
+        await fleet.stop_all()
+        await flaky.close()
