@@ -97,6 +97,8 @@ def test_args_limits() -> None:
         deep = {"d": deep}
     assert args_limit_errors(deep)[0].field == "args"
     assert check_args(None, {"x": 1}) == []  # unknown function: only limits apply
+    for not_plain in (float("nan"), float("inf"), [1, float("-inf")], 10**30):
+        assert args_limit_errors({"x": not_plain})[0].field == "args"
 
 
 def test_audit_diff_keeps_only_changes() -> None:

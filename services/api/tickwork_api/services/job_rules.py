@@ -6,6 +6,7 @@ No I/O and no clock: `now` is passed in, so each rule is tested on its own.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,15 +86,30 @@ def check_args(
 
 
 def args_limit_errors(args: Mapping[str, Any]) -> list[FieldError]:
+    """Arguments every service can carry: plain JSON (no NaN or Infinity, integers within
+    64 bits), at most `MAX_ARGS_BYTES` and `MAX_ARGS_DEPTH` deep."""
+    plain = "must be plain JSON: no NaN or Infinity, integers within 64 bits"
+    if not _finite(args):
+        return [FieldError("args", plain)]
     try:
         size = len(orjson.dumps(args))
     except (TypeError, orjson.JSONEncodeError):
-        return [FieldError("args", "must be plain JSON")]
+        return [FieldError("args", plain)]
     if size > MAX_ARGS_BYTES:
         return [FieldError("args", f"is {size} bytes as JSON; at most {MAX_ARGS_BYTES}")]
     if _depth(args) > MAX_ARGS_DEPTH:
         return [FieldError("args", f"is nested deeper than {MAX_ARGS_DEPTH} levels")]
     return []
+
+
+def _finite(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
 
 
 def _depth(value: object) -> int:
