@@ -18,7 +18,7 @@ from typing import Any
 
 from tickwork_shared.enums import ExecutionStatus
 
-from tickwork_executor.errors import InvalidArguments
+from tickwork_executor.errors import InvalidArguments, TaskFailed
 from tickwork_executor.outcomes import Outcome, bound_result, error_text
 from tickwork_executor.tasks import RunContext, TaskFunctionSpec
 
@@ -75,11 +75,13 @@ async def execute(
 
 
 def _failed(spec: TaskFunctionSpec, error: BaseException, log_fields: dict[str, Any]) -> Outcome:
+    # The traceback goes to the log, not the execution; `TaskFailed` is a task saying
+    # "failed, because <message>", where a traceback adds nothing.
     logger.warning(
         "task %s failed: %s",
         spec.name,
         error_text(error),
-        exc_info=error,
+        exc_info=None if isinstance(error, TaskFailed) else error,
         extra={"action": "task_failed", **log_fields},
     )
     return Outcome(ExecutionStatus.FAILED, error=error_text(error))
