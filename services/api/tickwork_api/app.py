@@ -33,7 +33,6 @@ def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiConte
     publisher = OutboxPublisher(bus, sessions)
     events = EventSender(bus)
     return ApiContext(
-        settings=settings,
         sessions=sessions,
         bus=bus,
         publisher=publisher,

@@ -13,7 +13,6 @@ from fastapi import Depends, Request
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.outbox import OutboxPublisher
-from tickwork_shared.settings import Settings
 
 from tickwork_api.events import EventSender
 from tickwork_api.services.catalog import CatalogService
@@ -23,7 +22,6 @@ from tickwork_api.services.runs import RunService
 
 @dataclass(frozen=True)
 class ApiContext:
-    settings: Settings
     sessions: SessionFactory
     bus: Bus
     publisher: OutboxPublisher

@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from tickwork_shared.bus.abc import Bus
+from tickwork_shared.db.models import JobExecution
 from tickwork_shared.events import publish_event
+from tickwork_shared.views import ExecutionPublic
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,10 @@ class EventSender:
                 routing_key,
                 extra={"action": "event_dropped", "routing_key": routing_key},
             )
+
+    def send_execution(self, row: JobExecution) -> None:
+        """`execution.<status>` with the execution's REST shape."""
+        self.send(f"execution.{row.status}", ExecutionPublic.of(row).model_dump(mode="json"))
 
     async def start(self) -> None:
         if self._task is None:

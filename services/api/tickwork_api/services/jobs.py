@@ -27,7 +27,6 @@ from tickwork_shared.schedule import (
     schedule_to_dict,
     schedule_zone,
 )
-from tickwork_shared.views import ExecutionPublic
 
 from tickwork_api.actor import Actor
 from tickwork_api.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -248,9 +247,7 @@ class JobService:
         if outcome.changed:
             self._events.send(routing_key, public.model_dump(mode="json"))
         for row in outcome.skipped:
-            self._events.send(
-                f"execution.{row.status}", ExecutionPublic.of(row).model_dump(mode="json")
-            )
+            self._events.send_execution(row)
         return public
 
 

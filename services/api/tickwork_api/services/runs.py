@@ -87,7 +87,7 @@ class RunService:
 
         row = await run_in_transaction(self._sessions, work, what="trigger job")
         self._publisher.submit([RunRef.of(row)])
-        self._send(row)
+        self._events.send_execution(row)
         return TriggerAccepted(execution_id=row.execution_id, job_id=row.job_id)
 
     async def cancel(self, execution_id: str, actor: Actor) -> ExecutionPublic:
@@ -125,7 +125,7 @@ class RunService:
 
         row = await run_in_transaction(self._sessions, work, what="cancel execution")
         if row.status == ExecutionStatus.CANCELLED:
-            self._send(row)
+            self._events.send_execution(row)
         return ExecutionPublic.of(row)
 
     async def get(self, execution_id: str) -> ExecutionPublic:
@@ -151,10 +151,6 @@ class RunService:
 
         rows, total = await run_in_transaction(self._sessions, work, what="list executions")
         return Page.of([ExecutionPublic.of(r) for r in rows], total, paging)
-
-    def _send(self, row: JobExecution) -> None:
-        payload = ExecutionPublic.of(row).model_dump(mode="json")
-        self._events.send(f"execution.{row.status}", payload)
 
 
 def _cancel_state(row: JobExecution) -> dict[str, object]:
