@@ -32,6 +32,7 @@ from tickwork_shared.db.retry import is_transient, run_in_transaction
 from tickwork_shared.enums import Trigger
 from tickwork_shared.messages import TriggerCommand
 from tickwork_shared.runs import command_fire_key, new_run
+from tickwork_shared.telemetry import context_from_headers, tracer
 
 from tickwork_planner.errors import CommandRejected
 from tickwork_planner.stats import PlannerStats
@@ -178,12 +179,18 @@ class TriggerConsumer:
         await self._idle.wait()
 
     async def _handle(self, delivery: Delivery) -> None:
+        # The sender's trace continues here and, through the run message, in the executor.
+        parent = context_from_headers(delivery.headers)
+        with tracer().start_as_current_span("planner.job_trigger", context=parent):
+            await self._handle_in_span(delivery)
+
+    async def _handle_in_span(self, delivery: Delivery) -> None:
         try:
             command = parse_command(delivery.body)
             key = dedupe_key(command, delivery.message_id)
             outcome = await self._write(command, key)
         except CommandRejected as error:
-            self._stats.commands_rejected += 1
+            self._stats.record_command("rejected")
             logger.warning("%s; dead-lettered", error, extra={"action": "command_rejected"})
             await delivery.reject()
             return
@@ -191,14 +198,14 @@ class TriggerConsumer:
             return
         await delivery.ack()
         if outcome.row is None:
-            self._stats.commands_duplicate += 1
+            self._stats.record_command("duplicate")
             logger.info(
                 "job.trigger for %s repeated an idempotency key; no new run",
                 _target(command),
                 extra={"action": "command_duplicate", "job_id": outcome.job_id},
             )
             return
-        self._stats.commands_accepted += 1
+        self._stats.record_command("accepted")
         logger.info(
             "job.trigger queued a run of job %s",
             outcome.job_id,

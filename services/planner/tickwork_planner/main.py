@@ -15,7 +15,9 @@ from contextlib import AsyncExitStack
 
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.errors import BusUnavailable
+from tickwork_shared.metrics import serve_metrics
 from tickwork_shared.settings import Settings
+from tickwork_shared.telemetry import configure_tracing
 from tickwork_shared.wiring import create_bus, open_database
 
 from tickwork_planner.service import Planner
@@ -46,7 +48,12 @@ async def start_bus(bus: Bus, stop: asyncio.Event) -> bool:
 
 
 async def run(settings: Settings) -> None:
-    """Run a planner until SIGTERM/SIGINT; close the bus, then the database."""
+    """Run a planner until SIGTERM/SIGINT; close the bus, then the database.
+
+    Also sets up tracing (`OTEL_*`) and serves `/metrics` on `TICKWORK_METRICS_PORT`.
+    """
+    configure_tracing("tickwork-planner")
+    serve_metrics(settings.metrics_port)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     async with AsyncExitStack() as stack:

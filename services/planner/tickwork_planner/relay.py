@@ -11,8 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.bus.abc import Bus
+from tickwork_shared.db.dialect import db_now
 from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.models import JobExecution
+from tickwork_shared.db.retry import run_in_transaction
+from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.outbox import claim_due_rows, publish_and_mark
 
 
@@ -42,3 +48,35 @@ async def relay_once(
         return RelayResult(0, 0)
     published = await publish_and_mark(bus, sessions, refs, claim=claim)
     return RelayResult(len(refs), published)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    count: int
+    """Queued runs that are due but not published yet (in flight or waiting for a relay)."""
+    oldest_age_seconds: float
+    """How long the oldest of them has been due (0 when there is none)."""
+
+
+async def outbox_backlog(sessions: SessionFactory) -> Backlog:
+    """The outbox's health: rows due for publishing and not yet published.
+
+    Read through `ix_job_executions_outbox` (rows awaiting publication have a
+    `next_publish_at`), so the cost follows the outbox, not the history.
+    """
+
+    async def work(session: AsyncSession) -> Backlog:
+        now = await db_now(session)
+        count, oldest = (
+            await session.execute(
+                select(func.count(), func.min(JobExecution.due_at)).where(
+                    JobExecution.next_publish_at.is_not(None),
+                    JobExecution.status == ExecutionStatus.QUEUED.value,
+                    JobExecution.due_at <= now,
+                )
+            )
+        ).one()
+        age = (now - oldest).total_seconds() if oldest is not None else 0.0
+        return Backlog(int(count), max(0.0, age))
+
+    return await run_in_transaction(sessions, work, what="outbox backlog")

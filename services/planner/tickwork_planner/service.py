@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
+from tickwork_shared import metrics
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.outbox import OutboxPublisher, RunRef
 from tickwork_shared.settings import Settings
+from tickwork_shared.telemetry import trace_headers, tracer
 
 from tickwork_planner.commands import TriggerConsumer
 from tickwork_planner.errors import PlannerError
@@ -30,7 +34,7 @@ from tickwork_planner.listeners import BusListeners
 from tickwork_planner.loops import Tick, run_loop, until_stopped_or_crashed
 from tickwork_planner.planning import PlanLimits, earliest_due, plan_due_runs
 from tickwork_planner.reaper import reap_expired
-from tickwork_planner.relay import relay_once
+from tickwork_planner.relay import outbox_backlog, relay_once
 from tickwork_planner.retries import write_retries
 from tickwork_planner.stats import PlannerStats
 from tickwork_planner.timing import planning_sleep
@@ -82,6 +86,7 @@ class Planner:
         self._publisher: OutboxPublisher | None = None
         self._events: EventSender | None = None
         self._relay_delay = timedelta(seconds=settings.relay_delay_seconds)
+        self._published_seen = 0
 
     @property
     def stopping(self) -> bool:
@@ -129,6 +134,7 @@ class Planner:
             "retries": self._retry_tick,
             "reaper": self._reap_tick,
             "housekeeping": self._housekeeping_tick,
+            "gauges": self._gauges_tick,
         }
         tasks = [
             asyncio.create_task(
@@ -137,7 +143,7 @@ class Planner:
                     tick,
                     wake=self._wakes[name],
                     stopping=self._stopping,
-                    on_failure=self._count_failure,
+                    on_failure=self.stats.record_loop_failure,
                 ),
                 name=f"planner-{name}",
             )
@@ -168,14 +174,14 @@ class Planner:
         if crash is not None:
             raise crash
 
-    def _count_failure(self) -> None:
-        self.stats.loop_failures += 1
-
     def _hand_over(self, refs: list[RunRef], rows: list[JobExecution]) -> None:
         """After commit: publish what is due now, and send the events."""
         assert self._publisher is not None
         assert self._events is not None
         if refs:
+            headers = trace_headers()  # the current span's context, on to the executor
+            if headers:
+                refs = [replace(ref, headers=headers) for ref in refs]
             self._publisher.submit(refs)
         self._events.send(rows)
 
@@ -187,8 +193,13 @@ class Planner:
             self._fault_hook(point)
 
     async def _plan_tick(self) -> float:
+        with tracer().start_as_current_span("planner.plan"):
+            return await self._plan()
+
+    async def _plan(self) -> float:
         assert self._publisher is not None
         settings = self.settings
+        started = time.perf_counter()
         result = await plan_due_runs(
             self._sessions,
             claim=self._publisher.claim,
@@ -199,13 +210,15 @@ class Planner:
                 relay_delay=self._relay_delay,
             ),
         )
-        self.stats.planning_ticks += 1
+        skipped = sum(row.status == ExecutionStatus.SKIPPED.value for row in result.written)
+        self.stats.record_plan(
+            queued=len(result.written) - skipped,
+            skipped=skipped,
+            seconds=time.perf_counter() - started,
+        )
         if result.written:
             self._fault(AFTER_PLAN_COMMIT)
             self._hand_over(result.to_publish, result.written)
-            skipped = sum(row.status == ExecutionStatus.SKIPPED.value for row in result.written)
-            self.stats.runs_queued += len(result.written) - skipped
-            self.stats.misfires_skipped += skipped
             logger.log(
                 logging.INFO if skipped else logging.DEBUG,
                 "planned %d runs and skipped %d misfired fire times of %d jobs",
@@ -235,7 +248,7 @@ class Planner:
             batch_size=batch,
             relay_delay_seconds=self.settings.relay_delay_seconds,
         )
-        self.stats.relayed += result.published
+        self.stats.record_relayed(result.published)
         if result.claimed:
             logger.debug(
                 "relay published %d of %d due runs",
@@ -256,8 +269,7 @@ class Planner:
             cap_seconds=self.settings.retry_backoff_cap_seconds,
             relay_delay=self._relay_delay,
         )
-        self.stats.retries_written += len(result.written)
-        self.stats.retries_exhausted += result.exhausted
+        self.stats.record_retries(written=len(result.written), exhausted=result.exhausted)
         if result.written:
             self._hand_over(result.to_publish, result.written)
             logger.info(
@@ -272,7 +284,7 @@ class Planner:
         limit = self.settings.planner_batch_size
         result = await reap_expired(self._sessions, limit=limit)
         if result.reaped:
-            self.stats.runs_reaped += len(result.reaped)
+            self.stats.record_reaped(len(result.reaped))
             self._hand_over([], result.reaped)
             self._wakes["retries"].set()
             for row in result.reaped:
@@ -296,8 +308,7 @@ class Planner:
             chunk_size=settings.housekeeping_chunk_size,
             keep_going=lambda: not self._stopping.is_set(),
         )
-        self.stats.executions_purged += result.executions
-        self.stats.audit_rows_purged += result.audit_rows
+        self.stats.record_purged(executions=result.executions, audit_rows=result.audit_rows)
         if result.executions or result.audit_rows:
             logger.info(
                 "purged %d executions and %d audit rows past their retention",
@@ -307,5 +318,17 @@ class Planner:
             )
         return settings.housekeeping_interval_seconds
 
+    async def _gauges_tick(self) -> float:
+        """Metrics that are states, not events: the outbox backlog, bus reconnects."""
+        assert self._publisher is not None
+        backlog = await outbox_backlog(self._sessions)
+        metrics.OUTBOX_BACKLOG.set(backlog.count)
+        metrics.OUTBOX_OLDEST_AGE.set(backlog.oldest_age_seconds)
+        metrics.BUS_RECONNECTS.set(self._bus.reconnects)
+        published = self._publisher.published
+        metrics.RUNS_PUBLISHED.inc(published - self._published_seen)
+        self._published_seen = published
+        return self.settings.reaper_interval_seconds
 
-_LOOPS = ("planning", "relay", "retries", "reaper", "housekeeping")
+
+_LOOPS = ("planning", "relay", "retries", "reaper", "housekeeping", "gauges")

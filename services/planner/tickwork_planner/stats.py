@@ -1,8 +1,15 @@
-"""Counters of what a planner did, for tests, logs and metrics."""
+"""What a planner did: counters on the planner (for tests and logs) and the shared metrics.
+
+Each `record_*` call updates both, so the two never disagree. Prometheus metrics are
+process-wide (`tickwork_shared.metrics`); the dataclass fields count this planner only.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from tickwork_shared import metrics
+from tickwork_shared.enums import SkipReason, Trigger
 
 
 @dataclass
@@ -29,3 +36,47 @@ class PlannerStats:
     @property
     def commands_handled(self) -> int:
         return self.commands_accepted + self.commands_duplicate + self.commands_rejected
+
+    def record_plan(self, *, queued: int, skipped: int, seconds: float) -> None:
+        self.planning_ticks += 1
+        self.runs_queued += queued
+        self.misfires_skipped += skipped
+        metrics.PLANNER_TICK.observe(seconds)
+        if queued:
+            metrics.RUNS_PLANNED.labels(trigger=Trigger.SCHEDULE.value).inc(queued)
+        if skipped:
+            metrics.RUNS_SKIPPED.labels(reason=SkipReason.MISFIRE.value).inc(skipped)
+
+    def record_relayed(self, published: int) -> None:
+        self.relayed += published
+        if published:
+            metrics.RUNS_PUBLISHED.inc(published)
+
+    def record_command(self, outcome: str) -> None:
+        """`outcome`: accepted, duplicate or rejected."""
+        if outcome == "accepted":
+            self.commands_accepted += 1
+            metrics.RUNS_PLANNED.labels(trigger=Trigger.MESSAGE.value).inc()
+        elif outcome == "duplicate":
+            self.commands_duplicate += 1
+        else:
+            self.commands_rejected += 1
+
+    def record_retries(self, *, written: int, exhausted: int) -> None:
+        self.retries_written += written
+        self.retries_exhausted += exhausted
+        if written:
+            metrics.RETRIES_SCHEDULED.inc(written)
+            metrics.RUNS_PLANNED.labels(trigger=Trigger.RETRY.value).inc(written)
+
+    def record_reaped(self, count: int) -> None:
+        self.runs_reaped += count
+        if count:
+            metrics.REAPER_RECOVERIES.inc(count)
+
+    def record_purged(self, *, executions: int, audit_rows: int) -> None:
+        self.executions_purged += executions
+        self.audit_rows_purged += audit_rows
+
+    def record_loop_failure(self) -> None:
+        self.loop_failures += 1

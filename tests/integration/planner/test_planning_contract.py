@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 from tickwork_planner.planning import PlanLimits, earliest_due, plan_due_runs
+from tickwork_planner.relay import Backlog, outbox_backlog
 from tickwork_shared.camel import format_utc
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import ScheduledJob
@@ -166,3 +167,21 @@ async def test_earliest_due_ignores_paused_and_deleted_jobs(db_sessions: Session
     earliest, db_time = await earliest_due(db_sessions)
     assert earliest == soon
     assert abs(db_time - datetime.now(UTC)) < timedelta(seconds=5)
+
+
+async def test_outbox_backlog_counts_due_unpublished_runs(db_sessions: SessionFactory) -> None:
+    now = await database_now(db_sessions)
+    assert await outbox_backlog(db_sessions) == Backlog(0, 0.0)
+    start = now - timedelta(seconds=30)
+    await add_job(db_sessions, name="late", schedule=interval(3600, start), next_run_at=start)
+    await add_job(
+        db_sessions,
+        name="jittered",
+        schedule=interval(3600, now),
+        next_run_at=now,
+        jitter_seconds=3000,
+    )
+    await plan_due_runs(db_sessions, claim=CLAIM, limits=LIMITS)
+    backlog = await outbox_backlog(db_sessions)
+    assert backlog.count == 1  # the jittered run is not due yet
+    assert 30 <= backlog.oldest_age_seconds < 40
