@@ -14,12 +14,12 @@ from datetime import timedelta
 from fastapi import Depends, FastAPI
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher
 from tickwork_shared.settings import Settings
 
 from tickwork_api.auth import authenticate
 from tickwork_api.context import ApiContext
-from tickwork_api.events import EventSender
 from tickwork_api.http_errors import install_error_handlers
 from tickwork_api.metrics import MetricsMiddleware
 from tickwork_api.routes import catalog, executions, jobs, system
@@ -31,7 +31,7 @@ from tickwork_api.services.runs import RunService
 
 def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiContext:
     publisher = OutboxPublisher(bus, sessions)
-    events = EventSender(bus)
+    events = EventSender(bus, name="api-events")
     return ApiContext(
         sessions=sessions,
         bus=bus,

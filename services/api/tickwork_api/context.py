@@ -12,9 +12,9 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher
 
-from tickwork_api.events import EventSender
 from tickwork_api.services.catalog import CatalogService
 from tickwork_api.services.jobs import JobService
 from tickwork_api.services.runs import RunService

@@ -19,6 +19,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJob, TaskFunction
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import SkipReason
+from tickwork_shared.events import EventSender
 from tickwork_shared.schedule import (
     Schedule,
     next_fire_time,
@@ -30,7 +31,6 @@ from tickwork_shared.schedule import (
 
 from tickwork_api.actor import Actor
 from tickwork_api.errors import Conflict, FieldError, NotFound, ValidationFailed
-from tickwork_api.events import EventSender
 from tickwork_api.repositories import catalog, executions, jobs
 from tickwork_api.repositories.jobs import JobFilters
 from tickwork_api.schemas.common import Page, Paging
@@ -246,8 +246,7 @@ class JobService:
         public = JobPublic.model_validate(outcome.job)
         if outcome.changed:
             self._events.send(routing_key, public.model_dump(mode="json"))
-        for row in outcome.skipped:
-            self._events.send_execution(row)
+        self._events.send_executions(outcome.skipped)
         return public
 
 

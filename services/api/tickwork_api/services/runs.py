@@ -18,13 +18,13 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus, OverlapPolicy, Trigger
+from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher, RunRef
 from tickwork_shared.runs import manual_fire_key, new_run
 from tickwork_shared.views import ExecutionPublic
 
 from tickwork_api.actor import Actor
 from tickwork_api.errors import BusinessRuleViolation, Conflict, NotFound
-from tickwork_api.events import EventSender
 from tickwork_api.repositories import executions, jobs
 from tickwork_api.repositories.executions import ExecutionFilters
 from tickwork_api.schemas.common import Page, Paging
@@ -87,7 +87,7 @@ class RunService:
 
         row = await run_in_transaction(self._sessions, work, what="trigger job")
         self._publisher.submit([RunRef.of(row)])
-        self._events.send_execution(row)
+        self._events.send_executions([row])
         return TriggerAccepted(execution_id=row.execution_id, job_id=row.job_id)
 
     async def cancel(self, execution_id: str, actor: Actor) -> ExecutionPublic:
@@ -125,7 +125,7 @@ class RunService:
 
         row = await run_in_transaction(self._sessions, work, what="cancel execution")
         if row.status == ExecutionStatus.CANCELLED:
-            self._events.send_execution(row)
+            self._events.send_executions([row])
         return ExecutionPublic.of(row)
 
     async def get(self, execution_id: str) -> ExecutionPublic:
