@@ -35,11 +35,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 PORT_SETTINGS = ("TICKWORK_API_PORT", "TICKWORK_METRICS_PORT")
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
-NO_METRICS_SERVER = pytest.mark.xfail(
-    strict=False,
-    reason="tickwork planner/executor do not call tickwork_shared.metrics.serve_metrics yet: "
-    "nothing listens on TICKWORK_METRICS_PORT, which the pods' probes use (reported to the lead)",
-)
 
 
 def local_container(
@@ -107,14 +102,7 @@ async def k8s_database(
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize(
-    "component",
-    [
-        "api",
-        pytest.param("planner", marks=NO_METRICS_SERVER),
-        pytest.param("executor", marks=NO_METRICS_SERVER),
-    ],
-)
+@pytest.mark.parametrize("component", ["api", "planner", "executor"])
 async def test_pod_passes_its_probes_and_stops_within_its_grace(
     component: str,
     rendered: list[Resource],
