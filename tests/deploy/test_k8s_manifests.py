@@ -13,9 +13,10 @@ import kubernetes_validate
 import pytest
 from tickwork_shared.settings import Settings
 
+from tests.deploy.dockerfile_stages import stages
 from tests.deploy.env_files import read_env_file
 from tests.deploy.kustomize import Resource, kubectl_render, render
-from tests.deploy.layout import K8S
+from tests.deploy.layout import DOCKERFILE, K8S
 from tests.deploy.manifests import container_env, deployment, find, pod_spec, workloads
 
 # The oldest Kubernetes these manifests promise to work on, and the newest schemas known.
@@ -111,9 +112,15 @@ def test_every_tickwork_container_is_bounded_unprivileged_and_runs_a_tickwork_co
     rendered: list[Resource],
 ) -> None:
     images = set()
+    user = stages(DOCKERFILE)[-1].last("USER")
+    assert user is not None
+    image_uid = int(user.value[0].split(":")[0])
     for resource in workloads(rendered):
         spec = pod_spec(resource)
+        # The namespace enforces the "restricted" Pod Security Standard.
         assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] == image_uid
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
         for container in spec["containers"]:
             where = f"{resource['metadata']['name']}/{container['name']}"
             images.add(container["image"])
@@ -122,6 +129,7 @@ def test_every_tickwork_container_is_bounded_unprivileged_and_runs_a_tickwork_co
             security = container["securityContext"]
             assert security["allowPrivilegeEscalation"] is False, where
             assert security["readOnlyRootFilesystem"] is True, where
+            assert security["capabilities"]["drop"] == ["ALL"], where
             assert container["args"][0] in {"migrate", *COMPONENTS}, where
             assert "command" not in container, f"{where}: the image's entrypoint is tickwork"
     assert len(images) == 1, f"one image for every process: {images}"
