@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from tickwork_shared.enums import Role
+from tickwork_shared.errors import TickworkError
 from tickwork_shared.logs import configure_logging
 from tickwork_shared.settings import Settings
 
@@ -72,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             asyncio.run(key_command(settings, args))
     except KeyboardInterrupt:
         pass
+    except TickworkError as error:
+        # A mistake the user can fix (unknown key id, bad setting): say it, no traceback.
+        print(f"tickwork {args.command}: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def _migrate(settings: Settings) -> None:

@@ -68,5 +68,7 @@ def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Library chatter that tells an operator nothing at INFO.
-    for noisy in ("aiormq", "aio_pika", "uvicorn.access", "alembic.runtime.migration"):
+    for noisy in ("aiormq", "aio_pika", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # asyncmy logs every server note ("Name 'x' ignored for PRIMARY key") as a warning.
+    logging.getLogger("asyncmy").setLevel(logging.ERROR)

@@ -18,8 +18,8 @@ from tickwork_shared.outbox import claim_due_rows, publish_and_mark
 from tickwork_shared.settings import Settings
 
 from tests.fixtures.amqp import purge_topology_queues
+from tests.harness.tcp_proxy import TcpProxy
 from tests.integration.api.conftest import eventually, open_api
-from tests.integration.api.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -29,10 +29,8 @@ RELAY_DELAY = 1.0
 @pytest.fixture
 async def proxy(amqp_url: str) -> AsyncIterator[TcpProxy]:
     parts = urlsplit(amqp_url)
-    tcp = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672)
-    await tcp.start()
-    yield tcp
-    await tcp.close()
+    async with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672) as tcp:
+        yield tcp
 
 
 def _through(amqp_url: str, port: int) -> str:
@@ -61,7 +59,7 @@ async def test_trigger_answers_at_once_while_the_broker_is_away(
         await direct.consume(RUNS_QUEUE, take, prefetch=10)
         async with open_api(maria_sessions, bus, settings) as api:
             job = await api.create_job()
-            await proxy.cut()
+            proxy.cut()
 
             async def bus_down() -> bool:
                 return not await bus.is_healthy()
@@ -84,7 +82,7 @@ async def test_trigger_answers_at_once_while_the_broker_is_away(
             assert time.monotonic() - started < 0.5
             assert (await api.execution(execution_id)).published_at is None
 
-            await proxy.restore()
+            proxy.restore()
 
             async def bus_up() -> bool:
                 return await bus.is_healthy()
