@@ -7,10 +7,8 @@ Revises:
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
-
 import tickwork_shared.db.types
-
+from alembic import op
 
 revision: str = "0001"
 down_revision: str | None = None
