@@ -22,13 +22,13 @@ from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus
+from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher, RunRef
 from tickwork_shared.settings import Settings
 from tickwork_shared.telemetry import trace_headers, tracer
 
 from tickwork_planner.commands import TriggerConsumer
 from tickwork_planner.errors import PlannerError
-from tickwork_planner.event_sender import EventSender
 from tickwork_planner.housekeeping import purge_old_rows
 from tickwork_planner.listeners import BusListeners
 from tickwork_planner.loops import Tick, run_loop, until_stopped_or_crashed
@@ -114,7 +114,7 @@ class Planner:
         publisher = self._publisher = OutboxPublisher(
             self._bus, self._sessions, batch_size=self.settings.relay_batch_size
         )
-        events = self._events = EventSender(self._bus)
+        events = self._events = EventSender(self._bus, name="planner-events")
         consumer = TriggerConsumer(
             self._sessions,
             claim=publisher.claim,
@@ -175,7 +175,14 @@ class Planner:
             raise crash
 
     def _hand_over(self, refs: list[RunRef], rows: list[JobExecution]) -> None:
-        """After commit: publish what is due now, and send the events."""
+        """After commit: publish what is due now, and send the events.
+
+        Every row written gets its `execution.<status>` event (queued runs, misfire
+        skips, reaper failures), through a bounded background buffer: the planner never
+        waits for the broker, and a flood (a `skip` job that missed a night of one-second
+        fire times writes tens of thousands of rows) fills the buffer and sheds events,
+        not runs. Events are at most once; the history is the record.
+        """
         assert self._publisher is not None
         assert self._events is not None
         if refs:
@@ -183,7 +190,7 @@ class Planner:
             if headers:
                 refs = [replace(ref, headers=headers) for ref in refs]
             self._publisher.submit(refs)
-        self._events.send(rows)
+        self._events.send_executions(rows)
 
     def _hand_over_one(self, row: JobExecution) -> None:
         self._hand_over([RunRef.of(row)] if row.publish_claim else [], [row])
