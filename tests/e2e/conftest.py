@@ -99,7 +99,11 @@ async def _dev(workdir: Path) -> AsyncIterator[Deployment]:
         await wait_ready(base_url)
         key_file = workdir / "tickwork-dev-admin.key"
         key = key_file.read_text().strip()
-        assert key in dev.log.read_text(), "tickwork dev prints its admin key"
+
+        async def key_printed() -> bool:
+            return key in dev.log.read_text()
+
+        await wait_for(key_printed, timeout=30, what="tickwork dev to print its admin key")
         assert key_file.stat().st_mode & 0o777 == 0o600
         api = Api(base_url, key)
         await _wait_task_functions(api)
