@@ -1,0 +1,1 @@
+"""tickwork benchmarks: `scripts/bench [NAME ...]` prints one `name value unit` line per figure."""
