@@ -209,7 +209,9 @@ async def start_api(stack: Stack, name: str = "api") -> tuple[Proc, str]:
 
 
 def api_key(stack: Stack) -> str:
-    done = stack.run("api-key", "create", "--name", f"bench-{secrets.token_hex(3)}", "--role", "admin")
+    done = stack.run(
+        "api-key", "create", "--name", f"bench-{secrets.token_hex(3)}", "--role", "admin"
+    )
     return done.stdout.strip().splitlines()[-1].strip()
 
 

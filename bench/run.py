@@ -70,7 +70,7 @@ def cli() -> None:
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(NAMES)}")
     names = args.names or list(NAMES)
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.ERROR)  # asyncmy warns about seeding's duplicates
     asyncio.run(main(names))
 
 

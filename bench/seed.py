@@ -20,8 +20,9 @@ def sql_time(moment: datetime) -> str:
 async def noop_function(place: Place) -> int:
     """The id of the `tickwork.noop` task function (registered here if no executor did yet)."""
     await place.execute(
-        "INSERT IGNORE INTO task_functions (name, description, params_schema, first_seen_at,"
-        " last_seen_at) VALUES (:name, 'bench', '{}', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+        "INSERT INTO task_functions (name, description, params_schema, first_seen_at,"
+        " last_seen_at) VALUES (:name, 'bench', '{}', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"
+        " ON DUPLICATE KEY UPDATE last_seen_at = last_seen_at",
         name=NOOP,
     )
     return int(await place.scalar("SELECT id FROM task_functions WHERE name = :n", n=NOOP))

@@ -10,7 +10,6 @@ summed over every tickwork process (planner and executors) by the SQLAlchemy pro
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 
@@ -40,11 +39,18 @@ async def drain(executors: int, *, memory: dict[str, float] | None = None) -> fl
         probe = str(where.workdir / "probe")
         stack = where.stack(TICKWORK_BENCH_PROBE=probe)
         try:
-            await seed.jobs(where, 1, prefix="tput", schedule={"kind": "date", "runAt":
-                "2030-01-01T00:00:00Z"}, next_run_at=None)
+            await seed.jobs(
+                where,
+                1,
+                prefix="tput",
+                schedule={"kind": "date", "runAt": "2030-01-01T00:00:00Z"},
+                next_run_at=None,
+            )
             job_id = int(await where.scalar("SELECT MIN(id) FROM scheduled_jobs"))
             await seed.queued_runs(where, job_id, RUNS)
-            procs = {f"executor{i}": stack.start(f"executor{i}", "executor") for i in range(executors)}
+            procs = {
+                f"executor{i}": stack.start(f"executor{i}", "executor") for i in range(executors)
+            }
             await wait_consumers(where, executors, stack)
             meter = CpuMeter(
                 {"executors": [proc.pid for proc in procs.values()], **infrastructure()}

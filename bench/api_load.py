@@ -1,0 +1,106 @@
+"""Benchmark 4: the api under a real load generator (wrk), on big tables.
+
+100,000 jobs and 1,000,000 executions are seeded with set-based SQL; one api process
+serves them. wrk runs 10 s per endpoint (2 threads, 16 connections) and reports
+requests/s and latency percentiles: GET /jobs (a page of 20), GET /executions (first
+page, newest first, over the million rows) and POST /jobs/{id}/trigger (a run written
+and published each time). Without wrk on PATH the lines say so instead of a figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+
+from bench import seed
+from bench.infra import RssSampler, api_key, cpu_seconds, figure, log, place, start_api
+
+JOBS = int(os.environ.get("TICKWORK_BENCH_API_JOBS", "100000"))
+EXECUTIONS = int(os.environ.get("TICKWORK_BENCH_API_EXECUTIONS", "1000000"))
+DURATION = int(os.environ.get("TICKWORK_BENCH_API_SECONDS", "10"))
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * UNITS[unit]
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """requests/s, p50, p99 (ms) and the count of non-2xx answers from `wrk --latency`."""
+    figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}  # type: ignore[union-attr]
+    for label, key in (("50%", "p50"), ("99%", "p99")):
+        match = re.search(rf"^\s+{re.escape(label)}\s+(\S+)", output, re.MULTILINE)
+        figures[key] = _ms(match.group(1)) if match else float("nan")
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    figures["non_2xx"] = float(errors.group(1)) if errors else 0.0
+    return figures
+
+
+async def _wrk(url: str, key: str, *, post: bool, workdir: str) -> dict[str, float]:
+    args = [
+        "wrk",
+        "-t2",
+        "-c16",
+        f"-d{DURATION}s",
+        "--latency",
+        "-H",
+        f"Authorization: Bearer {key}",
+    ]
+    if post:
+        script = os.path.join(workdir, "post.lua")
+        with open(script, "w") as handle:
+            handle.write('wrk.method = "POST"\n')
+        args += ["-s", script]
+    done = await asyncio.to_thread(
+        subprocess.run, [*args, url], capture_output=True, text=True, check=True
+    )
+    return parse_wrk(done.stdout)
+
+
+async def run() -> None:
+    if shutil.which("wrk") is None:
+        for name in ("api_get_jobs", "api_get_executions", "api_post_trigger"):
+            figure(f"{name}_rps", "unavailable", "(wrk_not_installed:apt-get_install_wrk)")
+        return
+    async with place("api") as where:
+        log(f"api: seeding {JOBS} jobs and {EXECUTIONS} executions")
+        await seed.jobs(
+            where,
+            JOBS,
+            prefix="api",
+            enabled=False,
+            next_run_at=None,
+            schedule={"kind": "interval", "seconds": 3600, "startAt": "2030-01-01T00:00:00Z"},
+        )
+        job_id = int(await where.scalar("SELECT MIN(id) FROM scheduled_jobs"))
+        await seed.queued_runs(
+            where, job_id, EXECUTIONS, status="succeeded", spread_seconds=30 * 86400
+        )
+        await where.execute("ANALYZE TABLE job_executions", "ANALYZE TABLE scheduled_jobs")
+        stack = where.stack()
+        try:
+            api, base = await start_api(stack)
+            key = api_key(stack)
+            targets = (
+                ("api_get_jobs", f"{base}/api/v1/jobs?page=1&perPage=20", False),
+                ("api_get_executions", f"{base}/api/v1/executions", False),
+                ("api_post_trigger", f"{base}/api/v1/jobs/{job_id}/trigger", True),
+            )
+            with RssSampler({"api": api}) as rss:
+                for name, url, post in targets:
+                    log(f"api: wrk {DURATION} s on {url}")
+                    before = cpu_seconds(api.pid)
+                    result = await _wrk(url, key, post=post, workdir=str(where.workdir))
+                    cpu = cpu_seconds(api.pid) - before
+                    figure(f"{name}_rps", result["rps"], "requests/s")
+                    figure(f"{name}_p50", result["p50"], "ms")
+                    figure(f"{name}_p99", result["p99"], "ms")
+                    figure(f"{name}_errors", int(result["non_2xx"]), "responses")
+                    figure(f"{name}_api_cpu", 100 * cpu / DURATION, "%core")
+            figure("memory_api_peak_under_load", rss.peak["api"], "MiB")
+        finally:
+            stack.stop_all()

@@ -1,0 +1,94 @@
+"""Benchmark 2: schedule lag with 100, 1,000 and 5,000 jobs firing every second.
+
+One planner and two executors; the jobs are written straight into `scheduled_jobs` (every
+1 s from a common start; once more as 1,000 jobs on cron `* * * * * *`). Fire times in a
+60 s window (after a 5 s warm-up) are measured: lag = `started_at` - `scheduled_at`, both
+on the database clock; missed = fire times of the window that had not started 10 s after
+it closed; planner CPU over the warm-up and the window, in % of one core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from datetime import timedelta
+
+from bench import seed
+from bench.infra import cpu_seconds, figure, log, percentile, place, wait_consumers, wait_until
+
+SECONDS = int(os.environ.get("TICKWORK_BENCH_LAG_SECONDS", "60"))
+WARM_UP = 5
+LEAD = 3
+DRAIN_SECONDS = 10
+CASES = (("interval", 100), ("interval", 1000), ("interval", 5000), ("cron", 1000))
+
+
+async def one(kind: str, jobs: int) -> None:
+    name = f"lag_{jobs}_jobs" + ("_cron" if kind == "cron" else "")
+    async with place(f"lag{jobs}") as where:
+        stack = where.stack()
+        try:
+            planner = stack.start("planner", "planner")
+            for index in range(2):
+                stack.start(f"executor{index}", "executor")
+            await wait_consumers(where, 2, stack)
+            now = await where.scalar("SELECT UTC_TIMESTAMP(6)")
+            start = now.replace(microsecond=0) + timedelta(seconds=LEAD + 1)
+            schedule: dict[str, object] = (
+                {"kind": "cron", "expression": "* * * * * *", "timezone": "UTC"}
+                if kind == "cron"
+                else {"kind": "interval", "seconds": 1, "startAt": seed.sql_time(start)[:19] + "Z"}
+            )
+            await seed.jobs(where, jobs, prefix="lag", schedule=schedule, next_run_at=start)
+            window_from = start + timedelta(seconds=WARM_UP)
+            window_to = window_from + timedelta(seconds=SECONDS)
+            log(f"lag: {jobs} jobs ({kind}), window of {SECONDS} s")
+            cpu_before = cpu_seconds(planner.pid)
+
+            async def past(moment: object) -> bool:
+                return bool(await where.scalar("SELECT UTC_TIMESTAMP(6) >= :m", m=moment))
+
+            await wait_until(lambda: past(start), timeout=30, interval=0.05, what="start")
+            await wait_until(lambda: past(window_to), timeout=SECONDS + 60, what="window end")
+            planner_cpu = cpu_seconds(planner.pid) - cpu_before
+            for proc in stack.procs:
+                if not proc.alive():
+                    raise RuntimeError(f"{proc.name} exited:\n{stack.logs()}")
+
+            async def settled() -> bool:
+                left = await where.scalar(
+                    "SELECT COUNT(*) FROM job_executions WHERE scheduled_at < :to"
+                    " AND started_at IS NULL AND status = 'queued'",
+                    to=window_to,
+                )
+                return int(left) == 0
+
+            with contextlib.suppress(TimeoutError):
+                await wait_until(settled, timeout=DRAIN_SECONDS, interval=0.5, what="drain")
+        finally:
+            stack.stop_all()
+        lags = [
+            float(value) / 1000
+            for (value,) in await where.rows(
+                "SELECT TIMESTAMPDIFF(MICROSECOND, scheduled_at, started_at) FROM job_executions"
+                " WHERE scheduled_at >= :f AND scheduled_at < :t AND started_at IS NOT NULL",
+                f=window_from,
+                t=window_to,
+            )
+        ]
+        expected = jobs * SECONDS
+        figure(f"{name}_p50", percentile(lags, 0.50), "ms")
+        figure(f"{name}_p99", percentile(lags, 0.99), "ms")
+        figure(f"{name}_max", max(lags) if lags else float("nan"), "ms")
+        figure(f"{name}_missed", expected - len(lags), "runs")
+        figure(f"{name}_planner_cpu", 100 * planner_cpu / (SECONDS + WARM_UP), "%core")
+
+
+async def run() -> None:
+    only = os.environ.get("TICKWORK_BENCH_LAG_CASES")
+    for kind, jobs in CASES:
+        if only and f"{kind}{jobs}" not in only.split(","):
+            continue
+        await one(kind, jobs)
+        await asyncio.sleep(0)
