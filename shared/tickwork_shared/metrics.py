@@ -3,11 +3,22 @@
 Labels have bounded cardinality: statuses, reasons, job types, services — never
 execution ids. The api serves them on `/metrics`; planners and executors on
 `TICKWORK_METRICS_PORT` when set (`serve_metrics`).
+
+Who feeds what: executors count `tickwork_executions` (every run they brought to a final
+status, at claim or after running) with its lag, duration, in-flight and capacity; planners
+the misfire skips, reaper recoveries, outbox backlog and tick times; the api the runs it
+skipped (a job disabled or deleted) and, at scrape time, the stale jobs. Runs that never
+reached an executor (skipped, lost with their executor) are counted by
+`tickwork_runs_skipped{reason}` and `tickwork_reaper_recoveries`, not by
+`tickwork_executions`. Gauges that are states of the whole system (stale jobs, outbox
+backlog) are reported alike by every replica: aggregate them with `max`, not `sum`.
 """
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from tickwork_shared.enums import SkipReason
 
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 DURATION_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
@@ -30,6 +41,8 @@ RUN_DURATION = Histogram(
     buckets=DURATION_BUCKETS,
 )
 RUNS_SKIPPED = Counter("tickwork_runs_skipped", "Runs that did not run, by reason", ["reason"])
+for _reason in SkipReason:  # every reason's series exists from the start, at 0
+    RUNS_SKIPPED.labels(reason=_reason.value)
 REAPER_RECOVERIES = Counter(
     "tickwork_reaper_recoveries", "Running executions whose executor was lost"
 )

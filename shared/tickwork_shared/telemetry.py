@@ -4,17 +4,27 @@ Exporters follow the standard `OTEL_*` variables: OTLP over HTTP when
 `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set or `OTEL_TRACES_EXPORTER=otlp`,
 the console when `OTEL_TRACES_EXPORTER=console`, nothing otherwise. Spans are still made
 without an exporter, so logs carry trace ids and context still crosses the bus.
+
+The spans of one run: the api's request span (or the planner's `planner.plan` tick, or its
+`planner.job_trigger` command) → the run message's `traceparent` header → the executor's
+`executor.claim` and `tickwork.execute` spans. `trace_sql` adds a span per SQL statement
+run inside a trace.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 TRACER_NAME = "tickwork"
 
@@ -65,5 +75,66 @@ def trace_headers() -> dict[str, str]:
 
 def context_from_headers(headers: Mapping[str, object]) -> context.Context:
     """The trace context a message carried (an empty context when it carried none)."""
-    carrier = {key: str(value) for key, value in headers.items() if isinstance(value, str | bytes)}
+    carrier: dict[str, str] = {}
+    for key, value in headers.items():
+        if isinstance(value, bytes):  # AMQP delivers a header that is not UTF-8 as bytes
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str):
+            carrier[key] = value
     return propagate.extract(carrier)
+
+
+# -- SQL statements as spans -----------------------------------------------------------
+
+_SPAN_KEY = "_tickwork_span"
+MAX_STATEMENT_CHARS = 2000
+
+
+def trace_sql(engine: AsyncEngine | Engine) -> None:
+    """Give every SQL statement run inside a trace a client span of its own.
+
+    The span carries the statement text (`db.statement`, cut at 2000 characters) and never
+    its parameters, so no value (an API key's hash, a job's arguments) reaches a trace.
+    Statements outside any trace (a planner's idle polling) make no span. Idempotent.
+    """
+    sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    if event.contains(sync, "before_cursor_execute", _statement_started):
+        return
+    event.listen(sync, "before_cursor_execute", _statement_started)
+    event.listen(sync, "after_cursor_execute", _statement_ended)
+    event.listen(sync, "handle_error", _statement_failed)
+
+
+def _statement_started(
+    connection: Any, _cursor: Any, statement: str, _params: Any, execution: Any, _many: bool
+) -> None:
+    if execution is None or not trace.get_current_span().get_span_context().is_valid:
+        return
+    words = statement.split(None, 1)
+    span = tracer().start_span(
+        words[0].upper() if words else "SQL",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "db.system": connection.dialect.name,
+            "db.statement": statement[:MAX_STATEMENT_CHARS],
+        },
+    )
+    setattr(execution, _SPAN_KEY, span)
+
+
+def _statement_ended(
+    _connection: Any, _cursor: Any, _statement: str, _params: Any, execution: Any, _many: bool
+) -> None:
+    span = getattr(execution, _SPAN_KEY, None)
+    if span is not None:
+        setattr(execution, _SPAN_KEY, None)
+        span.end()
+
+
+def _statement_failed(error_context: Any) -> None:
+    execution = error_context.execution_context
+    span = getattr(execution, _SPAN_KEY, None) if execution is not None else None
+    if span is not None:
+        setattr(execution, _SPAN_KEY, None)
+        span.set_status(Status(StatusCode.ERROR, type(error_context.original_exception).__name__))
+        span.end()

@@ -3,6 +3,7 @@
 The caller (`main.serve`, `tickwork dev`, tests) opens the session factory and starts
 the bus, and closes them after the app; the app's lifespan only starts and stops what
 it owns: the outbox publisher of its manual runs and the background event sender.
+Tracing is set up here (`tracing.instrument`) when the process has no tracer provider yet.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from tickwork_shared.settings import Settings
 from tickwork_api.auth import authenticate
 from tickwork_api.context import ApiContext
 from tickwork_api.http_errors import install_error_handlers
-from tickwork_api.metrics import MetricsMiddleware
+from tickwork_api.metrics import MetricsMiddleware, ScrapeGauges
 from tickwork_api.routes import catalog, executions, jobs, system
 from tickwork_api.routes.params import errors
 from tickwork_api.services.catalog import CatalogService
 from tickwork_api.services.jobs import JobService
 from tickwork_api.services.runs import RunService
+from tickwork_api.tracing import instrument
 
 
 def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiContext:
@@ -47,6 +49,7 @@ def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiConte
         catalog=CatalogService(
             sessions, task_function_ttl=timedelta(seconds=settings.task_function_ttl_seconds)
         ),
+        gauges=ScrapeGauges(sessions, bus),
     )
 
 
@@ -72,6 +75,8 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
     app.state.context = context
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)  # outermost: counts every answer, errors too
+
+    instrument(app, sessions)  # a span per request, trace context on to the run messages
 
     app.include_router(system.router)
     for router in (jobs.router, executions.router, catalog.router):  # all under /api/v1

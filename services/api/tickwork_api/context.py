@@ -15,6 +15,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher
 
+from tickwork_api.metrics import ScrapeGauges
 from tickwork_api.services.catalog import CatalogService
 from tickwork_api.services.jobs import JobService
 from tickwork_api.services.runs import RunService
@@ -29,6 +30,7 @@ class ApiContext:
     jobs: JobService
     runs: RunService
     catalog: CatalogService
+    gauges: ScrapeGauges
 
 
 def get_context(request: Request) -> ApiContext:

@@ -1,17 +1,36 @@
-"""Prometheus metrics of the api: requests counted and timed by route template.
+"""Prometheus metrics of the api: requests counted and timed by route template, and the
+shared scheduler metrics the api feeds (`tickwork_shared.metrics`).
 
 The metrics live in prometheus_client's default registry, so whatever else runs in the
-process (planner metrics in `tickwork dev`) appears on the same `/metrics`. Labels use the
-route template (`/api/v1/jobs/{jobId}`), never the raw path, to keep cardinality bounded.
+process (planner and executor metrics in `tickwork dev`) appears on the same `/metrics`.
+Labels use the route template (`/api/v1/jobs/{jobId}`), never the raw path, to keep
+cardinality bounded.
+
+States are read at scrape time (`ScrapeGauges`): the number of stale jobs (one count
+over the active jobs, at most every `STALE_REFRESH_SECONDS`) and the bus's reconnects.
+Every api replica reports the same stale count: aggregate it with `max`, not `sum`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from tickwork_shared import metrics
+from tickwork_shared.bus.abc import Bus
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.models import JobExecution
+from tickwork_shared.db.retry import run_in_transaction
+from tickwork_shared.enums import ExecutionStatus
+
+from tickwork_api.repositories.jobs import count_stale_jobs
+
+logger = logging.getLogger(__name__)
 
 REQUESTS = Counter(
     "tickwork_api_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -22,6 +41,8 @@ LATENCY = Histogram(
     ["method", "route"],
 )
 UNMATCHED = "unmatched"
+STALE_REFRESH_SECONDS = 5.0
+STALE_QUERY_TIMEOUT_SECONDS = 2.0
 
 
 class MetricsMiddleware:
@@ -52,3 +73,45 @@ class MetricsMiddleware:
 
 def metrics_response() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def runs_skipped(rows: Iterable[JobExecution]) -> None:
+    """Queued runs the api ended `skipped` (a job disabled or deleted), by reason."""
+    for row in rows:
+        if row.status == ExecutionStatus.SKIPPED.value:
+            metrics.RUNS_SKIPPED.labels(reason=row.reason or "").inc()
+
+
+class ScrapeGauges:
+    """Sets the gauges that are states of the system just before `/metrics` answers."""
+
+    def __init__(
+        self, sessions: SessionFactory, bus: Bus, *, min_interval: float = STALE_REFRESH_SECONDS
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self.min_interval = min_interval
+        """Scrapes closer together than this reuse the last stale count."""
+        self._stale_read_at: float | None = None
+
+    async def refresh(self) -> None:
+        """A database that does not answer within the timeout leaves the stale count as
+        last read (logged): the scrape itself still answers."""
+        metrics.BUS_RECONNECTS.set(self._bus.reconnects)
+        now = time.monotonic()
+        if self._stale_read_at is not None and now - self._stale_read_at < self.min_interval:
+            return
+        try:
+            async with asyncio.timeout(STALE_QUERY_TIMEOUT_SECONDS):
+                count = await run_in_transaction(
+                    self._sessions, count_stale_jobs, what="count stale jobs"
+                )
+        except Exception as error:
+            logger.warning(
+                "could not count stale jobs for /metrics: %s",
+                type(error).__name__,
+                extra={"action": "metrics_stale_failed"},
+            )
+            return
+        metrics.STALE_JOBS.set(count)
+        self._stale_read_at = now

@@ -31,6 +31,7 @@ from tickwork_shared.bus.abc import Delivery, Subscription
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.events import publish_execution_event
 from tickwork_shared.messages import RunMessage
+from tickwork_shared.telemetry import context_from_headers, trace_headers, tracer
 
 from tickwork_executor import metrics
 from tickwork_executor.claims import Claim, Claimer, ClaimKind
@@ -141,11 +142,22 @@ class RunConsumer:
                 return
             try:
                 await self.sync_gate()
-                claimed = await self._claim(message)
-                if claimed is None:
-                    return
-                claim, sent_at = claimed
-                started = await self._settle(delivery, message, claim, sent_at)
+                # The claim continues the trace the message carried (the api request, the
+                # planner's tick); the task's span (`RunSupervisor`) is its child.
+                with tracer().start_as_current_span(
+                    "executor.claim",
+                    context=context_from_headers(delivery.headers),
+                    attributes={
+                        "tickwork.execution_id": message.execution_id,
+                        "tickwork.job_id": message.job_id,
+                    },
+                ) as span:
+                    claimed = await self._claim(message)
+                    if claimed is None:
+                        return
+                    claim, sent_at = claimed
+                    span.set_attribute("tickwork.claim", claim.kind.value)
+                    started = await self._settle(delivery, message, claim, sent_at)
             finally:
                 if not started:
                     self._free_slot()
@@ -193,7 +205,7 @@ class RunConsumer:
             assert claim.row is not None
             self.stats.claimed += 1
             metrics.run_started(claim.row)
-            self._start(claim, delivery, acquired_at)
+            self._start(claim, acquired_at)
             return True
         if claim.kind is ClaimKind.DUPLICATE:
             self.stats.duplicates += 1
@@ -221,10 +233,13 @@ class RunConsumer:
             await publish_execution_event(self._env.bus, claim.row)
         return False
 
-    def _start(self, claim: Claim, delivery: Delivery, acquired_at: float) -> None:
+    def _start(self, claim: Claim, acquired_at: float) -> None:
         assert claim.row is not None
+        # The task's span is a child of the claim's (current here), which continues the
+        # message's trace; a message without trace context (republished by a relay) thus
+        # still gives claim and task one trace.
         supervisor = RunSupervisor(
-            self._env, claim, acquired_at=acquired_at, trace_headers=delivery.headers
+            self._env, claim, acquired_at=acquired_at, trace_headers=trace_headers()
         )
         self.runs[supervisor.lease.execution_id] = supervisor
         task = asyncio.create_task(self._supervise(supervisor))

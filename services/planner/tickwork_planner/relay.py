@@ -9,7 +9,7 @@ planning. A row published twice is absorbed by the executor's claim.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +20,7 @@ from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.outbox import claim_due_rows, publish_and_mark
+from tickwork_shared.telemetry import trace_headers, tracer
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,12 @@ async def relay_once(
     )
     if not refs:
         return RelayResult(0, 0)
-    published = await publish_and_mark(bus, sessions, refs, claim=claim)
+    # Rows keep no trace context, so a relayed run's trace starts here: the messages carry
+    # this span's context on to the executors' claim and task spans.
+    with tracer().start_as_current_span("planner.relay", attributes={"tickwork.runs": len(refs)}):
+        headers = trace_headers()
+        refs = [replace(ref, headers=headers) for ref in refs]
+        published = await publish_and_mark(bus, sessions, refs, claim=claim)
     return RelayResult(len(refs), published)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, Float, and_, func, literal_column, not_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from tickwork_shared.db.dialect import db_now_expr, is_sqlite
 from tickwork_shared.db.models import ScheduledJob
 
 from tickwork_api.repositories.paging import fetch_page
@@ -18,6 +19,7 @@ class JobFilters:
     job_type_id: int | None = None
     task_function_id: int | None = None
     search: str | None = None
+    stale: bool | None = None
 
 
 async def get_job(session: AsyncSession, job_id: int, *, lock: bool = False) -> ScheduledJob | None:
@@ -51,5 +53,35 @@ async def list_jobs(
         conditions.append(ScheduledJob.task_function_id == filters.task_function_id)
     if filters.search:
         conditions.append(ScheduledJob.name.contains(filters.search, autoescape=True))
+    if filters.stale is not None:
+        stale = is_stale(session)
+        conditions.append(stale if filters.stale else not_(stale))
     order = (ScheduledJob.priority.desc(), ScheduledJob.id.asc())
     return await fetch_page(session, ScheduledJob, conditions, order, paging)
+
+
+def is_stale(session: AsyncSession) -> ColumnElement[bool]:
+    """An enabled job with `stale_after_seconds` whose latest success (or, never having
+    succeeded, its creation) lies further back than that, on the database clock.
+
+    Never NULL (a job without `stale_after_seconds` is simply not stale), so its negation
+    is "not stale". MariaDB adds the window with `TIMESTAMPADD`; SQLite (`tickwork dev`)
+    compares Julian days.
+    """
+    since = func.coalesce(ScheduledJob.last_success_at, ScheduledJob.created_at)
+    window = ScheduledJob.stale_after_seconds
+    now = db_now_expr(session)
+    if is_sqlite(session):
+        days = func.julianday(now, type_=Float()) - func.julianday(since, type_=Float())
+        overdue = days * 86_400 > window
+    else:
+        overdue = func.timestampadd(literal_column("SECOND"), window, since) < now
+    return and_(
+        ScheduledJob.is_enabled == true(), ScheduledJob.stale_after_seconds.is_not(None), overdue
+    )
+
+
+async def count_stale_jobs(session: AsyncSession) -> int:
+    """How many active jobs are stale (`is_stale`): the `tickwork_stale_jobs` gauge."""
+    query = select(func.count()).where(ScheduledJob.is_active == true(), is_stale(session))
+    return int(await session.scalar(query) or 0)

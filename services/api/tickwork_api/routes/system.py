@@ -66,6 +66,7 @@ async def _database_answers(sessions: SessionFactory) -> bool:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics() -> Response:
-    """Prometheus text exposition."""
+async def metrics(context: ContextDep) -> Response:
+    """Prometheus text exposition (`tickwork_*`; states such as stale jobs read now)."""
+    await context.gauges.refresh()
     return metrics_response()

@@ -31,6 +31,7 @@ from tickwork_shared.schedule import (
 
 from tickwork_api.actor import Actor
 from tickwork_api.errors import Conflict, FieldError, NotFound, ValidationFailed
+from tickwork_api.metrics import runs_skipped
 from tickwork_api.repositories import catalog, executions, jobs
 from tickwork_api.repositories.jobs import JobFilters
 from tickwork_api.schemas.common import Page, Paging
@@ -247,6 +248,7 @@ class JobService:
         if outcome.changed:
             self._events.send(routing_key, public.model_dump(mode="json"))
         self._events.send_executions(outcome.skipped)
+        runs_skipped(outcome.skipped)
         return public
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.db.dialect import db_now
 from tickwork_shared.db.engine import SessionFactory
@@ -21,6 +22,7 @@ from tickwork_shared.enums import ExecutionStatus, OverlapPolicy, Trigger
 from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher, RunRef
 from tickwork_shared.runs import manual_fire_key, new_run
+from tickwork_shared.telemetry import trace_headers
 from tickwork_shared.views import ExecutionPublic
 
 from tickwork_api.actor import Actor
@@ -86,7 +88,13 @@ class RunService:
             return row
 
         row = await run_in_transaction(self._sessions, work, what="trigger job")
-        self._publisher.submit([RunRef.of(row)])
+        # The run message carries this request's trace on to the executor's task span.
+        # Only this first publish does: the relay republishes from the row, which keeps no
+        # headers, so a run published late by a relay starts a trace of its own.
+        trace.get_current_span().set_attributes(
+            {"tickwork.job_id": row.job_id, "tickwork.execution_id": row.execution_id}
+        )
+        self._publisher.submit([RunRef.of(row, trace_headers())])
         self._events.send_executions([row])
         return TriggerAccepted(execution_id=row.execution_id, job_id=row.job_id)
 
