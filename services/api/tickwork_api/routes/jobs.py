@@ -32,9 +32,16 @@ async def list_jobs(
     job_type_id: Annotated[IdQuery, Query(alias="jobTypeId")] = None,
     task_function_id: Annotated[IdQuery, Query(alias="taskFunctionId")] = None,
     search: Annotated[str | None, Query(max_length=200, description="name contains")] = None,
+    stale: Annotated[
+        bool | None,
+        Query(
+            description="true: enabled jobs with `staleAfterSeconds` and no successful run "
+            "within it (never succeeded: none since creation); false: all others"
+        ),
+    ] = None,
 ) -> Page[JobPublic]:
     """Active jobs, highest `priority` first, then by id."""
-    filters = JobFilters(is_enabled, job_type_id, task_function_id, search)
+    filters = JobFilters(is_enabled, job_type_id, task_function_id, search, stale)
     return await jobs.list(filters, paging)
 
 

@@ -70,6 +70,15 @@ Retries = Annotated[int, Field(ge=0, le=100)]
 BackoffSeconds = Annotated[int, Field(ge=0, le=86_400)]
 TimeoutSeconds = Annotated[int, Field(ge=1, le=7 * 86_400)]
 JitterSeconds = Annotated[int, Field(ge=0, le=3_600)]
+StaleAfterSeconds = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=366 * 86_400,
+        description="the job is stale (`GET /jobs?stale=true`, metric `tickwork_stale_jobs`) "
+        "when it has had no successful run for this long; unset: never stale",
+    ),
+]
 
 
 class JobBase(CamelModel):
@@ -90,6 +99,7 @@ class JobBase(CamelModel):
     retry_backoff_seconds: BackoffSeconds = 10
     timeout_seconds: TimeoutSeconds = 3600
     jitter_seconds: JitterSeconds = 0
+    stale_after_seconds: StaleAfterSeconds | None = None
 
 
 class JobCreate(JobBase):
@@ -135,6 +145,8 @@ class JobUpdate(CamelModel):
     retry_backoff_seconds: BackoffSeconds | None = None
     timeout_seconds: TimeoutSeconds | None = None
     jitter_seconds: JitterSeconds | None = None
+    stale_after_seconds: StaleAfterSeconds | None = None
+    """Null clears it (the job is then never stale)."""
     version: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
 
     @field_validator(*_NOT_NULLABLE, mode="after")
@@ -153,6 +165,9 @@ class JobPublic(JobBase):
     is_active: bool
     next_run_at: UtcDatetime | None = None
     last_run_at: UtcDatetime | None = None
+    last_success_at: UtcDatetime | None = Field(
+        default=None, description="when its latest successful run finished"
+    )
     created_at: UtcDatetime
     updated_at: UtcDatetime
     created_by_id: str | None = None
