@@ -27,6 +27,7 @@ from tickwork_shared.enums import Role
 from tickwork_shared.logs import configure_logging
 from tickwork_shared.migrate import upgrade_to_head_async
 from tickwork_shared.settings import Settings
+from tickwork_shared.telemetry import configure_tracing
 from tickwork_shared.wiring import open_database
 
 logger = logging.getLogger("tickwork.dev")
@@ -137,6 +138,8 @@ async def serve_dev(folder: Path) -> None:
     from tickwork_planner.service import Planner
 
     settings = dev_settings(folder)
+    # One provider for the whole process; OTEL_TRACES_EXPORTER=console prints spans.
+    configure_tracing("tickwork-dev")
     await upgrade_to_head_async(settings.database_url)
     key = read_or_create_key(folder)
     stop = asyncio.Event()
