@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import httpx
 import orjson
 from pydantic import AnyHttpUrl, Field
 from tickwork_shared.bus.abc import Bus
 
 from tickwork_executor.errors import TaskFailed
 from tickwork_executor.tasks import RunContext, task_function
+
+if TYPE_CHECKING:
+    import httpx
 
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 BODY_EXCERPT_CHARS = 200
@@ -54,6 +56,8 @@ async def http_request(
     sent_headers = dict(headers or {})
     if not any(name.lower() == "idempotency-key" for name in sent_headers):
         sent_headers["Idempotency-Key"] = context.idempotency_key
+    import httpx  # here, not at import: it loads rich and click (~15 MB) for its CLI
+
     async with httpx.AsyncClient(timeout=timeout_seconds) as client:
         response = await client.request(method, str(url), headers=sent_headers, json=json)
     if not _expected(response.status_code, expect_status):

@@ -1,26 +1,31 @@
-"""The claim: one short transaction that turns a delivered run message into a running task.
+"""The claim: one short transaction that turns delivered run messages into running tasks.
 
 Message duplicates are absorbed here: only a `queued` row can be claimed, and the claim is
 a conditional update (`… WHERE status='queued'`) under the row's lock. In the same
 transaction the job lock of `skip`/`queue` jobs is taken (an expired one replaced), so
 two runs of such a job never run at once; every time comes from the database clock.
+Several deliveries may be claimed in one transaction (`claim_many`): each is decided as
+if alone, and the runs that start are written with one statement.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, exists, select, update
+from sqlalchemy import CursorResult, Table, case, delete, exists, func, literal, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from tickwork_shared.db.dialect import db_now, is_sqlite
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, JobType, ScheduledJob, ScheduledJobLock
 from tickwork_shared.db.retry import run_in_transaction
+from tickwork_shared.db.types import UTCDateTime
 from tickwork_shared.enums import (
     ExecutionStatus,
     FailureReason,
@@ -109,6 +114,14 @@ def end_at_claim(
 
 
 @dataclass(frozen=True)
+class ClaimRequest:
+    """One delivered run message and the lease token its claim writes."""
+
+    message: RunMessage
+    lease_token: str
+
+
+@dataclass(frozen=True)
 class Claimer:
     """Claims runs for one executor."""
 
@@ -125,21 +138,87 @@ class Claimer:
         `lease_token` must stay the same across retries of one delivery: if a commit
         succeeded but its answer was lost, the retry recognises its own claim.
         """
+        return (await self.claim_many([ClaimRequest(message, lease_token)]))[0]
+
+    async def claim_many(self, requests: Sequence[ClaimRequest]) -> list[Claim]:
+        """Claim several runs in one transaction; one `Claim` per request, in order.
+
+        Each request is decided exactly as a claim of its own would be (the rows are
+        locked and read together, the runs that start are switched to `running` by one
+        conditional UPDATE, each with its own lease token). Should that UPDATE match
+        fewer rows than were decided (it cannot while the row locks hold), the batch is
+        rolled back and every request claimed alone.
+        """
         try:
             return await run_in_transaction(
                 self.sessions,
-                lambda session: self._claim(session, message, lease_token),
+                lambda session: self._claim_many(session, requests),
                 what="run claim",
             )
         except _Raced:
-            return Claim(ClaimKind.DUPLICATE, note="claimed concurrently")
+            if len(requests) == 1:
+                return [Claim(ClaimKind.DUPLICATE, note="claimed concurrently")]
+            return [(await self.claim_many([request]))[0] for request in requests]
 
-    async def _claim(self, session: AsyncSession, message: RunMessage, lease_token: str) -> Claim:
-        row = await session.scalar(
-            select(JobExecution)
-            .where(JobExecution.execution_id == message.execution_id)
-            .with_for_update()
-        )
+    async def _claim_many(
+        self, session: AsyncSession, requests: Sequence[ClaimRequest]
+    ) -> list[Claim]:
+        ids = sorted({request.message.execution_id for request in requests})
+        rows = {
+            row.execution_id: row
+            for row in (
+                await session.scalars(
+                    select(JobExecution)
+                    .where(JobExecution.execution_id.in_(ids))
+                    .order_by(JobExecution.execution_id)
+                    .with_for_update()
+                )
+            ).all()
+        }
+        job_ids = sorted({row.job_id for row in rows.values()})
+        jobs: dict[int, _JobFacts] = {}
+        if job_ids:
+            found = await session.execute(
+                select(*_JOB_FACTS, JobType.name)
+                .outerjoin(JobType, JobType.id == ScheduledJob.job_type_id)
+                .where(ScheduledJob.id.in_(job_ids))
+            )
+            jobs = {facts[0]: _JobFacts(*facts[1:-1], facts[-1] or "") for facts in found.all()}
+        now = await db_now(session)
+        claims: list[Claim | None] = []
+        starting: dict[int, _Starting] = {}
+        seen: set[str] = set()
+        for index, request in enumerate(requests):
+            message = request.message
+            row = rows.get(message.execution_id)
+            if row is not None and message.execution_id in seen:
+                claims.append(Claim(ClaimKind.DUPLICATE, row, note="delivered twice"))
+                continue
+            seen.add(message.execution_id)
+            decided = await self._decide(session, message, row, jobs, now, request.lease_token)
+            if isinstance(decided, _Starting):
+                starting[index] = decided
+                claims.append(None)
+            else:
+                claims.append(decided)
+        if starting:
+            await self._start_all(session, list(starting.values()), now)
+            for index, start in starting.items():
+                claims[index] = Claim(
+                    ClaimKind.CLAIMED, start.row, locked=start.locked, job_type=start.job_type
+                )
+        return [claim for claim in claims if claim is not None]
+
+    async def _decide(
+        self,
+        session: AsyncSession,
+        message: RunMessage,
+        row: JobExecution | None,
+        jobs: dict[int, _JobFacts],
+        now: datetime,
+        lease_token: str,
+    ) -> Claim | _Starting:
+        """What the claim does with one run; `_Starting` if it starts (written later)."""
         if row is None:
             return Claim(ClaimKind.UNKNOWN, note="no such execution")
         if row.job_id != message.job_id or row.attempt != message.attempt:
@@ -151,15 +230,8 @@ class Claimer:
             return Claim(ClaimKind.CLAIMED, row, locked=holder == row.execution_id)
         if row.status != ExecutionStatus.QUEUED.value:
             return Claim(ClaimKind.DUPLICATE, row, note=f"already {row.status}")
-        job, job_type = (
-            await session.execute(
-                select(ScheduledJob, JobType.name)
-                .outerjoin(JobType, JobType.id == ScheduledJob.job_type_id)
-                .where(ScheduledJob.id == row.job_id)
-            )
-        ).one()
-        job_type = job_type or ""
-        now = await db_now(session)
+        job = jobs[row.job_id]
+        job_type = job.type_name
 
         ended = end_at_claim(
             trigger=row.trigger,
@@ -183,30 +255,55 @@ class Claimer:
                 return await self._defer(session, row, now)
             overlap = EndAtClaim(ExecutionStatus.SKIPPED, SkipReason.OVERLAP.value)
             return await self._end(session, row, overlap, now, job_type)
+        return _Starting(row, lease_token, locked, job_type)
 
-        claimed = await _update_queued(
-            session,
-            row,
-            status=ExecutionStatus.RUNNING.value,
-            started_at=now,
-            lease_token=lease_token,
-            lease_expires_at=now + timedelta(seconds=self.lease_seconds),
-            executor_id=self.executor_id,
-            host_name=self.host_name,
-            next_publish_at=None,
-            publish_claim=None,
-            published_at=row.published_at or now,
+    async def _start_all(
+        self, session: AsyncSession, starting: list[_Starting], now: datetime
+    ) -> None:
+        """Switch the runs to `running` in one conditional UPDATE; read them back."""
+        ids = [start.row.execution_id for start in starting]
+        tokens = {start.row.execution_id: start.lease_token for start in starting}
+        written: dict[str, Any] = {
+            "status": ExecutionStatus.RUNNING.value,
+            "started_at": now,
+            "lease_expires_at": now + timedelta(seconds=self.lease_seconds),
+            "executor_id": self.executor_id,
+            "host_name": self.host_name,
+            "next_publish_at": None,
+            "publish_claim": None,
+        }
+        result = await session.execute(
+            update(_EXECUTIONS)
+            .where(
+                _EXECUTIONS.c.execution_id.in_(ids),
+                _EXECUTIONS.c.status == ExecutionStatus.QUEUED.value,
+            )
+            .values(
+                **written,
+                lease_token=case(tokens, value=_EXECUTIONS.c.execution_id),
+                published_at=func.coalesce(_EXECUTIONS.c.published_at, literal(now, UTCDateTime())),
+            )
         )
-        if not claimed:
+        if _rowcount(result) != len(ids):
             raise _Raced
         await session.execute(
-            update(ScheduledJob).where(ScheduledJob.id == row.job_id).values(last_run_at=now)
+            update(_JOBS)
+            .where(_JOBS.c.id.in_(sorted({start.row.job_id for start in starting})))
+            .values(last_run_at=now)
         )
-        await session.refresh(row)
-        return Claim(ClaimKind.CLAIMED, row, locked=locked, job_type=job_type)
+        # The rows hold exactly what was written (every value is known here), set as
+        # their committed state: no read-back, and nothing for the session to flush.
+        for start in starting:
+            values = {
+                **written,
+                "lease_token": start.lease_token,
+                "published_at": start.row.published_at or now,
+            }
+            for key, value in values.items():
+                set_committed_value(start.row, key, value)
 
     async def _newer_run_waiting(
-        self, session: AsyncSession, row: JobExecution, job: ScheduledJob, now: datetime
+        self, session: AsyncSession, row: JobExecution, job: _JobFacts, now: datetime
     ) -> bool:
         """A later scheduled fire time of the job is queued too (asked only when it matters)."""
         if row.trigger != Trigger.SCHEDULE.value or not is_misfire(
@@ -293,6 +390,40 @@ class Claimer:
         ):
             raise _Raced
         return Claim(ClaimKind.DEFERRED, row, note="job lock held")
+
+
+_EXECUTIONS = cast(Table, JobExecution.__table__)
+_JOBS = cast(Table, ScheduledJob.__table__)
+_JOB_FACTS = (
+    ScheduledJob.id,
+    ScheduledJob.misfire_policy,
+    ScheduledJob.misfire_grace_seconds,
+    ScheduledJob.is_active,
+    ScheduledJob.is_enabled,
+    ScheduledJob.overlap_policy,
+)
+
+
+@dataclass(frozen=True)
+class _JobFacts:
+    """What a claim reads of a job (columns, not the entity: no JSON to decode)."""
+
+    misfire_policy: str
+    misfire_grace_seconds: int
+    is_active: bool
+    is_enabled: bool
+    overlap_policy: str
+    type_name: str
+
+
+@dataclass(frozen=True)
+class _Starting:
+    """A run the claim starts: its row, lease token, whether it took the job lock."""
+
+    row: JobExecution
+    lease_token: str
+    locked: bool
+    job_type: str
 
 
 class _Raced(Exception):

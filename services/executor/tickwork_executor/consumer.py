@@ -5,11 +5,17 @@ the database is the truth, however long the task runs), rejected (dead-lettered 
 `tickwork.runs.dead`) if it is poison. A delivery takes one of `concurrency` slots before
 its claim; a run keeps it until it is recorded (a sync task: until its thread returns).
 
-Back-pressure: the subscription's prefetch is 1 and the consumer pauses as soon as every
-slot is taken, *before* the claim that took the last one is acked. So an executor never
-holds a message it cannot start at once (a busy executor does not sit on runs an idle one
-could take) and the consumer timeout of RabbitMQ never applies to a waiting message.
-Claims of one executor are therefore sequential; a claim is one short transaction.
+Back-pressure: the subscription's prefetch P is half the concurrency C (at least 1), and
+the consumer is paused while more than C - P slots are taken, *before* the claim that took
+the slot is acked. An ack lets the broker send one more message; since every ack happens
+with at most C - P slots taken and at most P messages are unacked, every delivered message
+finds a slot at once: an executor never holds a message it cannot start (a busy executor
+does not sit on runs an idle one could take), RabbitMQ's consumer timeout never applies to
+a waiting message, and the consumer is paused whenever every slot is taken.
+
+Claims are batched: deliveries that arrive while a claim transaction is in flight are
+claimed together in the next one (`batching.Batcher`, `Claimer.claim_many`), so under load
+one transaction starts many runs, and at rest a run is claimed at once.
 
 Transient database failures during a claim (after the shared retries) neither settle nor
 dead-letter the message: the handler keeps it and retries the claim with backoff, with
@@ -29,12 +35,12 @@ from dataclasses import dataclass
 
 from tickwork_shared.bus.abc import Delivery, Subscription
 from tickwork_shared.db.retry import is_transient
-from tickwork_shared.events import publish_execution_event
 from tickwork_shared.messages import RunMessage
 from tickwork_shared.telemetry import context_from_headers, trace_headers, tracer
 
 from tickwork_executor import metrics
-from tickwork_executor.claims import Claim, Claimer, ClaimKind
+from tickwork_executor.batching import Batcher
+from tickwork_executor.claims import Claim, Claimer, ClaimKind, ClaimRequest
 from tickwork_executor.errors import PoisonMessage
 from tickwork_executor.outcomes import StopReason
 from tickwork_executor.run_messages import parse_run_message
@@ -44,8 +50,13 @@ from tickwork_executor.supervisor import RunEnvironment, RunSupervisor
 
 logger = logging.getLogger(__name__)
 
-PREFETCH = 1
 CLAIM_RETRY_CAP_SECONDS = 5.0
+MAX_CLAIM_BATCH = 100
+
+
+def prefetch_for(concurrency: int) -> int:
+    """The prefetch of an executor with `concurrency` slots: half of them, at least 1."""
+    return max(1, concurrency // 2)
 
 
 @dataclass
@@ -66,8 +77,11 @@ class RunConsumer:
     """Handles deliveries of `tickwork.runs` for one executor and owns its running tasks."""
 
     def __init__(self, claimer: Claimer, env: RunEnvironment, *, concurrency: int) -> None:
-        self._claimer = claimer
+        self._claims: Batcher[ClaimRequest, Claim] = Batcher(
+            claimer.claim_many, max_size=MAX_CLAIM_BATCH
+        )
         self._env = env
+        self.prefetch = prefetch_for(concurrency)
         self.slots = Slots(concurrency)
         self.stats = ConsumerStats()
         self.runs: dict[str, RunSupervisor] = {}
@@ -93,12 +107,13 @@ class RunConsumer:
         await self.sync_gate()
 
     async def sync_gate(self) -> None:
-        """Pause the subscription while every slot is taken (or stopping), else resume.
+        """Pause the subscription while more than C - P slots are taken (or stopping).
 
         A failure (broker away) is logged; the service calls this again periodically.
         """
         async with self._gate_lock:
-            want_paused = self._stop.is_set() or self.slots.full
+            busy = self.slots.used > self.slots.size - self.prefetch
+            want_paused = self._stop.is_set() or busy
             subscription = self._subscription
             if subscription is None or want_paused == self._paused:
                 return
@@ -175,7 +190,8 @@ class RunConsumer:
         while True:
             sent_at = time.monotonic()
             try:
-                claim = await uncut(self._claimer.claim(message, lease_token=lease_token))
+                request = ClaimRequest(message, lease_token)
+                claim = await uncut(self._claims.submit(request))
                 return claim, sent_at
             except Exception as error:
                 if not is_transient(error):
@@ -230,7 +246,7 @@ class RunConsumer:
                 extra={"action": "run_ended_at_claim", "status": claim.row.status, **fields},
             )
             metrics.run_ended(claim.row, claim.job_type)
-            await publish_execution_event(self._env.bus, claim.row)
+            await self._env.announce(claim.row)
         return False
 
     def _start(self, claim: Claim, acquired_at: float) -> None:

@@ -2,15 +2,18 @@
 
 Every write is fenced `WHERE execution_id=? AND lease_token=? AND status='running'`: an
 executor whose lease was taken over (the reaper failed the run, maybe a new attempt runs
-elsewhere) changes nothing. Times come from the database clock.
+elsewhere) changes nothing. Times come from the database clock. Outcomes of several
+runs may be recorded in one transaction (`record_outcomes`), each row fenced on its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, null, select, update
+from sqlalchemy import JSON, CursorResult, Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.db.dialect import db_now, db_now_expr
 from tickwork_shared.db.engine import SessionFactory
@@ -34,10 +37,14 @@ def _matched(result: Any) -> bool:
     return cast(CursorResult[Any], result).rowcount == 1
 
 
-async def _row(session: AsyncSession, execution_id: str) -> JobExecution | None:
-    return await session.scalar(
-        select(JobExecution).where(JobExecution.execution_id == execution_id)
-    )
+@dataclass(frozen=True)
+class RecordRequest:
+    """One run's outcome to record under its lease."""
+
+    lease: Lease
+    outcome: Outcome
+    started_at: datetime
+    locked: bool
 
 
 async def record_outcome(
@@ -53,46 +60,102 @@ async def record_outcome(
     Returns the updated row (for the event), or None if the lease was no longer held.
     A retry after a commit whose answer was lost finds its own outcome and returns it.
     """
+    request = RecordRequest(lease, outcome, started_at, locked)
+    return (await record_outcomes(sessions, [request]))[0]
 
-    async def work(session: AsyncSession) -> JobExecution | None:
+
+_RESULT = JSON(none_as_null=True)
+
+
+def _mine(row: JobExecution | None, request: RecordRequest) -> bool:
+    """The row holds this request's outcome, written under its lease."""
+    return (
+        row is not None
+        and row.lease_token == request.lease.token
+        and row.status == request.outcome.status.value
+        and row.reason is None
+        and row.error == request.outcome.error
+    )
+
+
+async def record_outcomes(
+    sessions: SessionFactory, requests: Sequence[RecordRequest]
+) -> list[JobExecution | None]:
+    """`record_outcome` for several runs in one transaction; one answer per request.
+
+    Each row's write is fenced by its own lease token (one statement executed for many
+    parameter sets); which rows it changed is read back, and only theirs release their
+    job lock and stamp their job's last success.
+    """
+
+    async def work(session: AsyncSession) -> list[JobExecution | None]:
         now = await db_now(session)
-        duration_ms = max(round((now - started_at).total_seconds() * 1000), 0)
-        result = await session.execute(
-            _fenced(lease)
+        # Core (the table, not the entity): a list of parameters is then one executemany,
+        # not the ORM's bulk update by primary key.
+        table = cast(Table, JobExecution.__table__)
+        await session.execute(
+            update(table)
+            .where(
+                table.c.execution_id == bindparam("b_execution_id"),
+                table.c.lease_token == bindparam("b_token"),
+                table.c.status == ExecutionStatus.RUNNING.value,
+            )
             .values(
-                status=outcome.status.value,
-                result=null() if outcome.result is None else outcome.result,
-                error=outcome.error,
+                status=bindparam("b_status"),
+                result=bindparam("b_result", type_=_RESULT),
+                error=bindparam("b_error"),
                 finished_at=now,
-                duration_ms=duration_ms,
-                retry_handled=outcome.retry_handled,
-            )
-            .execution_options(synchronize_session=False)
+                duration_ms=bindparam("b_duration_ms"),
+                retry_handled=bindparam("b_retry_handled"),
+            ),
+            [
+                {
+                    "b_execution_id": request.lease.execution_id,
+                    "b_token": request.lease.token,
+                    "b_status": request.outcome.status.value,
+                    "b_result": request.outcome.result,
+                    "b_error": request.outcome.error,
+                    "b_duration_ms": max(
+                        round((now - request.started_at).total_seconds() * 1000), 0
+                    ),
+                    "b_retry_handled": request.outcome.retry_handled,
+                }
+                for request in requests
+            ],
         )
-        if not _matched(result):
-            row = await _row(session, lease.execution_id)
-            mine = (
-                row is not None
-                and row.lease_token == lease.token
-                and row.status == outcome.status.value
-                and row.reason is None
-                and row.error == outcome.error
-            )
-            return row if mine else None
-        if locked:
-            await session.execute(
-                delete(ScheduledJobLock).where(
-                    ScheduledJobLock.job_id == lease.job_id,
-                    ScheduledJobLock.execution_id == lease.execution_id,
+        ids = [request.lease.execution_id for request in requests]
+        rows = {
+            row.execution_id: row
+            for row in (
+                await session.scalars(
+                    select(JobExecution).where(JobExecution.execution_id.in_(ids))
                 )
-            )
-        if outcome.status is ExecutionStatus.SUCCEEDED:
+            ).all()
+        }
+        answers = [
+            row if _mine(row, request) else None
+            for request in requests
+            for row in [rows.get(request.lease.execution_id)]
+        ]
+        recorded = [request for request, row in zip(requests, answers, strict=True) if row]
+        unlock = [request.lease.execution_id for request in recorded if request.locked]
+        if unlock:
             await session.execute(
-                update(ScheduledJob)
-                .where(ScheduledJob.id == lease.job_id)
-                .values(last_success_at=now)
+                delete(ScheduledJobLock).where(ScheduledJobLock.execution_id.in_(unlock))
             )
-        return await _row(session, lease.execution_id)
+        succeeded = sorted(
+            {
+                request.lease.job_id
+                for request in recorded
+                if request.outcome.status is ExecutionStatus.SUCCEEDED
+            }
+        )
+        if succeeded:
+            jobs = cast(Table, ScheduledJob.__table__)
+            await session.execute(
+                update(jobs).where(jobs.c.id.in_(succeeded)).values(last_success_at=now)
+            )
+        return answers
 
     return await run_in_transaction(sessions, work, what="run outcome")
 

@@ -12,18 +12,22 @@ import logging
 import socket
 import time
 from collections.abc import Iterable
+from functools import partial
 
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.bus.topology import RUNS_QUEUE
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.retry import is_transient
+from tickwork_shared.events import EventSender
 from tickwork_shared.settings import Settings
 
 from tickwork_executor import metrics
+from tickwork_executor.batching import Batcher
 from tickwork_executor.builtins import builtin_functions
 from tickwork_executor.claims import Claimer
-from tickwork_executor.consumer import PREFETCH, RunConsumer
+from tickwork_executor.consumer import RunConsumer
 from tickwork_executor.errors import ExecutorError
+from tickwork_executor.records import record_outcomes
 from tickwork_executor.registration import register_task_functions
 from tickwork_executor.runner import create_pool
 from tickwork_executor.supervisor import RunEnvironment
@@ -32,6 +36,8 @@ from tickwork_executor.tasks import TaskRegistry, spec_of
 logger = logging.getLogger(__name__)
 
 REGISTRATION_RETRY_CAP_SECONDS = 10.0
+MAX_RECORD_BATCH = 100
+"""Outcomes written per transaction at most (more wait for the next one)."""
 GATE_CHECK_SECONDS = 1.0
 """How often the consumer's pause/resume state is re-applied (after a broker outage)."""
 
@@ -67,8 +73,11 @@ class Executor:
         self._bus = bus
         self.registry = build_registry(bus, settings.task_modules)
         self._pool = create_pool(settings.executor_concurrency)
+        self._events = EventSender(bus, name="executor-events")
         env = RunEnvironment(
             sessions=sessions,
+            recorder=Batcher(partial(record_outcomes, sessions), max_size=MAX_RECORD_BATCH),
+            events=self._events,
             bus=bus,
             registry=self.registry,
             pool=self._pool,
@@ -96,8 +105,9 @@ class Executor:
         try:
             if not await self._register_at_start():
                 return
+            await self._events.start()
             subscription = await self._bus.consume(
-                RUNS_QUEUE, self.consumer.handle, prefetch=PREFETCH
+                RUNS_QUEUE, self.consumer.handle, prefetch=self.consumer.prefetch
             )
             logger.info(
                 "executor consuming with %d slots; offers %s",
@@ -112,6 +122,7 @@ class Executor:
                 await self.consumer.drain(self._settings.shutdown_grace_seconds)
                 await subscription.close()
         finally:
+            await self._events.close()
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._done.set()
             logger.info(

@@ -15,14 +15,15 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.enums import ExecutionStatus
-from tickwork_shared.events import publish_execution_event
+from tickwork_shared.events import EventSender, publish_execution_event
 from tickwork_shared.telemetry import context_from_headers, tracer
 
 from tickwork_executor import metrics
+from tickwork_executor.batching import Batcher
 from tickwork_executor.claims import Claim
 from tickwork_executor.lease import Lease, LeaseKeeper, extend_lease
 from tickwork_executor.outcomes import Finish, Outcome, StopReason, decide_finish, error_text
-from tickwork_executor.records import give_up_lease, record_outcome
+from tickwork_executor.records import RecordRequest, give_up_lease, record_outcomes
 from tickwork_executor.runner import execute
 from tickwork_executor.shield import uncut
 from tickwork_executor.tasks import RunContext, TaskRegistry
@@ -43,6 +44,23 @@ class RunEnvironment:
     lease_seconds: float
     heartbeat_seconds: float
     max_result_bytes: int
+    recorder: Batcher[RecordRequest, JobExecution | None] | None = None
+    """Records outcomes of several runs per transaction; None: one transaction each."""
+    events: EventSender | None = None
+    """Sends events in the background, in batches; None: each published and confirmed
+    before the run frees its slot."""
+
+    async def announce(self, row: JobExecution) -> None:
+        """`execution.<status>` for a committed row, at most once, never raising."""
+        if self.events is not None:
+            self.events.send_executions([row])
+        else:
+            await publish_execution_event(self.bus, row)
+
+    async def record(self, request: RecordRequest) -> JobExecution | None:
+        if self.recorder is not None:
+            return await self.recorder.submit(request)
+        return (await record_outcomes(self.sessions, [request]))[0]
 
 
 class RunSupervisor:
@@ -99,7 +117,7 @@ class RunSupervisor:
 
     async def _run(self) -> None:
         env, row = self._env, self.row
-        announced = asyncio.create_task(publish_execution_event(env.bus, row))
+        announced = asyncio.create_task(env.announce(row))
         self._work = asyncio.create_task(self._execute())
         if self._stop is not None:
             self._work.cancel()
@@ -134,7 +152,7 @@ class RunSupervisor:
         await announced
         if recorded is not None:
             metrics.run_ended(recorded, self._job_type)
-            await publish_execution_event(env.bus, recorded)
+            await env.announce(recorded)
         if cancelled:
             raise asyncio.CancelledError
 
@@ -172,15 +190,8 @@ class RunSupervisor:
         delay = 0.25
         while True:
             try:
-                row = await uncut(
-                    record_outcome(
-                        self._env.sessions,
-                        self.lease,
-                        outcome,
-                        started_at=self.row.started_at,
-                        locked=self._locked,
-                    )
-                )
+                request = RecordRequest(self.lease, outcome, self.row.started_at, self._locked)
+                row = await uncut(self._env.record(request))
             except Exception as error:
                 if is_transient(error) and time.monotonic() + delay < lease_expires:
                     logger.warning(

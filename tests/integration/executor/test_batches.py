@@ -1,0 +1,116 @@
+"""Claims and records of several runs in one transaction (SQLite and MariaDB): each run is
+decided as if alone, and each write stays fenced by its own lease token."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import update
+from tickwork_executor.claims import Claimer, ClaimKind, ClaimRequest
+from tickwork_executor.lease import Lease
+from tickwork_executor.outcomes import Outcome
+from tickwork_executor.records import RecordRequest, record_outcomes
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.models import JobExecution
+from tickwork_shared.enums import ExecutionStatus
+from tickwork_shared.messages import RunMessage
+
+from tests.integration.executor.helpers import add_job, add_run, message_of, read_lock, read_run
+
+
+@pytest.fixture
+def claimer(db_sessions: SessionFactory) -> Claimer:
+    return Claimer(
+        sessions=db_sessions,
+        executor_id="exec-a",
+        host_name="host-a",
+        offered=frozenset({"tickwork.noop"}),
+        lease_seconds=30,
+        overlap_requeue_seconds=2,
+    )
+
+
+async def test_one_batch_decides_every_run_as_if_alone(
+    claimer: Claimer, db_sessions: SessionFactory
+) -> None:
+    free = await add_job(db_sessions)  # allow
+    exclusive = await add_job(db_sessions, overlap_policy="skip")
+    a, b = await add_run(db_sessions, free), await add_run(db_sessions, free)
+    first, second = await add_run(db_sessions, exclusive), await add_run(db_sessions, exclusive)
+    done = await add_run(db_sessions, free, status=ExecutionStatus.SUCCEEDED.value)
+    unknown = RunMessage(
+        execution_id=str(uuid.uuid4()), job_id=free.id, scheduled_at=a.scheduled_at, attempt=1
+    )
+    requests = [
+        ClaimRequest(message_of(a), "tok-a"),
+        ClaimRequest(message_of(b), "tok-b"),
+        ClaimRequest(message_of(a), "tok-a2"),  # the same run delivered twice
+        ClaimRequest(message_of(first), "tok-1"),
+        ClaimRequest(message_of(second), "tok-2"),  # its job's lock is taken by `first`
+        ClaimRequest(message_of(done), "tok-d"),
+        ClaimRequest(unknown, "tok-u"),
+    ]
+    claims = await claimer.claim_many(requests)
+
+    kinds = [claim.kind for claim in claims]
+    assert kinds == [
+        ClaimKind.CLAIMED,
+        ClaimKind.CLAIMED,
+        ClaimKind.DUPLICATE,
+        ClaimKind.CLAIMED,
+        ClaimKind.ENDED,
+        ClaimKind.DUPLICATE,
+        ClaimKind.UNKNOWN,
+    ]
+    for claim, token in zip(claims[:2], ("tok-a", "tok-b"), strict=True):
+        assert claim.row is not None
+        assert claim.row.lease_token == token
+        stored = await read_run(db_sessions, claim.row.execution_id)
+        assert (stored.status, stored.lease_token) == ("running", token)
+        assert stored.started_at == claim.row.started_at  # the row handed on is what is stored
+        assert stored.lease_expires_at == claim.row.lease_expires_at
+        assert stored.published_at == claim.row.published_at
+    assert claims[3].locked
+    lock = await read_lock(db_sessions, exclusive.id)
+    assert lock is not None
+    assert lock.execution_id == first.execution_id
+    skipped = await read_run(db_sessions, second.execution_id)
+    assert (skipped.status, skipped.reason) == ("skipped", "overlap")
+
+
+async def test_a_batch_of_records_writes_only_where_the_lease_is_still_held(
+    claimer: Claimer, db_sessions: SessionFactory
+) -> None:
+    job = await add_job(db_sessions, overlap_policy="skip")
+    other = await add_job(db_sessions)
+    kept, lost = await add_run(db_sessions, job), await add_run(db_sessions, other)
+    claims = await claimer.claim_many(
+        [ClaimRequest(message_of(kept), "tok-k"), ClaimRequest(message_of(lost), "tok-l")]
+    )
+    assert [claim.kind for claim in claims] == [ClaimKind.CLAIMED, ClaimKind.CLAIMED]
+    async with db_sessions() as session, session.begin():  # the reaper took `lost` over
+        await session.execute(
+            update(JobExecution)
+            .where(JobExecution.execution_id == lost.execution_id)
+            .values(status="failed", reason="executor lost")
+        )
+    requests = [
+        RecordRequest(
+            Lease(claim.row.execution_id, claim.row.job_id, claim.row.lease_token or ""),
+            Outcome(ExecutionStatus.SUCCEEDED, result={"n": 1}),
+            claim.row.started_at,  # type: ignore[arg-type]
+            claim.locked,
+        )
+        for claim in claims
+        if claim.row is not None
+    ]
+    answers = await record_outcomes(db_sessions, requests)
+
+    assert answers[0] is not None
+    assert answers[0].status == "succeeded"
+    assert answers[0].result == {"n": 1}
+    assert answers[1] is None
+    assert (await read_run(db_sessions, lost.execution_id)).status == "failed"
+    assert await read_lock(db_sessions, job.id) is None  # released with the record
+    assert (await read_run(db_sessions, kept.execution_id)).finished_at is not None
