@@ -52,7 +52,7 @@ def new_run(
         next_publish_at = max(due, now) + relay_delay
     else:
         next_publish_at = due
-    return JobExecution(
+    return _instantiate(
         execution_id=str(uuid.uuid4()),
         job_id=job.id,
         fire_key=fire_key,
@@ -71,6 +71,19 @@ def new_run(
         triggered_by_id=triggered_by_id,
         retry_handled=False,
     )
+
+
+def _instantiate(**values: object) -> JobExecution:
+    """A new (transient) `JobExecution` holding `values`, built without attribute events.
+
+    The planner builds a thousand rows a tick, and the ORM's instrumented constructor
+    (an event per attribute) was most of its CPU. A new object has no history to track:
+    its state is created as the ORM's own loader does (`new_instance`) and the values
+    placed in its dict, where a flush reads them for the INSERT like any other.
+    """
+    row: JobExecution = JobExecution._sa_class_manager.new_instance()  # type: ignore[attr-defined]
+    row.__dict__.update(values)
+    return row
 
 
 def skipped_run(
