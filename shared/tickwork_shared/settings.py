@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     amqp_url: str = DEFAULT_AMQP_URL
     database_pool_size: int = Field(default=10, ge=1)
+    database_idle_transaction_timeout_seconds: int = Field(default=30, ge=0)
+    """MariaDB ends a session whose transaction sat idle this long (0: never), so a process
+    frozen mid-transaction (SIGSTOP, a VM pause) does not hold its row locks, and with
+    them the reaper and the planner, until it wakes up. Every unit of work is retried
+    whole after a lost connection, so a transaction ended this way is simply run again."""
 
     api_host: str = "0.0.0.0"  # noqa: S104 - a service listens on all interfaces in its container
     api_port: int = Field(default=8000, ge=1, le=65535)

@@ -16,7 +16,11 @@ from tickwork_shared.settings import Settings
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[SessionFactory]:
     """One engine for the process; disposed when the block ends."""
-    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        idle_transaction_timeout=settings.database_idle_transaction_timeout_seconds,
+    )
     try:
         yield create_session_factory(engine)
     finally:

@@ -19,10 +19,15 @@ SessionFactory = async_sessionmaker[AsyncSession]
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, pool_size: int = 10, idle_transaction_timeout: int = 0
+) -> AsyncEngine:
+    """The engine for `database_url`. On MariaDB, `idle_transaction_timeout` (seconds, 0:
+    off) sets the session's `idle_transaction_timeout`: the server closes a connection
+    whose transaction stays idle that long, releasing its locks (see Settings)."""
     if database_url.startswith("sqlite"):
         return _create_sqlite_engine(database_url)
-    return sa_create_async_engine(
+    engine = sa_create_async_engine(
         database_url,
         isolation_level="READ COMMITTED",
         pool_pre_ping=True,
@@ -31,6 +36,16 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_recycle=3600,
         pool_timeout=10,
     )
+    if idle_transaction_timeout > 0:
+        statement = f"SET SESSION idle_transaction_timeout = {int(idle_transaction_timeout)}"
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(statement)
+            cursor.close()
+
+    return engine
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
