@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -77,25 +78,34 @@ async def claim_due_rows(
     """
 
     async def work(session: AsyncSession) -> list[RunRef]:
+        # The columns a message needs, not the entity: no JSON decoded, no identity map.
         query = (
-            select(JobExecution)
+            select(
+                JobExecution.id,
+                JobExecution.execution_id,
+                JobExecution.job_id,
+                JobExecution.scheduled_at,
+                JobExecution.attempt,
+            )
             .where(JobExecution.next_publish_at <= db_now_expr(session))
             .where(JobExecution.status == ExecutionStatus.QUEUED.value)
             .order_by(JobExecution.next_publish_at)
             .limit(limit)
         )
-        rows = list((await session.scalars(for_claim(session, query))).all())
-        if not rows:
+        locked = for_claim(session, cast(Any, query))  # for_claim's type var: one column
+        refs = [RunRef(*row) for row in (await session.execute(locked)).all()]
+        if not refs:
             return []
         await session.execute(
             update(JobExecution)
-            .where(JobExecution.id.in_([row.id for row in rows]))
+            .where(JobExecution.id.in_([ref.row_id for ref in refs]))
             .values(
                 publish_claim=claim,
                 next_publish_at=db_now_expr(session, plus_seconds=relay_delay_seconds),
             )
+            .execution_options(synchronize_session=False)
         )
-        return [RunRef.of(row) for row in rows]
+        return refs
 
     return await run_in_transaction(sessions, work, what="outbox claim")
 
