@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from tickwork_shared.enums import Role
 from tickwork_shared.errors import TickworkError
@@ -42,6 +43,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_service(service: Coroutine[Any, Any, None]) -> None:
+    """`asyncio.run`, on uvloop's event loop where it is installed (same semantics, a
+    cheaper loop: fewer CPU cycles per socket write and callback)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(service)
+        return
+    uvloop.run(service)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "dev":
@@ -58,15 +70,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif args.command == "api":
             from tickwork_api.main import serve
 
-            asyncio.run(serve(settings))
+            _run_service(serve(settings))
         elif args.command == "planner":
             from tickwork_planner.main import run as run_planner
 
-            asyncio.run(run_planner(settings))
+            _run_service(run_planner(settings))
         elif args.command == "executor":
             from tickwork_executor.main import run as run_executor
 
-            asyncio.run(run_executor(settings))
+            _run_service(run_executor(settings))
         elif args.command == "api-key":
             from tickwork.keys import key_command
 
