@@ -43,6 +43,8 @@ def parse_wrk(output: str) -> dict[str, float]:
 async def _wrk(url: str, key: str, *, post: bool, workdir: str) -> dict[str, float]:
     args = [
         "wrk",
+        "--timeout",
+        "30s",
         "-t2",
         "-c16",
         f"-d{DURATION}s",

@@ -27,6 +27,9 @@ from bench.sysprocs import CpuMeter, infrastructure
 
 RUNS = int(os.environ.get("TICKWORK_BENCH_RUNS", "20000"))
 EXECUTOR_COUNTS = (1, 2, 4)
+CONCURRENCY = os.environ.get("TICKWORK_BENCH_EXECUTOR_CONCURRENCY", "32")
+"""Slots per executor (TICKWORK_EXECUTOR_CONCURRENCY; the default is 8). No-op runs are
+short: more slots mean bigger claim and record batches (prefetch is half the slots)."""
 
 
 def _label(executors: int) -> str:
@@ -37,7 +40,7 @@ async def drain(executors: int, *, memory: dict[str, float] | None = None) -> fl
     """One drain; prints its figures and returns executions/s."""
     async with place(f"tput{executors}") as where:
         probe = str(where.workdir / "probe")
-        stack = where.stack(TICKWORK_BENCH_PROBE=probe)
+        stack = where.stack(TICKWORK_BENCH_PROBE=probe, TICKWORK_EXECUTOR_CONCURRENCY=CONCURRENCY)
         try:
             await seed.jobs(
                 where,
@@ -102,5 +105,6 @@ async def drain(executors: int, *, memory: dict[str, float] | None = None) -> fl
 
 
 async def run(memory: dict[str, float] | None = None) -> None:
+    figure("throughput_executor_concurrency", int(CONCURRENCY), "slots")
     for executors in EXECUTOR_COUNTS:
         await drain(executors, memory=memory if executors == 2 else None)
