@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import JSON, CursorResult, Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from tickwork_shared.db.dialect import db_now, db_now_expr
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJob, ScheduledJobLock
@@ -45,6 +46,9 @@ class RecordRequest:
     outcome: Outcome
     started_at: datetime
     locked: bool
+    row: JobExecution | None = None
+    """The claimed row (as the claim left it): when every write of a batch matched, it
+    is updated in memory to what was written instead of being read back."""
 
 
 async def record_outcome(
@@ -93,7 +97,19 @@ async def record_outcomes(
         # Core (the table, not the entity): a list of parameters is then one executemany,
         # not the ORM's bulk update by primary key.
         table = cast(Table, JobExecution.__table__)
-        await session.execute(
+        values = [
+            {
+                "b_execution_id": request.lease.execution_id,
+                "b_token": request.lease.token,
+                "b_status": request.outcome.status.value,
+                "b_result": request.outcome.result,
+                "b_error": request.outcome.error,
+                "b_duration_ms": max(round((now - request.started_at).total_seconds() * 1000), 0),
+                "b_retry_handled": request.outcome.retry_handled,
+            }
+            for request in requests
+        ]
+        result = await session.execute(
             update(table)
             .where(
                 table.c.execution_id == bindparam("b_execution_id"),
@@ -108,35 +124,19 @@ async def record_outcomes(
                 duration_ms=bindparam("b_duration_ms"),
                 retry_handled=bindparam("b_retry_handled"),
             ),
-            [
-                {
-                    "b_execution_id": request.lease.execution_id,
-                    "b_token": request.lease.token,
-                    "b_status": request.outcome.status.value,
-                    "b_result": request.outcome.result,
-                    "b_error": request.outcome.error,
-                    "b_duration_ms": max(
-                        round((now - request.started_at).total_seconds() * 1000), 0
-                    ),
-                    "b_retry_handled": request.outcome.retry_handled,
-                }
-                for request in requests
-            ],
+            values,
         )
-        ids = [request.lease.execution_id for request in requests]
-        rows = {
-            row.execution_id: row
-            for row in (
-                await session.scalars(
-                    select(JobExecution).where(JobExecution.execution_id.in_(ids))
-                )
-            ).all()
-        }
-        answers = [
-            row if _mine(row, request) else None
-            for request in requests
-            for row in [rows.get(request.lease.execution_id)]
-        ]
+        # Every fenced write matched (executemany's row count is their sum): each row now
+        # holds exactly what was written, so it is updated in memory, not read back.
+        if cast(CursorResult[Any], result).rowcount == len(requests) and all(
+            request.row is not None for request in requests
+        ):
+            answers: list[JobExecution | None] = [
+                _written(request, now, params)
+                for request, params in zip(requests, values, strict=True)
+            ]
+        else:
+            answers = await _read_back(session, requests)
         recorded = [request for request, row in zip(requests, answers, strict=True) if row]
         unlock = [request.lease.execution_id for request in recorded if request.locked]
         if unlock:
@@ -158,6 +158,41 @@ async def record_outcomes(
         return answers
 
     return await run_in_transaction(sessions, work, what="run outcome")
+
+
+def _written(request: RecordRequest, now: datetime, params: dict[str, Any]) -> JobExecution:
+    row = request.row
+    assert row is not None
+    written = {
+        "status": params["b_status"],
+        "result": params["b_result"],
+        "error": params["b_error"],
+        "finished_at": now,
+        "duration_ms": params["b_duration_ms"],
+        "retry_handled": params["b_retry_handled"],
+    }
+    for key, value in written.items():
+        set_committed_value(row, key, value)
+    return row
+
+
+async def _read_back(
+    session: AsyncSession, requests: Sequence[RecordRequest]
+) -> list[JobExecution | None]:
+    """Each request's row if it holds that request's outcome (this write or a retried
+    one whose commit answer was lost), else None (the lease was lost)."""
+    ids = [request.lease.execution_id for request in requests]
+    rows = {
+        row.execution_id: row
+        for row in (
+            await session.scalars(select(JobExecution).where(JobExecution.execution_id.in_(ids)))
+        ).all()
+    }
+    return [
+        row if _mine(row, request) else None
+        for request in requests
+        for row in [rows.get(request.lease.execution_id)]
+    ]
 
 
 async def give_up_lease(sessions: SessionFactory, lease: Lease, *, locked: bool) -> bool:

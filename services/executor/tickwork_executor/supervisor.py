@@ -190,7 +190,9 @@ class RunSupervisor:
         delay = 0.25
         while True:
             try:
-                request = RecordRequest(self.lease, outcome, self.row.started_at, self._locked)
+                request = RecordRequest(
+                    self.lease, outcome, self.row.started_at, self._locked, row=self.row
+                )
                 row = await uncut(self._env.record(request))
             except Exception as error:
                 if is_transient(error) and time.monotonic() + delay < lease_expires:
