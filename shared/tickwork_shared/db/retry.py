@@ -49,8 +49,17 @@ def is_conflict(error: BaseException) -> bool:
     return "database is locked" in str(error.orig)
 
 
+def _socket_gone_while_connecting(error: BaseException) -> bool:
+    """asyncmy, on uvloop, raises a bare `RuntimeError` when the server resets the
+    connection before the driver could set its socket options (a database restarting, a
+    proxy without a backend); it is a lost connection like any other."""
+    return isinstance(error, RuntimeError) and "does not expose socket" in str(error)
+
+
 def is_disconnect(error: BaseException) -> bool:
     if isinstance(error, PoolTimeoutError | ConnectionError | OSError):
+        return True
+    if _socket_gone_while_connecting(error):
         return True
     if isinstance(error, DBAPIError):
         return error.connection_invalidated or _error_code(error) in CONNECTION_CODES
