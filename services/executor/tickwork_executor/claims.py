@@ -305,17 +305,20 @@ class Claimer:
     async def _newer_run_waiting(
         self, session: AsyncSession, row: JobExecution, job: _JobFacts, now: datetime
     ) -> bool:
-        """A later scheduled fire time of the job is queued too (asked only when it matters)."""
-        if row.trigger != Trigger.SCHEDULE.value or not is_misfire(
-            row.due_at, now, timedelta(seconds=job.misfire_grace_seconds)
-        ):
+        """A later scheduled fire time of the job is a misfire too (asked only when it
+        matters), so under `run_once` this one is not the latest misfire: the planner's
+        rule. A later run still within its grace does not count (it runs as well, and so
+        does the latest misfire), and neither does its status: had the later misfire been
+        claimed first, this older one must not run after it."""
+        grace = timedelta(seconds=job.misfire_grace_seconds)
+        if row.trigger != Trigger.SCHEDULE.value or not is_misfire(row.due_at, now, grace):
             return False
         query = select(
             exists().where(
                 JobExecution.job_id == row.job_id,
-                JobExecution.status == ExecutionStatus.QUEUED.value,
                 JobExecution.trigger == Trigger.SCHEDULE.value,
                 JobExecution.scheduled_at > row.scheduled_at,
+                JobExecution.due_at < now - grace,
             )
         )
         return bool(await session.scalar(query))

@@ -148,15 +148,30 @@ async def test_an_expired_lock_is_replaced(claimer: Claimer, db_sessions: Sessio
 
 @pytest.mark.parametrize(
     ("policy", "newer", "expected"),
-    [("skip", False, "skipped"), ("run_once", False, "running"), ("run_once", True, "skipped")],
+    [
+        ("skip", None, "skipped"),
+        ("run_once", None, "running"),
+        ("run_once", (30, "queued"), "skipped"),  # a later misfire waits: that one is kept
+        ("run_once", (30, "running"), "skipped"),  # ... or was claimed first: it ran
+        # A later run still within its grace is not a misfire: this one is the latest
+        # misfire and runs, as the planner decides (drill 4 found the executor skipping it).
+        ("run_once", (5, "queued"), "running"),
+    ],
 )
 async def test_a_scheduled_run_that_waited_past_its_grace_follows_the_misfire_policy(
-    claimer: Claimer, db_sessions: SessionFactory, policy: str, newer: bool, expected: str
+    claimer: Claimer,
+    db_sessions: SessionFactory,
+    policy: str,
+    newer: tuple[int, str] | None,
+    expected: str,
 ) -> None:
     job = await add_job(db_sessions, misfire_policy=policy, misfire_grace_seconds=10)
     late = await add_run(db_sessions, job, trigger=Trigger.SCHEDULE, scheduled_at=ago(60))
-    if newer:
-        await add_run(db_sessions, job, trigger=Trigger.SCHEDULE, scheduled_at=ago(30))
+    if newer is not None:
+        seconds_ago, status = newer
+        await add_run(
+            db_sessions, job, trigger=Trigger.SCHEDULE, scheduled_at=ago(seconds_ago), status=status
+        )
     await claim(claimer, late)
     stored = await read_run(db_sessions, late.execution_id)
     assert stored.status == expected
