@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -107,7 +108,8 @@ class ScheduledJob(Base):
 
     __table_args__ = (
         Index("ix_scheduled_jobs_due", "next_run_at", "priority"),
-        Index("ix_scheduled_jobs_listing", "is_active", "priority", "id"),
+        # In the listing's order (priority desc, id asc), so a page needs no filesort.
+        Index("ix_scheduled_jobs_listing", "is_active", text("priority DESC"), "id"),
     )
 
 
