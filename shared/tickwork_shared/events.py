@@ -16,6 +16,7 @@ from tickwork_shared.bus.abc import Bus, OutgoingMessage
 from tickwork_shared.bus.topology import EVENTS_EXCHANGE
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.messages import event_body
+from tickwork_shared.queues import take_batch
 from tickwork_shared.views import ExecutionPublic
 
 logger = logging.getLogger(__name__)
@@ -105,9 +106,7 @@ class EventSender:
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._pending.get()]
-            while len(batch) < self._batch_size and not self._pending.empty():
-                batch.append(self._pending.get_nowait())
+            batch = await take_batch(self._pending, self._batch_size)
             try:
                 self.sent += sum(await self._bus.publish_many(batch))  # logs its failures
             except Exception as error:  # at most once: log and move on

@@ -31,6 +31,7 @@ from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import is_transient, run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.messages import RunMessage
+from tickwork_shared.queues import take_batch
 
 logger = logging.getLogger(__name__)
 
@@ -174,9 +175,7 @@ class OutboxPublisher:
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._pending.get()]
-            while len(batch) < self._batch_size and not self._pending.empty():
-                batch.append(self._pending.get_nowait())
+            batch = await take_batch(self._pending, self._batch_size)
             try:
                 self.published += await publish_and_mark(
                     self._bus, self._sessions, batch, claim=self.claim
