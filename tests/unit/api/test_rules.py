@@ -101,6 +101,22 @@ def test_args_limits() -> None:
         assert args_limit_errors({"x": not_plain})[0].field == "args"
 
 
+def test_args_nested_far_too_deep_are_refused_not_a_crash() -> None:
+    # Found by drill 8 (tests/drills/test_api_hostile.py): 500 levels made the checks
+    # recurse past Python's limit, and the api answered 500.
+    for depth in (21, 500, 5_000):
+        deep: dict[str, object] = {}
+        for _ in range(depth):
+            deep = {"d": [deep]}
+        errors = args_limit_errors(deep)
+        assert [e.field for e in errors] == ["args"]
+        assert "nested deeper" in errors[0].message
+    shallow: dict[str, object] = {}
+    for _ in range(19):
+        shallow = {"d": shallow}
+    assert args_limit_errors(shallow) == []
+
+
 def test_audit_diff_keeps_only_changes() -> None:
     assert diff({"a": 1, "b": 2}, {"a": 1, "b": 3}) == {"before": {"b": 2}, "after": {"b": 3}}
     assert diff(None, {"a": 1}) == {"before": {}, "after": {"a": 1}}

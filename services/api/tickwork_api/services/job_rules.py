@@ -88,6 +88,10 @@ def check_args(
 def args_limit_errors(args: Mapping[str, Any]) -> list[FieldError]:
     """Arguments every service can carry: plain JSON (no NaN or Infinity, integers within
     64 bits), at most `MAX_ARGS_BYTES` and `MAX_ARGS_DEPTH` deep."""
+    # Depth first, without recursion: the other checks recurse and would crash (500)
+    # on arguments nested hundreds of levels deep.
+    if _deeper_than(args, MAX_ARGS_DEPTH):
+        return [FieldError("args", f"is nested deeper than {MAX_ARGS_DEPTH} levels")]
     plain = "must be plain JSON: no NaN or Infinity, integers within 64 bits"
     if not _finite(args):
         return [FieldError("args", plain)]
@@ -97,8 +101,6 @@ def args_limit_errors(args: Mapping[str, Any]) -> list[FieldError]:
         return [FieldError("args", plain)]
     if size > MAX_ARGS_BYTES:
         return [FieldError("args", f"is {size} bytes as JSON; at most {MAX_ARGS_BYTES}")]
-    if _depth(args) > MAX_ARGS_DEPTH:
-        return [FieldError("args", f"is nested deeper than {MAX_ARGS_DEPTH} levels")]
     return []
 
 
@@ -112,12 +114,20 @@ def _finite(value: object) -> bool:
     return True
 
 
-def _depth(value: object) -> int:
-    if isinstance(value, Mapping):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+def _deeper_than(value: object, limit: int) -> bool:
+    """Objects and arrays nest more than `limit` levels in `value` (walked level by level,
+    never past `limit + 1`)."""
+    layer = [value] if isinstance(value, Mapping | list) else []
+    for _ in range(limit):
+        layer = [
+            child
+            for item in layer
+            for child in (item.values() if isinstance(item, Mapping) else item)
+            if isinstance(child, Mapping | list)
+        ]
+        if not layer:
+            return False
+    return bool(layer)
 
 
 def args_errors(params_schema: Mapping[str, Any], args: Mapping[str, Any]) -> list[FieldError]:
