@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.amqp"]
+pytest_plugins = ["tests.fixtures.database", "tests.fixtures.amqp", "tests.drills.plugin"]

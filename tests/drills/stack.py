@@ -1,0 +1,368 @@
+"""A drill's tickwork: the services as processes on a database of their own, optionally
+behind TCP proxies the drill can cut, plus the load, the fault marks and the audit.
+
+Every blocking call into `Stack` (migrate, api-key create, stop, kill) runs in a thread:
+the proxies live on the test's event loop and must keep forwarding meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from sqlalchemy import ColumnElement, Row, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from tickwork_shared.db.models import JobExecution
+
+from tests.drills import plugin
+from tests.drills.audit import Audit, Rules, audit
+from tests.drills.tasks import LEDGER_ENV, TASK_NAME
+from tests.fixtures.amqp import purge_topology_queues
+from tests.fixtures.database import empty_database
+from tests.harness.api_client import Api, wait_ready
+from tests.harness.processes import ROOT, Proc, Stack, free_port
+from tests.harness.tcp_proxy import TcpProxy
+from tests.harness.waiting import wait_for
+
+# Short leases and delays, so that failure paths resolve within a drill.
+DRILL_SETTINGS = {
+    "TICKWORK_LEASE_SECONDS": "6",
+    "TICKWORK_HEARTBEAT_SECONDS": "1",
+    "TICKWORK_RELAY_DELAY_SECONDS": "2",
+    "TICKWORK_REAPER_INTERVAL_SECONDS": "1",
+    "TICKWORK_SHUTDOWN_GRACE_SECONDS": "5",
+    "TICKWORK_PUBLISH_TIMEOUT_SECONDS": "3",
+    "TICKWORK_EXECUTOR_CONCURRENCY": "8",
+    # A process frozen mid-transaction holds its locks this long at most.
+    "TICKWORK_DATABASE_IDLE_TRANSACTION_TIMEOUT_SECONDS": "5",
+    "TICKWORK_LOG_FORMAT": "json",
+}
+
+
+def setting(name: str, env: Mapping[str, str] | None = None) -> float:
+    return float((env or {}).get(name) or DRILL_SETTINGS[name])
+
+
+@dataclass(frozen=True)
+class Topology:
+    planners: int = 2
+    executors: int = 3
+    database_proxy: bool = False
+    """Services reach MariaDB through a `TcpProxy` the drill can cut."""
+    bus_proxy: bool = False
+    """Services reach RabbitMQ through a `TcpProxy` the drill can cut."""
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Drill:
+    name: str
+    config: pytest.Config
+    stack: Stack
+    api: Api
+    engine: AsyncEngine
+    """Direct (never proxied) read access for the audit and fault marks."""
+    ledger: Path
+    database_proxy: TcpProxy | None
+    bus_proxy: TcpProxy | None
+    amqp_url: str
+    """Direct (never proxied) broker URL, for injecting messages."""
+    planners: list[Proc] = field(default_factory=list)
+    executors: list[Proc] = field(default_factory=list)
+    job_ids: list[int] = field(default_factory=list)
+    _serial: int = 0
+
+    # -- processes ---------------------------------------------------------------------
+
+    async def start_executor(self, *, wait: bool = True) -> Proc:
+        proc = self._start("executor")
+        self.executors.append(proc)
+        if wait:
+            await self.wait_log(proc, "executor_started")
+        return proc
+
+    async def start_planner(self, *, wait: bool = True) -> Proc:
+        proc = self._start("planner")
+        self.planners.append(proc)
+        if wait:
+            await self.wait_log(proc, "planner_started")
+        return proc
+
+    def _start(self, role: str) -> Proc:
+        self._serial += 1
+        return self.stack.start(f"{role}-{self._serial}", role)
+
+    async def kill(self, proc: Proc) -> None:
+        """SIGKILL, and wait for it to be gone."""
+        await asyncio.to_thread(self.stack.kill, proc)
+        self._forget(proc)
+
+    async def stop(self, proc: Proc, grace: float = 30) -> int | None:
+        """SIGTERM and wait for the exit (SIGKILL after `grace`); the exit code."""
+        code = await asyncio.to_thread(self.stack.stop, proc, grace=grace)
+        self._forget(proc)
+        return code
+
+    def _forget(self, proc: Proc) -> None:
+        for group in (self.executors, self.planners):
+            if proc in group:
+                group.remove(proc)
+
+    @staticmethod
+    def executor_id(proc: Proc) -> str:
+        """The id a process started by `Stack` gives itself (`host:pid`)."""
+        return f"{socket.gethostname()}:{proc.pid}"
+
+    @staticmethod
+    def log_entries(proc: Proc, action: str | None = None) -> list[dict[str, Any]]:
+        entries = []
+        for line in proc.log.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and (action is None or entry.get("action") == action):
+                entries.append(entry)
+        return entries
+
+    async def wait_log(self, proc: Proc, action: str, timeout: float = 60) -> dict[str, Any]:
+        async def logged() -> dict[str, Any] | None:
+            if not proc.alive():
+                raise AssertionError(f"{proc.name} exited ({proc.popen.returncode})")
+            found = self.log_entries(proc, action)
+            return found[-1] if found else None
+
+        return await wait_for(logged, timeout=timeout, what=f"{proc.name} to log {action}")
+
+    # -- time ---------------------------------------------------------------------------
+
+    async def now(self) -> datetime:
+        """The database clock (the clock every row is stamped with)."""
+        async with self.engine.connect() as connection:
+            value = (await connection.execute(text("SELECT UTC_TIMESTAMP(6)"))).scalar_one()
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+    # -- load ---------------------------------------------------------------------------
+
+    async def create_load(
+        self,
+        count: int,
+        *,
+        interval: int = 1,
+        task_seconds: tuple[float, ...] = (0.2, 0.5, 0.8),
+        parallel: int = 8,
+        **fields: Any,
+    ) -> list[int]:
+        """`count` interval jobs of the drill task, fire times spread across the interval.
+
+        Overlap `allow` (a slow run never turns the next one into a skip), two retries
+        one second apart, unless `fields` say otherwise.
+        """
+        base = datetime.now(UTC).replace(microsecond=0)
+        gate = asyncio.Semaphore(parallel)
+
+        async def create(index: int) -> int:
+            start = base + timedelta(seconds=interval * (index % 10) / 10)
+            body = {
+                "schedule": {"kind": "interval", "seconds": interval, "startAt": start.isoformat()},
+                "taskFunction": TASK_NAME,
+                "args": {"seconds": task_seconds[index % len(task_seconds)]},
+                "overlapPolicy": "allow",
+                "maxRetries": 2,
+                "retryBackoffSeconds": 1,
+                "timeoutSeconds": 60,
+                **fields,
+            }
+            async with gate:
+                job = await self.api.create_job(f"{self.name}-{len(self.job_ids)}-{index}", **body)
+            return int(job["id"])
+
+        ids = list(await asyncio.gather(*(create(i) for i in range(count))))
+        self.job_ids.extend(ids)
+        return ids
+
+    async def executions(self, *conditions: ColumnElement[bool]) -> list[Row[Any]]:
+        """Execution rows matching `conditions` (aware datetimes, like the services')."""
+        async with self.engine.connect() as connection:
+            result = await connection.execute(select(JobExecution.__table__).where(*conditions))
+            return list(result.all())
+
+    async def count(self, *conditions: ColumnElement[bool]) -> int:
+        async with self.engine.connect() as connection:
+            query = select(func.count()).select_from(JobExecution).where(*conditions)
+            return int((await connection.execute(query)).scalar_one())
+
+    async def wait_runs(self, count: int, *, since: datetime, timeout: float = 60) -> None:
+        """Wait until `count` runs scheduled after `since` have succeeded."""
+
+        async def enough() -> bool:
+            done = await self.count(
+                JobExecution.status == "succeeded", JobExecution.scheduled_at > since
+            )
+            return done >= count
+
+        await wait_for(enough, timeout=timeout, what=f"{count} runs to succeed")
+
+    async def running_on(self, proc: Proc) -> list[Row[Any]]:
+        """Executions `running` on the executor `proc` right now."""
+        return await self.executions(
+            JobExecution.status == "running", JobExecution.executor_id == self.executor_id(proc)
+        )
+
+    # -- audit --------------------------------------------------------------------------
+
+    async def audit(self, rules: Rules, job_ids: list[int] | None = None) -> Audit:
+        return await audit(self.engine, job_ids or self.job_ids, rules, self.ledger)
+
+    async def settled_audit(
+        self, rules: Rules, *, timeout: float = 60, job_ids: list[int] | None = None
+    ) -> Audit:
+        """The audit once nothing audited is lost or stuck, or `timeout` has passed."""
+        deadline = time.monotonic() + timeout
+        ids = job_ids or self.job_ids
+        while True:
+            # A cheap count first: a full audit of a big load is not free.
+            unfinished = await self.count(
+                JobExecution.job_id.in_(ids),
+                JobExecution.status.in_(["queued", "running"]),
+                JobExecution.scheduled_at <= rules.until,
+            )
+            if not unfinished or time.monotonic() > deadline:
+                report = await self.audit(rules, ids)
+                if report.settled or time.monotonic() > deadline:
+                    return report
+            await asyncio.sleep(1 if unfinished < 1000 else 5)
+
+    def figure(self, name: str, value: float | str, unit: str, *, drill: str | None = None) -> None:
+        """Print `drill.<drill>.<name> <value> <unit>` now (past capture) and in the summary."""
+        line = f"drill.{drill or self.name}.{name} {value} {unit}"
+        plugin.record_figure(self.config, line)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)
+
+    def report(
+        self, report: Audit, *, drill: str | None = None, **extra: tuple[float | str, str]
+    ) -> None:
+        """Print the audit's figures and `extra` ones (name=(value, unit))."""
+        for name, value, unit in report.figures():
+            self.figure(name, value, unit, drill=drill)
+        for name, (extra_value, extra_unit) in extra.items():
+            self.figure(name, extra_value, extra_unit, drill=drill)
+
+    def assert_clean(self, report: Audit) -> None:
+        problems = report.problems
+        assert not problems, "\n".join(problems) + "\n" + self.stack.logs(30)
+
+
+def _proxied_url(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{port}"
+    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) > 1 else host))
+
+
+@asynccontextmanager
+async def open_drill(
+    request: pytest.FixtureRequest, name: str, topology: Topology | None = None
+) -> AsyncIterator[Drill]:
+    """Start the drill's stack (migrate, key, api, planners, executors) and yield it.
+
+    Everything is stopped and the database dropped afterwards; on failure the process
+    logs are printed.
+    """
+    topology = topology or Topology()
+    server_url: str = request.getfixturevalue("mariadb_server_url")
+    amqp_url: str = request.getfixturevalue("amqp_url")
+    workdir: Path = request.getfixturevalue("tmp_path")
+    async with empty_database(server_url, f"drill_{name}") as database_url:
+        await purge_topology_queues(amqp_url)
+        db = make_url(database_url)
+        database_proxy = bus_proxy = None
+        service_db_url, service_amqp_url = database_url, amqp_url
+        if topology.database_proxy:
+            database_proxy = await TcpProxy(db.host or "127.0.0.1", db.port or 3306).start()
+            service_db_url = db.set(host="127.0.0.1", port=database_proxy.port).render_as_string(
+                hide_password=False
+            )
+        if topology.bus_proxy:
+            amqp = urlsplit(amqp_url)
+            bus_proxy = await TcpProxy(amqp.hostname or "127.0.0.1", amqp.port or 5672).start()
+            service_amqp_url = _proxied_url(amqp_url, bus_proxy.port)
+        ledger = workdir / "ledger.txt"
+        port = free_port()
+        stack = Stack(
+            env={
+                **DRILL_SETTINGS,
+                **topology.settings,
+                "TICKWORK_DATABASE_URL": service_db_url,
+                "TICKWORK_AMQP_URL": service_amqp_url,
+                "TICKWORK_API_PORT": str(port),
+                "TICKWORK_API_HOST": "127.0.0.1",
+                "TICKWORK_TASK_MODULES": "tests.drills.tasks",
+                LEDGER_ENV: str(ledger),
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
+                ),
+            },
+            workdir=workdir,
+        )
+        engine = create_async_engine(database_url, pool_pre_ping=True)
+        api: Api | None = None
+        try:
+            await asyncio.to_thread(stack.run, "migrate")
+            created = await asyncio.to_thread(
+                stack.run, "api-key", "create", "--name", "drill", "--role", "admin"
+            )
+            key = created.stdout.strip().splitlines()[-1]
+            stack.start("api", "api")
+            base_url = f"http://127.0.0.1:{port}"
+            api = Api(base_url, key)
+            drill = Drill(
+                name=name,
+                config=request.config,
+                stack=stack,
+                api=api,
+                engine=engine,
+                ledger=ledger,
+                database_proxy=database_proxy,
+                bus_proxy=bus_proxy,
+                amqp_url=amqp_url,
+            )
+            starting = [drill.start_planner(wait=False) for _ in range(topology.planners)]
+            starting += [drill.start_executor(wait=False) for _ in range(topology.executors)]
+            procs = await asyncio.gather(*starting)
+            await wait_ready(base_url)
+            await asyncio.gather(
+                *(
+                    drill.wait_log(
+                        p, "executor_started" if "executor" in p.name else "planner_started"
+                    )
+                    for p in procs
+                )
+            )
+            yield drill
+        except BaseException:
+            print(stack.logs())
+            raise
+        finally:
+            if api is not None:
+                await api.close()
+            await asyncio.to_thread(stack.stop_all)
+            await engine.dispose()
+            for proxy in (database_proxy, bus_proxy):
+                if proxy is not None:
+                    await proxy.close()
