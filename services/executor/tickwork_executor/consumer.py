@@ -4,6 +4,8 @@ Each delivery is claimed and then settled: acked once the claim committed (from 
 the database is the truth, however long the task runs), rejected (dead-lettered to
 `tickwork.runs.dead`) if it is poison. A delivery takes one of `concurrency` slots before
 its claim; a run keeps it until it is recorded (a sync task: until its thread returns).
+A claimed run is started before its delivery is acked: an ack that hangs on a broker that
+went away must not keep the run, and its heartbeat, waiting until its lease runs out.
 
 Back-pressure: the subscription's prefetch P is half the concurrency C (at least 1), and
 the consumer is paused while more than C - P slots are taken, *before* the claim that took
@@ -172,7 +174,12 @@ class RunConsumer:
                         return
                     claim, sent_at = claimed
                     span.set_attribute("tickwork.claim", claim.kind.value)
-                    started = await self._settle(delivery, message, claim, sent_at)
+                    if claim.kind is ClaimKind.CLAIMED:
+                        # Started before the ack: the claim has committed, so the database
+                        # is the truth, and an ack stuck on a broker that went away must
+                        # not hold the run (and its heartbeat) back until its lease ends.
+                        started = self._begin(claim, sent_at)
+                    await self._settle(delivery, message, claim)
             finally:
                 if not started:
                     self._free_slot()
@@ -208,21 +215,23 @@ class RunConsumer:
             except TimeoutError:
                 delay = min(delay * 2, CLAIM_RETRY_CAP_SECONDS)
 
-    async def _settle(
-        self, delivery: Delivery, message: RunMessage, claim: Claim, acquired_at: float
-    ) -> bool:
-        """Settle the delivery after its claim; True if a run was started."""
+    def _begin(self, claim: Claim, acquired_at: float) -> bool:
+        """Start the claimed run; True (it holds its slot until recorded)."""
+        assert claim.row is not None
+        self.stats.claimed += 1
+        metrics.run_started(claim.row)
+        self._start(claim, acquired_at)
+        return True
+
+    async def _settle(self, delivery: Delivery, message: RunMessage, claim: Claim) -> None:
+        """Settle the delivery after its claim (a claimed run is already started)."""
         fields = {"execution_id": message.execution_id, "job_id": message.job_id}
         if claim.kind is ClaimKind.UNKNOWN:
             await self._reject(delivery, claim.note, fields)
-            return False
+            return
         await delivery.ack()
         if claim.kind is ClaimKind.CLAIMED:
-            assert claim.row is not None
-            self.stats.claimed += 1
-            metrics.run_started(claim.row)
-            self._start(claim, acquired_at)
-            return True
+            return
         if claim.kind is ClaimKind.DUPLICATE:
             self.stats.duplicates += 1
             logger.info(
@@ -247,7 +256,6 @@ class RunConsumer:
             )
             metrics.run_ended(claim.row, claim.job_type)
             await self._env.announce(claim.row)
-        return False
 
     def _start(self, claim: Claim, acquired_at: float) -> None:
         assert claim.row is not None

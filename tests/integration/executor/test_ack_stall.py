@@ -1,0 +1,60 @@
+"""An ack that cannot reach the broker must not hold back a run that was claimed.
+
+Found by drill 5 (tests/drills/test_bus_outage.py): runs claimed just as RabbitMQ went
+away waited in `delivery.ack()` until the bus came back — with no heartbeat, so their
+leases ran out, the reaper failed them ("executor lost") and they were retried, while the
+stalled handler could still start the task after its lease had expired. Once the claim
+has committed, the database is the truth: the run starts at once, the ack follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tickwork_executor.service import Executor
+from tickwork_shared.bus import MemoryBus
+from tickwork_shared.bus.abc import Delivery
+from tickwork_shared.db.engine import SessionFactory
+
+from tests.integration.executor.conftest import executor_settings
+from tests.integration.executor.helpers import add_job, add_run, message_of, run_status
+from tests.integration.executor.task_module import RECORD
+
+pytestmark = pytest.mark.integration
+
+
+class StalledAck(Delivery):
+    """A delivery whose ack hangs until released, as on a channel whose broker is gone."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self.body = body
+        self.headers = {}
+        self.routing_key = "tickwork.runs"
+        self.redelivered = False
+        self.message_id = None
+        self.release = asyncio.Event()
+
+    async def _settle(self, *, accept: bool) -> None:
+        await self.release.wait()
+
+
+async def test_a_claimed_run_starts_while_its_ack_is_stuck(
+    maria_sessions: SessionFactory, memory_bus: MemoryBus
+) -> None:
+    RECORD.reset()
+    executor = Executor(executor_settings(), sessions=maria_sessions, bus=memory_bus)
+    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 0.1})
+    row = await add_run(maria_sessions, job)
+    delivery = StalledAck(message_of(row).to_bytes())
+    handling = asyncio.create_task(executor.consumer.handle(delivery))
+    try:
+        done = await run_status(maria_sessions, row.execution_id, "succeeded", timeout=10)
+        assert RECORD.calls[row.execution_id] == 1
+        assert done.reason is None
+        assert delivery.settled, "the ack was asked for; it just has not reached the broker"
+    finally:
+        delivery.release.set()
+        await handling
+        await executor.consumer.drain(1.0)
