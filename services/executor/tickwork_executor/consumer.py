@@ -46,7 +46,7 @@ from tickwork_executor.claims import Claim, Claimer, ClaimKind, ClaimRequest
 from tickwork_executor.errors import PoisonMessage
 from tickwork_executor.outcomes import StopReason
 from tickwork_executor.run_messages import parse_run_message
-from tickwork_executor.shield import uncut
+from tickwork_executor.shield import finish
 from tickwork_executor.slots import Slots
 from tickwork_executor.supervisor import RunEnvironment, RunSupervisor
 
@@ -172,13 +172,19 @@ class RunConsumer:
                     claimed = await self._claim(message)
                     if claimed is None:
                         return
-                    claim, sent_at = claimed
+                    claim, sent_at, cancelled = claimed
                     span.set_attribute("tickwork.claim", claim.kind.value)
                     if claim.kind is ClaimKind.CLAIMED:
                         # Started before the ack: the claim has committed, so the database
                         # is the truth, and an ack stuck on a broker that went away must
                         # not hold the run (and its heartbeat) back until its lease ends.
                         started = self._begin(claim, sent_at)
+                    if cancelled:
+                        # The handler was cancelled (its channel closed with the broker
+                        # connection) while the claim went through: the run is started
+                        # all the same; the delivery stays unsettled, and its redelivery
+                        # is absorbed by the claim.
+                        raise asyncio.CancelledError
                     await self._settle(delivery, message, claim)
             finally:
                 if not started:
@@ -186,11 +192,12 @@ class RunConsumer:
         finally:
             self._handlers.discard(task)
 
-    async def _claim(self, message: RunMessage) -> tuple[Claim, float] | None:
+    async def _claim(self, message: RunMessage) -> tuple[Claim, float, bool] | None:
         """Claim, retrying transient failures until it works; None if stopping first.
 
-        Also returns when (monotonic) the successful attempt was sent: the lease runs
-        from no earlier than that.
+        Also returns when (monotonic) the successful attempt was sent (the lease runs
+        from no earlier than that), and whether the handler was cancelled while the claim
+        went through (the claim is then returned all the same).
         """
         lease_token = str(uuid.uuid4())
         delay = 0.5
@@ -198,8 +205,8 @@ class RunConsumer:
             sent_at = time.monotonic()
             try:
                 request = ClaimRequest(message, lease_token)
-                claim = await uncut(self._claims.submit(request))
-                return claim, sent_at
+                claim, cancelled = await finish(self._claims.submit(request))
+                return claim, sent_at, cancelled
             except Exception as error:
                 if not is_transient(error):
                     raise

@@ -22,3 +22,20 @@ async def uncut(work: Awaitable[T]) -> T:
     except asyncio.CancelledError:
         await asyncio.wait([task])
         raise
+
+
+async def finish(work: Awaitable[T]) -> tuple[T, bool]:
+    """Like `uncut`, but a caller cancelled meanwhile gets the result too: `(result, True)`.
+
+    For work whose result obliges the caller to act even while it is being cancelled (a
+    claim that committed is a run to start). If the work itself failed, the caller's
+    cancellation is re-raised.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task), False
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        if task.cancelled() or task.exception() is not None:
+            raise
+        return task.result(), True
