@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from tickwork_shared.db.dialect import db_now_expr
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import AuditLog, JobExecution
@@ -33,25 +35,13 @@ async def purge_executions_chunk(
 ) -> int:
     """Delete up to `chunk_size` terminal executions scheduled before the retention."""
 
-    async def work(session: AsyncSession) -> int:
-        cutoff = db_now_expr(session, plus_seconds=-retention_days * DAY_SECONDS)
-        ids = list(
-            (
-                await session.scalars(
-                    select(JobExecution.id)
-                    .where(
-                        JobExecution.status.in_([s.value for s in TERMINAL_STATUSES]),
-                        JobExecution.scheduled_at < cutoff,
-                    )
-                    .limit(chunk_size)
-                )
-            ).all()
-        )
-        if ids:
-            await session.execute(delete(JobExecution).where(JobExecution.id.in_(ids)))
-        return len(ids)
+    def older(session: AsyncSession) -> list[ColumnElement[bool]]:
+        return [
+            JobExecution.status.in_([s.value for s in TERMINAL_STATUSES]),
+            JobExecution.scheduled_at < _cutoff(session, retention_days),
+        ]
 
-    return await run_in_transaction(sessions, work, what="execution purge")
+    return await _delete_chunk(sessions, JobExecution.id, older, chunk_size, "execution purge")
 
 
 async def purge_audit_chunk(
@@ -59,20 +49,36 @@ async def purge_audit_chunk(
 ) -> int:
     """Delete up to `chunk_size` audit rows older than the retention."""
 
+    def older(session: AsyncSession) -> list[ColumnElement[bool]]:
+        return [AuditLog.occurred_at < _cutoff(session, retention_days)]
+
+    return await _delete_chunk(sessions, AuditLog.id, older, chunk_size, "audit purge")
+
+
+def _cutoff(session: AsyncSession, retention_days: float) -> ColumnElement[datetime]:
+    return db_now_expr(session, plus_seconds=-retention_days * DAY_SECONDS)
+
+
+async def _delete_chunk(
+    sessions: SessionFactory,
+    id_column: InstrumentedAttribute[int],
+    conditions: Callable[[AsyncSession], list[ColumnElement[bool]]],
+    chunk_size: int,
+    what: str,
+) -> int:
+    """One short transaction: delete up to `chunk_size` rows matching `conditions`.
+
+    Ids first, then a delete by primary key, so the delete locks only those rows.
+    """
+
     async def work(session: AsyncSession) -> int:
-        cutoff = db_now_expr(session, plus_seconds=-retention_days * DAY_SECONDS)
-        ids = list(
-            (
-                await session.scalars(
-                    select(AuditLog.id).where(AuditLog.occurred_at < cutoff).limit(chunk_size)
-                )
-            ).all()
-        )
+        query = select(id_column).where(*conditions(session)).limit(chunk_size)
+        ids = list((await session.scalars(query)).all())
         if ids:
-            await session.execute(delete(AuditLog).where(AuditLog.id.in_(ids)))
+            await session.execute(delete(id_column.class_).where(id_column.in_(ids)))
         return len(ids)
 
-    return await run_in_transaction(sessions, work, what="audit purge")
+    return await run_in_transaction(sessions, work, what=what)
 
 
 async def purge_old_rows(
