@@ -24,77 +24,33 @@ the time from the end of the fault until the last late run (started more than
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tickwork_shared.db.models import AuditLog, JobExecution, ScheduledJob
-from tickwork_shared.enums import ExecutionStatus, FailureReason, MisfirePolicy, SkipReason
-from tickwork_shared.misfire import is_misfire
+from tickwork_shared.enums import ExecutionStatus, FailureReason, SkipReason
 from tickwork_shared.runs import schedule_fire_key
 from tickwork_shared.schedule import fire_times, parse_schedule
 
+from tests.drills.facts import (
+    UNFINISHED,
+    Attempt,
+    Changes,
+    FireTime,
+    JobFacts,
+    Rows,
+    Rules,
+    read_facts,
+)
 from tests.drills.ledger import Start, read_ledger
+from tests.drills.misfires import check_misfires
 
-UNFINISHED = frozenset({ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value})
+__all__ = ["Attempt", "Audit", "FireTime", "JobFacts", "Rules", "audit", "judge"]
+
 MAX_FIRE_TIMES = 1_000_000
-
-
-@dataclass(frozen=True)
-class Rules:
-    """What the drill audits and what it allows."""
-
-    until: datetime
-    """Fire times up to here (inclusive) are audited."""
-    since: datetime | None = None
-    """Fire times after here only (None: from each job's creation)."""
-    fault_start: datetime | None = None
-    fault_end: datetime | None = None
-    late_after_seconds: float = 2.0
-    retry_reasons: frozenset[str] = frozenset({FailureReason.EXECUTOR_LOST.value})
-    """Reasons an attempt may have failed for, the next attempt taking over."""
-
-
-@dataclass(frozen=True)
-class Attempt:
-    execution_id: str
-    attempt: int
-    trigger: str
-    status: str
-    reason: str | None
-    error: str | None
-    scheduled_at: datetime
-    due_at: datetime
-    queued_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    executor_id: str | None
-
-
-@dataclass
-class FireTime:
-    job_id: int
-    at: datetime
-    attempts: list[Attempt] = field(default_factory=list)
-
-    def describe(self) -> str:
-        tried = ", ".join(
-            f"#{a.attempt} {a.status}{f' ({a.reason})' if a.reason else ''}" for a in self.attempts
-        )
-        return f"job {self.job_id} at {self.at.isoformat()}: {tried or 'no row'}"
-
-    @property
-    def successes(self) -> list[Attempt]:
-        return [a for a in self.attempts if a.status == ExecutionStatus.SUCCEEDED.value]
-
-    @property
-    def last(self) -> Attempt | None:
-        return self.attempts[-1] if self.attempts else None
 
 
 @dataclass
@@ -167,15 +123,6 @@ def percentile(values: Sequence[float], quantile: float) -> float:
     return ordered[rank - 1]
 
 
-@dataclass(frozen=True)
-class _Job:
-    id: int
-    schedule: dict[str, Any]
-    created_at: datetime
-    misfire_policy: str
-    misfire_grace_seconds: int
-
-
 async def audit(
     engine: AsyncEngine, job_ids: Iterable[int], rules: Rules, ledger: Path | None = None
 ) -> Audit:
@@ -183,62 +130,12 @@ async def audit(
     ids = sorted(set(job_ids))
     # The ledger first: every start in it then has its (claimed) row in what is read next.
     starts = read_ledger(ledger) if ledger is not None else []
-    jobs, changes, rows = await _read(engine, ids)
+    jobs, changes, rows = await read_facts(engine, ids)
     return judge(jobs, changes, rows, starts, rules)
 
 
-async def _read(
-    engine: AsyncEngine, ids: list[int]
-) -> tuple[list[_Job], dict[int, list[tuple[datetime, str]]], list[tuple[int, str, Attempt]]]:
-    e = JobExecution
-    async with engine.connect() as connection:
-        jobs = [
-            _Job(*row)
-            for row in await connection.execute(
-                select(
-                    ScheduledJob.id,
-                    ScheduledJob.schedule,
-                    ScheduledJob.created_at,
-                    ScheduledJob.misfire_policy,
-                    ScheduledJob.misfire_grace_seconds,
-                ).where(ScheduledJob.id.in_(ids))
-            )
-        ]
-        changes: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
-        for entity_id, occurred_at, action in await connection.execute(
-            select(AuditLog.entity_id, AuditLog.occurred_at, AuditLog.action)
-            .where(
-                AuditLog.entity_type == "job",
-                AuditLog.entity_id.in_([str(i) for i in ids]),
-                AuditLog.action.in_(["enable", "disable", "delete"]),
-            )
-            .order_by(AuditLog.occurred_at, AuditLog.id)
-        ):
-            changes[int(entity_id)].append((occurred_at, action))
-        result = await connection.execute(
-            select(
-                e.job_id,
-                e.fire_key,
-                e.execution_id,
-                e.attempt,
-                e.trigger,
-                e.status,
-                e.reason,
-                e.error,
-                e.scheduled_at,
-                e.due_at,
-                e.queued_at,
-                e.started_at,
-                e.finished_at,
-                e.executor_id,
-            ).where(e.job_id.in_(ids))
-        )
-        rows = [(job_id, fire_key, Attempt(*rest)) for job_id, fire_key, *rest in result]
-    return jobs, changes, rows
-
-
 def expected_fire_times(
-    job: _Job, changes: Sequence[tuple[datetime, str]], rules: Rules
+    job: JobFacts, changes: Sequence[tuple[datetime, str]], rules: Rules
 ) -> list[datetime]:
     """The job's fire times in its enabled periods, after `since`, up to `until`.
 
@@ -266,9 +163,9 @@ def expected_fire_times(
 
 
 def judge(
-    jobs: Sequence[_Job],
-    changes: dict[int, list[tuple[datetime, str]]],
-    rows: Sequence[tuple[int, str, Attempt]],
+    jobs: Sequence[JobFacts],
+    changes: Changes,
+    rows: Rows,
     starts: Sequence[Start],
     rules: Rules,
 ) -> Audit:
@@ -309,7 +206,7 @@ def judge(
         for ft in order[job.id]:
             ft.attempts.sort(key=lambda a: a.attempt)
             _classify(ft, report, rules, started)
-        _check_misfires(job, order[job.id], report)
+        report.misfire_violations.extend(check_misfires(job, order[job.id]))
     report.expected = len(fire)
     report.recovery_seconds = _recovery(fire.values(), rules)
     return report
@@ -357,82 +254,6 @@ def _classify(ft: FireTime, report: Audit, rules: Rules, started: Counter[str]) 
 _SKIP_REASONS = frozenset(
     {SkipReason.MISFIRE.value, SkipReason.DISABLED.value, SkipReason.DELETED.value}
 )
-
-
-def _check_misfires(job: _Job, times: Sequence[FireTime], report: Audit) -> None:
-    """Misfires followed the job's policy exactly.
-
-    At planning: a fire time whose first row was written more than the grace after it
-    was due is a misfire. In each run of consecutive misfired fire times, `skip` runs
-    none, `run_once` exactly the latest, `run_all` all of them; within the grace,
-    everything runs. At claim: a row skipped for a misfire by an executor must have
-    waited past the grace, and never under `run_all`; under `run_once`, the latest
-    misfire the planner kept may pass that role on to the next fire time if, by the
-    claim, the next one had become a misfire too (and then that one runs).
-    """
-    grace = timedelta(seconds=job.misfire_grace_seconds)
-    policy = MisfirePolicy(job.misfire_policy)
-    planned = [ft for ft in times if ft.attempts]
-    blocks: list[list[int]] = [[]]
-    for index, ft in enumerate(planned):
-        first = ft.attempts[0]
-        if is_misfire(ft.at, first.queued_at, grace):
-            blocks[-1].append(index)
-            continue
-        if blocks[-1]:
-            blocks.append([])
-        if not _skipped_for_misfire(first):
-            continue
-        if first.finished_at == first.queued_at:
-            report.misfire_violations.append(f"{ft.describe()}: skipped by the planner in time")
-        elif not _waited(first, grace) or policy is MisfirePolicy.RUN_ALL:
-            report.misfire_violations.append(f"{ft.describe()}: skipped at claim wrongly")
-    for block in blocks:
-        for position, index in enumerate(block):
-            ft = planned[index]
-            ran = not _skipped_for_misfire(ft.attempts[0])
-            latest = position == len(block) - 1
-            should = policy is MisfirePolicy.RUN_ALL or (
-                policy is MisfirePolicy.RUN_ONCE and latest
-            )
-            if should and not ran and latest and _handed_on(planned, index, grace):
-                continue
-            if ran != should:
-                report.misfire_violations.append(
-                    f"{ft.describe()}: misfired ({policy.value}), "
-                    f"{'ran' if ran else 'skipped'} but should have "
-                    f"{'run' if should else 'been skipped'}"
-                )
-
-
-def _handed_on(planned: Sequence[FireTime], index: int, grace: timedelta) -> bool:
-    """The run_once misfire at `index`, skipped at claim, passed its role on: when it was
-    claimed the next fire time was a misfire too, and so on, until one of them ran."""
-    while index + 1 < len(planned):
-        skipped, following = planned[index].attempts[0], planned[index + 1].attempts[0]
-        if skipped.finished_at is None or not is_misfire(
-            following.due_at, skipped.finished_at, grace
-        ):
-            return False
-        if not _skipped_for_misfire(following):
-            return True
-        index += 1
-    return False
-
-
-def _waited(attempt: Attempt, grace: timedelta) -> bool:
-    """The attempt was claimed (ended) more than the grace after it was due."""
-    return attempt.finished_at is not None and is_misfire(
-        attempt.due_at, attempt.finished_at, grace
-    )
-
-
-def _skipped_for_misfire(attempt: Attempt) -> bool:
-    """Skipped for a misfire, by the planner (finished when queued) or at claim."""
-    return (
-        attempt.status == ExecutionStatus.SKIPPED.value
-        and attempt.reason == SkipReason.MISFIRE.value
-    )
 
 
 def _recovery(times: Iterable[FireTime], rules: Rules) -> float | None:

@@ -59,6 +59,19 @@ def record_figure(config: pytest.Config, line: str) -> None:
     config.stash[FIGURES_KEY].append(line)
 
 
+def print_live(config: pytest.Config, line: str) -> None:
+    """Write `line` to the terminal now, past pytest's output capture (as `capsys.disabled`)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capture is None:
+        reporter.write_line(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     lines = terminalreporter.config.stash.get(FIGURES_KEY, [])
     if lines:

@@ -1,69 +1,34 @@
-"""A drill's tickwork: the services as processes on a database of their own, optionally
-behind TCP proxies the drill can cut, plus the load, the fault marks and the audit.
+"""`Drill`: a running drill's tickwork (started by `launch.open_drill`) and what a drill
+does with it: processes started and broken, the load, the database clock, the audit and
+the figures.
 
-Every blocking call into `Stack` (migrate, api-key create, stop, kill) runs in a thread:
-the proxies live on the test's event loop and must keep forwarding meanwhile.
+Blocking calls into `Stack` (stop, kill) run in a thread: the proxies live on the test's
+event loop and must keep forwarding meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import ColumnElement, Row, func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from tickwork_shared.db.models import JobExecution
 
 from tests.drills import plugin
 from tests.drills.audit import Audit, Rules, audit
-from tests.drills.tasks import LEDGER_ENV, TASK_NAME
-from tests.fixtures.amqp import purge_topology_queues
-from tests.fixtures.database import empty_database
-from tests.harness.api_client import Api, wait_ready
-from tests.harness.processes import ROOT, Proc, Stack, free_port
+from tests.drills.tasks import TASK_NAME
+from tests.harness.api_client import Api
+from tests.harness.processes import Proc, Stack
 from tests.harness.tcp_proxy import TcpProxy
 from tests.harness.waiting import wait_for
-
-# Short leases and delays, so that failure paths resolve within a drill.
-DRILL_SETTINGS = {
-    "TICKWORK_LEASE_SECONDS": "6",
-    "TICKWORK_HEARTBEAT_SECONDS": "1",
-    "TICKWORK_RELAY_DELAY_SECONDS": "2",
-    "TICKWORK_REAPER_INTERVAL_SECONDS": "1",
-    "TICKWORK_SHUTDOWN_GRACE_SECONDS": "5",
-    "TICKWORK_PUBLISH_TIMEOUT_SECONDS": "3",
-    "TICKWORK_EXECUTOR_CONCURRENCY": "8",
-    # A process frozen mid-transaction holds its locks this long at most.
-    "TICKWORK_DATABASE_IDLE_TRANSACTION_TIMEOUT_SECONDS": "5",
-    "TICKWORK_LOG_FORMAT": "json",
-}
-
-
-def setting(name: str, env: Mapping[str, str] | None = None) -> float:
-    return float((env or {}).get(name) or DRILL_SETTINGS[name])
-
-
-@dataclass(frozen=True)
-class Topology:
-    planners: int = 2
-    executors: int = 3
-    database_proxy: bool = False
-    """Services reach MariaDB through a `TcpProxy` the drill can cut."""
-    bus_proxy: bool = False
-    """Services reach RabbitMQ through a `TcpProxy` the drill can cut."""
-    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -250,9 +215,7 @@ class Drill:
         """Print `drill.<drill>.<name> <value> <unit>` now (past capture) and in the summary."""
         line = f"drill.{drill or self.name}.{name} {value} {unit}"
         plugin.record_figure(self.config, line)
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(line)
+        plugin.print_live(self.config, line)
 
     def report(
         self, report: Audit, *, drill: str | None = None, **extra: tuple[float | str, str]
@@ -266,103 +229,3 @@ class Drill:
     def assert_clean(self, report: Audit) -> None:
         problems = report.problems
         assert not problems, "\n".join(problems) + "\n" + self.stack.logs(30)
-
-
-def _proxied_url(url: str, port: int) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"127.0.0.1:{port}"
-    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) > 1 else host))
-
-
-@asynccontextmanager
-async def open_drill(
-    request: pytest.FixtureRequest, name: str, topology: Topology | None = None
-) -> AsyncIterator[Drill]:
-    """Start the drill's stack (migrate, key, api, planners, executors) and yield it.
-
-    Everything is stopped and the database dropped afterwards; on failure the process
-    logs are printed.
-    """
-    topology = topology or Topology()
-    server_url: str = request.getfixturevalue("mariadb_server_url")
-    amqp_url: str = request.getfixturevalue("amqp_url")
-    workdir: Path = request.getfixturevalue("tmp_path")
-    async with empty_database(server_url, f"drill_{name}") as database_url:
-        await purge_topology_queues(amqp_url)
-        db = make_url(database_url)
-        database_proxy = bus_proxy = None
-        service_db_url, service_amqp_url = database_url, amqp_url
-        if topology.database_proxy:
-            database_proxy = await TcpProxy(db.host or "127.0.0.1", db.port or 3306).start()
-            service_db_url = db.set(host="127.0.0.1", port=database_proxy.port).render_as_string(
-                hide_password=False
-            )
-        if topology.bus_proxy:
-            amqp = urlsplit(amqp_url)
-            bus_proxy = await TcpProxy(amqp.hostname or "127.0.0.1", amqp.port or 5672).start()
-            service_amqp_url = _proxied_url(amqp_url, bus_proxy.port)
-        ledger = workdir / "ledger.txt"
-        port = free_port()
-        stack = Stack(
-            env={
-                **DRILL_SETTINGS,
-                **topology.settings,
-                "TICKWORK_DATABASE_URL": service_db_url,
-                "TICKWORK_AMQP_URL": service_amqp_url,
-                "TICKWORK_API_PORT": str(port),
-                "TICKWORK_API_HOST": "127.0.0.1",
-                "TICKWORK_TASK_MODULES": "tests.drills.tasks",
-                LEDGER_ENV: str(ledger),
-                "PYTHONPATH": os.pathsep.join(
-                    p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
-                ),
-            },
-            workdir=workdir,
-        )
-        engine = create_async_engine(database_url, pool_pre_ping=True)
-        api: Api | None = None
-        try:
-            await asyncio.to_thread(stack.run, "migrate")
-            created = await asyncio.to_thread(
-                stack.run, "api-key", "create", "--name", "drill", "--role", "admin"
-            )
-            key = created.stdout.strip().splitlines()[-1]
-            stack.start("api", "api")
-            base_url = f"http://127.0.0.1:{port}"
-            api = Api(base_url, key)
-            drill = Drill(
-                name=name,
-                config=request.config,
-                stack=stack,
-                api=api,
-                engine=engine,
-                ledger=ledger,
-                database_proxy=database_proxy,
-                bus_proxy=bus_proxy,
-                amqp_url=amqp_url,
-            )
-            starting = [drill.start_planner(wait=False) for _ in range(topology.planners)]
-            starting += [drill.start_executor(wait=False) for _ in range(topology.executors)]
-            procs = await asyncio.gather(*starting)
-            await wait_ready(base_url)
-            await asyncio.gather(
-                *(
-                    drill.wait_log(
-                        p, "executor_started" if "executor" in p.name else "planner_started"
-                    )
-                    for p in procs
-                )
-            )
-            yield drill
-        except BaseException:
-            print(stack.logs())
-            raise
-        finally:
-            if api is not None:
-                await api.close()
-            await asyncio.to_thread(stack.stop_all)
-            await engine.dispose()
-            for proxy in (database_proxy, bus_proxy):
-                if proxy is not None:
-                    await proxy.close()

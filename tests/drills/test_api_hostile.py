@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from tests.drills.hostile import fuzz, hand_written, verdict
+from tests.drills.launch import Topology, open_drill
 from tests.drills.plugin import at_scales
-from tests.drills.stack import Topology, open_drill
 from tests.drills.tasks import TASK_NAME
 
 

@@ -7,16 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 from tickwork_shared.runs import schedule_fire_key
 
-from tests.drills.audit import Attempt, Rules, _Job, judge
+from tests.drills.audit import Attempt, JobFacts, Rules, judge
 from tests.drills.ledger import Start
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 
 
-def job(policy: str = "run_once", grace: int = 5, job_id: int = 1) -> _Job:
+def job(policy: str = "run_once", grace: int = 5, job_id: int = 1) -> JobFacts:
     schedule = {"kind": "interval", "seconds": 1, "startAt": T0.isoformat()}
-    return _Job(job_id, schedule, T0 - SECOND / 2, policy, grace)
+    return JobFacts(job_id, schedule, T0 - SECOND / 2, policy, grace)
 
 
 def attempt(
@@ -46,7 +46,7 @@ def attempt(
     )
 
 
-def rows(j: _Job, *attempts: Attempt) -> list[tuple[int, str, Attempt]]:
+def rows(j: JobFacts, *attempts: Attempt) -> list[tuple[int, str, Attempt]]:
     return [(j.id, schedule_fire_key(a.scheduled_at), a) for a in attempts]
 
 
@@ -133,7 +133,7 @@ def test_a_paused_period_expects_nothing() -> None:
     assert (report.expected, report.problems) == (3, [])
 
 
-def _outage(policy: str, ran: set[int]) -> tuple[_Job, list[Attempt]]:
+def _outage(policy: str, ran: set[int]) -> tuple[JobFacts, list[Attempt]]:
     """Fire times 0..9 planned at 10.5 s (grace 5: 0..5 misfired); `ran` are not skipped."""
     j = job(policy)
     planned_at = fire(10) + SECOND / 2

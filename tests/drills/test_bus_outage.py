@@ -20,8 +20,9 @@ import pytest
 from tickwork_shared.db.models import JobExecution
 
 from tests.drills.audit import Rules
+from tests.drills.launch import Topology, open_drill
 from tests.drills.plugin import at_scales
-from tests.drills.stack import Drill, Topology, open_drill
+from tests.drills.stack import Drill
 from tests.harness.waiting import wait_for
 
 

@@ -19,8 +19,9 @@ import httpx
 import pytest
 
 from tests.drills.audit import Rules
+from tests.drills.launch import Topology, open_drill
 from tests.drills.plugin import at_scales
-from tests.drills.stack import Drill, Topology, open_drill
+from tests.drills.stack import Drill
 from tests.harness.waiting import wait_for
 
 

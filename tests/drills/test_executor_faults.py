@@ -18,8 +18,9 @@ from sqlalchemy import Row
 from tickwork_shared.db.models import JobExecution
 
 from tests.drills.audit import Rules
+from tests.drills.launch import open_drill, setting
 from tests.drills.plugin import at_scales
-from tests.drills.stack import Drill, open_drill, setting
+from tests.drills.stack import Drill
 from tests.harness.processes import Proc
 from tests.harness.waiting import wait_for
 

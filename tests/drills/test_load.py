@@ -22,8 +22,9 @@ from sqlalchemy import func, select
 from tickwork_shared.db.models import JobExecution
 
 from tests.drills.audit import Rules
+from tests.drills.launch import Topology, open_drill
 from tests.drills.plugin import at_scales
-from tests.drills.stack import Drill, Topology, open_drill
+from tests.drills.stack import Drill
 from tests.drills.tasks import TASK_NAME
 
 

@@ -16,8 +16,8 @@ import pytest
 from tickwork_shared.db.models import JobExecution
 
 from tests.drills.audit import Rules
+from tests.drills.launch import open_drill
 from tests.drills.plugin import at_scales
-from tests.drills.stack import open_drill
 
 POLICIES = ("skip", "run_once", "run_all")
 GRACE_SECONDS = 5
