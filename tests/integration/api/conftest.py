@@ -126,8 +126,10 @@ class Api:
         scheduled_at: datetime | None = None,
         attempt: int = 1,
         fire_key: str | None = None,
+        **fields: Any,
     ) -> JobExecution:
-        """An execution row as the planner (or an executor, for `running`) writes it."""
+        """An execution row as the planner (or an executor, for `running`) writes it;
+        `fields` override columns before the insert, so no relay sees the row half-made."""
         now = datetime.now(UTC)
         when = scheduled_at or now
         async with self.sessions() as session, session.begin():
@@ -146,6 +148,8 @@ class Api:
                 row.started_at, row.next_publish_at = now, None
             elif status.is_terminal:
                 row.started_at, row.finished_at, row.next_publish_at = now, now, None
+            for name, value in fields.items():
+                setattr(row, name, value)
             session.add(row)
         return row
 

@@ -12,18 +12,16 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import hypothesis
 import pytest
 import schemathesis
 import uvicorn
-from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from tickwork_shared.bus import MemoryBus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.enums import ExecutionStatus, Role
 
+from tests.harness.fuzzing import fuzz_operations
 from tests.integration.api.conftest import Api, open_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -51,40 +49,12 @@ async def served(api: Api) -> AsyncIterator[str]:
 
 def fuzz(base_url: str, key: str, seeded: dict[str, Any]) -> list[str]:
     """Run every operation; the failures found, one line each (blocking: run in a thread)."""
-    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
-    headers = {"Authorization": f"Bearer {key}"}
-    failures: list[str] = []
-    for result in schema.get_all_operations():
-        if not isinstance(result, Ok):
-            failures.append(f"the schema has an invalid operation: {result.err()}")
-            continue
-        operation = result.ok()
-        names = [p.name for p in operation.path_parameters]
-        fixed = {name: seeded[name] for name in names}
-        strategies = [
-            operation.as_strategy(mode, headers=headers, path_parameters=params)
-            for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
-            for params in ({}, fixed)
-        ]
 
-        @hypothesis.settings(
-            max_examples=MAX_EXAMPLES,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(hypothesis.HealthCheck),
-            phases=[hypothesis.Phase.generate],
-        )
-        @hypothesis.given(case=st.one_of(strategies))
-        def check(case: schemathesis.Case[Any]) -> None:
-            response = case.call(base_url=base_url, headers=headers)
-            case.validate_response(
-                response, checks=[not_a_server_error, response_schema_conformance]
-            )
+    def check(case: schemathesis.Case[Any], headers: dict[str, str]) -> None:
+        response = case.call(base_url=base_url, headers=headers)
+        case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
 
-        try:
-            check()
-        except Exception as error:
-            failures.append(f"{operation.label}: {str(error)[:2000]}")
+    _, failures = fuzz_operations(base_url, key, seeded, max_examples=MAX_EXAMPLES, check=check)
     return failures
 
 

@@ -139,19 +139,15 @@ async def test_outbox_backlog_counts_unpublished_due_runs(system_with_planner: S
     job = await system.api.create_job(
         name="backlog", schedule={"kind": "interval", "seconds": 3600}
     )
-    row = await system.api.add_run(
-        job["id"], scheduled_at=datetime.now(UTC) - timedelta(seconds=20)
+    # Written in its final state in one insert: were it inserted due and then updated,
+    # the relay and the executor could publish and finish it in between.
+    await system.api.add_run(
+        job["id"],
+        scheduled_at=datetime.now(UTC) - timedelta(seconds=20),
+        due_at=datetime.now(UTC) - timedelta(seconds=20),
+        next_publish_at=datetime.now(UTC) + timedelta(seconds=60),
+        publish_claim="a publisher that died",
     )
-    async with system.api.sessions() as session, session.begin():
-        await session.execute(
-            update(JobExecution)
-            .where(JobExecution.id == row.id)
-            .values(
-                due_at=datetime.now(UTC) - timedelta(seconds=20),
-                next_publish_at=datetime.now(UTC) + timedelta(seconds=60),
-                publish_claim="a publisher that died",
-            )
-        )
 
     async def backlog() -> Scrape | None:
         scrape = await system.scrape()
