@@ -26,7 +26,9 @@ from bench.infra import (
 from bench.sysprocs import CpuMeter, infrastructure
 
 RUNS = int(os.environ.get("TICKWORK_BENCH_RUNS", "20000"))
-EXECUTOR_COUNTS = (1, 2, 4)
+EXECUTOR_COUNTS = tuple(
+    int(count) for count in os.environ.get("TICKWORK_BENCH_EXECUTORS", "1,2,4").split(",")
+)
 CONCURRENCY = os.environ.get("TICKWORK_BENCH_EXECUTOR_CONCURRENCY", "32")
 """Slots per executor (TICKWORK_EXECUTOR_CONCURRENCY; the default is 8). No-op runs are
 short: more slots mean bigger claim and record batches (prefetch is half the slots)."""

@@ -13,6 +13,7 @@ run inside a trace.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -62,7 +63,10 @@ def configure_tracing(service_name: str) -> TracerProvider:
     return provider
 
 
+@functools.cache
 def tracer() -> trace.Tracer:
+    """tickwork's tracer, looked up once (`get_tracer` is costly for every span). One
+    taken before `configure_tracing` is a proxy that follows the provider set later."""
     return trace.get_tracer(TRACER_NAME)
 
 

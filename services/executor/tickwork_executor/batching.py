@@ -37,11 +37,16 @@ class Batcher(Generic[In, Out]):
 
     async def submit(self, item: In) -> Out:
         """The result of `item`'s batch for it (or the batch's exception)."""
+        return await asyncio.shield(self.enqueue(item))
+
+    def enqueue(self, item: In) -> asyncio.Future[Out]:
+        """`submit` without waiting: the future of `item`'s result, which its batch
+        settles whether or not anyone still waits (await it, or shield it)."""
         future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._drain())
-        return await asyncio.shield(future)
+        return future
 
     async def _drain(self) -> None:
         await asyncio.sleep(0)  # let the items submitted in this loop iteration join

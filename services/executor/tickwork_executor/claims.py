@@ -21,7 +21,7 @@ from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
-from tickwork_shared.db.dialect import db_now, is_sqlite
+from tickwork_shared.db.dialect import db_now, db_now_expr, is_sqlite
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, JobType, ScheduledJob, ScheduledJobLock
 from tickwork_shared.db.retry import run_in_transaction
@@ -113,17 +113,19 @@ class Claimer:
         self, session: AsyncSession, requests: Sequence[ClaimRequest]
     ) -> list[Claim]:
         ids = sorted({request.message.execution_id for request in requests})
-        rows = {
-            row.execution_id: row
-            for row in (
-                await session.scalars(
-                    select(JobExecution)
-                    .where(JobExecution.execution_id.in_(ids))
-                    .order_by(JobExecution.execution_id)
-                    .with_for_update()
-                )
-            ).all()
-        }
+        # The database clock comes with the rows (one round trip fewer); it is read as
+        # the statement starts, so a wait for a row lock only makes it earlier: leases
+        # computed from it end sooner, never later, than the database's own view.
+        locked = (
+            await session.execute(
+                select(JobExecution, db_now_expr(session))
+                .where(JobExecution.execution_id.in_(ids))
+                .order_by(JobExecution.execution_id)
+                .with_for_update()
+            )
+        ).all()
+        rows: dict[str, JobExecution] = {row.execution_id: row for row, _ in locked}
+        now = locked[0][1] if locked else await db_now(session)
         job_ids = sorted({row.job_id for row in rows.values()})
         jobs: dict[int, _JobFacts] = {}
         if job_ids:
@@ -133,7 +135,6 @@ class Claimer:
                 .where(ScheduledJob.id.in_(job_ids))
             )
             jobs = {facts[0]: _JobFacts(*facts[1:-1], facts[-1] or "") for facts in found.all()}
-        now = await db_now(session)
         claims: list[Claim | None] = []
         starting: dict[int, _Starting] = {}
         seen: set[str] = set()

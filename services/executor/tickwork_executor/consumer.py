@@ -113,9 +113,10 @@ class RunConsumer:
 
         A failure (broker away) is logged; the service calls this again periodically.
         """
+        if self._gate_settled():
+            return
         async with self._gate_lock:
-            busy = self.slots.used > self.slots.size - self.prefetch
-            want_paused = self._stop.is_set() or busy
+            want_paused = self._wants_pause()
             subscription = self._subscription
             if subscription is None or want_paused == self._paused:
                 return
@@ -139,6 +140,13 @@ class RunConsumer:
                 "paused" if want_paused else "resumed",
                 extra={"action": "consumer_gate", "slots_used": self.slots.used},
             )
+
+    def _wants_pause(self) -> bool:
+        return self._stop.is_set() or self.slots.used > self.slots.size - self.prefetch
+
+    def _gate_settled(self) -> bool:
+        """The gate is as it should be, and no change of it is under way."""
+        return self._wants_pause() == self._paused and not self._gate_lock.locked()
 
     async def handle(self, delivery: Delivery) -> None:
         """The subscription's handler: one delivery of `tickwork.runs`."""
@@ -205,7 +213,7 @@ class RunConsumer:
             sent_at = time.monotonic()
             try:
                 request = ClaimRequest(message, lease_token)
-                claim, cancelled = await finish(self._claims.submit(request))
+                claim, cancelled = await finish(self._claims.enqueue(request))
                 return claim, sent_at, cancelled
             except Exception as error:
                 if not is_transient(error):
@@ -307,6 +315,8 @@ class RunConsumer:
 
     def _free_slot(self) -> None:
         self.slots.release()
+        if self._gate_settled():
+            return  # the common case: no task to start
         task = asyncio.get_running_loop().create_task(self.sync_gate())
         self._gate_tasks.add(task)
         task.add_done_callback(self._gate_tasks.discard)

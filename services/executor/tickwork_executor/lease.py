@@ -105,10 +105,34 @@ class LeaseKeeper:
         self._interrupt = interrupt
         self._log_fields = log_fields
         self._stopped = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Beat in the background from the first heartbeat on (`close` ends it).
+
+        Until then only a timer exists: most runs end before their first heartbeat, and a
+        timer costs far less than a task waiting on an event.
+        """
+        self._timer = asyncio.get_running_loop().call_later(self._next_wait(), self._begin)
+
+    def _begin(self) -> None:
+        self._timer = None
+        if not self._stopped.is_set():
+            self._task = asyncio.create_task(self._beats())
+
+    async def close(self) -> None:
+        """Stop beating; wait for a beat in flight (a write is never cut short)."""
+        self.stop()
+        if self._task is not None:
+            await asyncio.wait([self._task])
 
     def stop(self) -> None:
         """Stop after the current heartbeat (a write in flight is never cut short)."""
         self._stopped.set()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     @property
     def expires(self) -> float:
@@ -116,47 +140,63 @@ class LeaseKeeper:
         return self._expires
 
     async def run(self) -> None:
-        while True:
-            wait = min(self._heartbeat, max(self._expires - time.monotonic(), 0.0))
-            try:
-                await asyncio.wait_for(self._stopped.wait(), timeout=wait)
+        """Beat in the caller's task until stopped or the lease ends."""
+        if not await self._stopped_within(self._next_wait()):
+            await self._beats()
+
+    async def _beats(self) -> None:
+        """Beat, then wait, until stopped or the lease ends (the first wait is behind)."""
+        while await self._beat():
+            if await self._stopped_within(self._next_wait()):
                 return
-            except TimeoutError:
-                pass
-            if time.monotonic() >= self._expires:
+
+    def _next_wait(self) -> float:
+        return min(self._heartbeat, max(self._expires - time.monotonic(), 0.0))
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
+            return True
+        except TimeoutError:
+            return False
+
+    async def _beat(self) -> bool:
+        """One heartbeat; False when the task was interrupted (beating is over)."""
+        if time.monotonic() >= self._expires:
+            logger.warning(
+                "lease ran out before the database could extend it; stopping the task",
+                extra={"action": "lease_expired_locally", **self._log_fields},
+            )
+            self._interrupt(StopReason.LEASE_LOST)
+            return False
+        sent = time.monotonic()
+        try:
+            state = await uncut(self._extend())
+        except Exception as error:
+            if not is_transient(error):
+                logger.exception(
+                    "heartbeat failed", extra={"action": "heartbeat_failed", **self._log_fields}
+                )
+            else:
                 logger.warning(
-                    "lease ran out before the database could extend it; stopping the task",
-                    extra={"action": "lease_expired_locally", **self._log_fields},
+                    "heartbeat failed: %r; retrying",
+                    error,
+                    extra={"action": "heartbeat_failed", **self._log_fields},
                 )
-                self._interrupt(StopReason.LEASE_LOST)
-                return
-            sent = time.monotonic()
-            try:
-                state = await uncut(self._extend())
-            except Exception as error:
-                if not is_transient(error):
-                    logger.exception(
-                        "heartbeat failed", extra={"action": "heartbeat_failed", **self._log_fields}
-                    )
-                else:
-                    logger.warning(
-                        "heartbeat failed: %r; retrying",
-                        error,
-                        extra={"action": "heartbeat_failed", **self._log_fields},
-                    )
-                continue
-            if not state.held:
-                logger.warning(
-                    "lease lost (the run was taken over); stopping the task, writing nothing",
-                    extra={"action": "lease_lost", **self._log_fields},
-                )
-                self._interrupt(StopReason.LEASE_LOST)
-                return
-            self._expires = sent + self._lease
-            if state.cancel_requested:
-                logger.info(
-                    "cancel requested; stopping the task",
-                    extra={"action": "cancel_requested", **self._log_fields},
-                )
-                self._interrupt(StopReason.CANCEL_REQUESTED)
-                return
+            return True
+        if not state.held:
+            logger.warning(
+                "lease lost (the run was taken over); stopping the task, writing nothing",
+                extra={"action": "lease_lost", **self._log_fields},
+            )
+            self._interrupt(StopReason.LEASE_LOST)
+            return False
+        self._expires = sent + self._lease
+        if state.cancel_requested:
+            logger.info(
+                "cancel requested; stopping the task",
+                extra={"action": "cancel_requested", **self._log_fields},
+            )
+            self._interrupt(StopReason.CANCEL_REQUESTED)
+            return False
+        return True

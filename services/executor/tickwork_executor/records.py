@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, CursorResult, Table, bindparam, delete, select, update
+from sqlalchemy import JSON, CursorResult, Table, case, delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from tickwork_shared.db.dialect import db_now, db_now_expr
@@ -87,47 +87,26 @@ async def record_outcomes(
 ) -> list[JobExecution | None]:
     """`record_outcome` for several runs in one transaction; one answer per request.
 
-    Each row's write is fenced by its own lease token (one statement executed for many
-    parameter sets); which rows it changed is read back, and only theirs release their
-    job lock and stamp their job's last success.
+    One UPDATE writes every outcome, each row fenced by its own lease token; if it
+    matched fewer rows than asked, which rows it changed is read back, and only theirs
+    release their job lock and stamp their job's last success.
     """
 
     async def work(session: AsyncSession) -> list[JobExecution | None]:
         now = await db_now(session)
-        # Core (the table, not the entity): a list of parameters is then one executemany,
-        # not the ORM's bulk update by primary key.
-        table = cast(Table, JobExecution.__table__)
         values = [
             {
-                "b_execution_id": request.lease.execution_id,
-                "b_token": request.lease.token,
-                "b_status": request.outcome.status.value,
-                "b_result": request.outcome.result,
-                "b_error": request.outcome.error,
-                "b_duration_ms": max(round((now - request.started_at).total_seconds() * 1000), 0),
-                "b_retry_handled": request.outcome.retry_handled,
+                "status": request.outcome.status.value,
+                "result": request.outcome.result,
+                "error": request.outcome.error,
+                "duration_ms": max(round((now - request.started_at).total_seconds() * 1000), 0),
+                "retry_handled": request.outcome.retry_handled,
             }
             for request in requests
         ]
-        result = await session.execute(
-            update(table)
-            .where(
-                table.c.execution_id == bindparam("b_execution_id"),
-                table.c.lease_token == bindparam("b_token"),
-                table.c.status == ExecutionStatus.RUNNING.value,
-            )
-            .values(
-                status=bindparam("b_status"),
-                result=bindparam("b_result", type_=_RESULT),
-                error=bindparam("b_error"),
-                finished_at=now,
-                duration_ms=bindparam("b_duration_ms"),
-                retry_handled=bindparam("b_retry_handled"),
-            ),
-            values,
-        )
-        # Every fenced write matched (executemany's row count is their sum): each row now
-        # holds exactly what was written, so it is updated in memory, not read back.
+        result = await session.execute(_fenced_batch(requests, values, now))
+        # Every fenced write matched: each row now holds exactly what was written, so it
+        # is updated in memory, not read back.
         if cast(CursorResult[Any], result).rowcount == len(requests) and all(
             request.row is not None for request in requests
         ):
@@ -160,18 +139,55 @@ async def record_outcomes(
     return await run_in_transaction(sessions, work, what="run outcome")
 
 
+def _fenced_batch(
+    requests: Sequence[RecordRequest], values: list[dict[str, Any]], now: datetime
+) -> Any:
+    """One UPDATE writing every request's outcome, each row fenced by its own token.
+
+    A column's value is one `CASE execution_id WHEN …` over the batch (or a plain value
+    when every row gets the same), so the batch costs one statement and one round trip,
+    where an executemany costs one each per row.
+    """
+    table = cast(Table, JobExecution.__table__)
+    ids = [request.lease.execution_id for request in requests]
+
+    def per_row(column: str, given: list[Any], type_: Any = None) -> Any:
+        type_ = type_ or table.c[column].type
+        if all(value == given[0] for value in given):
+            return literal(given[0], type_)
+        return case(
+            *[
+                (table.c.execution_id == execution_id, literal(value, type_))
+                for execution_id, value in zip(ids, given, strict=True)
+            ],
+        )
+
+    tokens = [request.lease.token for request in requests]
+    return (
+        update(table)
+        .where(
+            table.c.execution_id.in_(ids),
+            table.c.status == ExecutionStatus.RUNNING.value,
+            table.c.lease_token == per_row("lease_token", tokens),
+        )
+        .values(
+            finished_at=now,
+            **{
+                column: per_row(column, [row[column] for row in values], _TYPES.get(column))
+                for column in values[0]
+            },
+        )
+    )
+
+
+_TYPES: dict[str, Any] = {"result": _RESULT}
+"""Columns whose values need a type other than the column's to bind (JSON null as NULL)."""
+
+
 def _written(request: RecordRequest, now: datetime, params: dict[str, Any]) -> JobExecution:
     row = request.row
     assert row is not None
-    written = {
-        "status": params["b_status"],
-        "result": params["b_result"],
-        "error": params["b_error"],
-        "finished_at": now,
-        "duration_ms": params["b_duration_ms"],
-        "retry_handled": params["b_retry_handled"],
-    }
-    for key, value in written.items():
+    for key, value in {**params, "finished_at": now}.items():
         set_committed_value(row, key, value)
     return row
 

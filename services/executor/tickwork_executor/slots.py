@@ -22,6 +22,11 @@ class Slots:
 
     async def acquire(self, stop: asyncio.Event) -> bool:
         """Take a slot; False (nothing taken) if `stop` is set first."""
+        if stop.is_set():
+            return False
+        if not self._free.locked():  # a slot is free: take it without waiting on anything
+            await self._free.acquire()
+            return self._taken()
         taking = asyncio.ensure_future(self._free.acquire())
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait([taking, stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -31,6 +36,9 @@ class Slots:
             await asyncio.wait([taking])
         if taking.cancelled():
             return False
+        return self._taken()
+
+    def _taken(self) -> bool:
         self.used += 1
         metrics.slots(self.used, self.size)
         return True

@@ -52,15 +52,22 @@ class RunEnvironment:
 
     async def announce(self, row: JobExecution) -> None:
         """`execution.<status>` for a committed row, at most once, never raising."""
+        announced = self.announce_soon(row)
+        if announced is not None:
+            await announced
+
+    def announce_soon(self, row: JobExecution) -> asyncio.Task[None] | None:
+        """`announce` without waiting: the publishing task, None if handed to `events`."""
         if self.events is not None:
             self.events.send_executions([row])
-        else:
-            await publish_execution_event(self.bus, row)
+            return None
+        return asyncio.create_task(publish_execution_event(self.bus, row))
 
-    async def record(self, request: RecordRequest) -> JobExecution | None:
+    def record_soon(self, request: RecordRequest) -> asyncio.Future[JobExecution | None]:
+        """The outcome's write, under way: the recorded row, or None if the lease was lost."""
         if self.recorder is not None:
-            return await self.recorder.submit(request)
-        return (await record_outcomes(self.sessions, [request]))[0]
+            return self.recorder.enqueue(request)
+        return asyncio.ensure_future(_recorded_alone(self.sessions, request))
 
 
 class RunSupervisor:
@@ -117,7 +124,7 @@ class RunSupervisor:
 
     async def _run(self) -> None:
         env, row = self._env, self.row
-        announced = asyncio.create_task(env.announce(row))
+        announced = env.announce_soon(row)
         self._work = asyncio.create_task(self._execute())
         if self._stop is not None:
             self._work.cancel()
@@ -129,7 +136,7 @@ class RunSupervisor:
             interrupt=self.interrupt,
             log_fields=self.log_fields,
         )
-        heartbeat = asyncio.create_task(keeper.run())
+        keeper.start()
         cancelled = False
         while not self._work.done():
             try:
@@ -139,8 +146,7 @@ class RunSupervisor:
                 # the lease up rather than leave the run to wait for its lease to expire.
                 cancelled = True
                 self.interrupt(StopReason.SHUTDOWN)
-        keeper.stop()
-        await asyncio.wait([heartbeat])
+        await keeper.close()
 
         finish, outcome = decide_finish(self._stop, _outcome_of(self._work))
         recorded: JobExecution | None = None
@@ -149,7 +155,8 @@ class RunSupervisor:
             recorded = await self._record(outcome, keeper.expires)
         elif finish is Finish.GIVE_UP:
             await self._give_up()
-        await announced
+        if announced is not None:
+            await announced
         if recorded is not None:
             metrics.run_ended(recorded, self._job_type)
             await env.announce(recorded)
@@ -193,7 +200,7 @@ class RunSupervisor:
                 request = RecordRequest(
                     self.lease, outcome, self.row.started_at, self._locked, row=self.row
                 )
-                row = await uncut(self._env.record(request))
+                row = await uncut(self._env.record_soon(request))
             except Exception as error:
                 if is_transient(error) and time.monotonic() + delay < lease_expires:
                     logger.warning(
@@ -240,6 +247,10 @@ class RunSupervisor:
             "gave the lease up; the reaper will retry the run" if held else "lease already lost",
             extra={"action": "lease_given_up", **self.log_fields},
         )
+
+
+async def _recorded_alone(sessions: SessionFactory, request: RecordRequest) -> JobExecution | None:
+    return (await record_outcomes(sessions, [request]))[0]
 
 
 def _outcome_of(work: asyncio.Task[Outcome]) -> Outcome | None:

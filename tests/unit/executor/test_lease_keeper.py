@@ -74,3 +74,36 @@ async def test_an_unreachable_database_loses_the_lease_when_it_would_run_out() -
     assert stops == [StopReason.LEASE_LOST]
     assert 0.35 < time.monotonic() - started < 1.0
     assert attempts >= 3  # it kept trying meanwhile
+
+
+async def test_a_started_keeper_beats_in_the_background_until_closed() -> None:
+    beats = 0
+
+    async def extend() -> LeaseState:
+        nonlocal beats
+        beats += 1
+        return LeaseState(held=True)
+
+    stops: list[StopReason] = []
+    k = keeper(extend, stops, lease=0.3)
+    k.start()
+    await asyncio.sleep(0.6)
+    await asyncio.wait_for(k.close(), 1)
+    after_close = beats
+    await asyncio.sleep(0.15)
+    assert stops == []
+    assert after_close >= 5
+    assert beats == after_close  # nothing beats once closed
+
+
+async def test_a_keeper_closed_before_its_first_heartbeat_never_beats() -> None:
+    async def extend() -> LeaseState:
+        raise AssertionError("no heartbeat was due")
+
+    stops: list[StopReason] = []
+    k = keeper(extend, stops)
+    k.start()
+    await asyncio.sleep(0.01)
+    await k.close()
+    await asyncio.sleep(0.1)  # past the heartbeat (0.05 s): the timer was cancelled
+    assert stops == []

@@ -30,3 +30,10 @@ async def test_a_waiter_gives_up_when_stopping_without_taking_a_slot() -> None:
     slots.release()
     assert slots.used == 0
     assert await slots.acquire(asyncio.Event())  # the slot was not lost
+
+
+async def test_no_slot_is_taken_once_stopping() -> None:
+    slots, stop = Slots(2), asyncio.Event()
+    stop.set()
+    assert await slots.acquire(stop) is False
+    assert slots.used == 0
