@@ -91,9 +91,7 @@ async def drain(executors: int, *, memory: dict[str, float] | None = None) -> fl
         rate = int(done) / span
         totals = probe_totals(probe)
         transactions = totals.get("commits", 0) + totals.get("rollbacks", 0)
-        trips = transactions + sum(
-            totals.get(key, 0) for key in ("statements", "checkouts", "resets")
-        )
+        trips = transactions + sum(totals.get(key, 0) for key in ("statements", "pings", "resets"))
         name = f"throughput_{_label(executors)}"
         figure(name, rate, "executions/s")
         figure(f"{name}_succeeded", int(ok), "runs")

@@ -245,6 +245,35 @@ async def test_listener_deliveries_are_acked_when_the_handler_returns(bus: Bus) 
     await inbox.wait_for(count)
 
 
+async def test_unconfirmed_messages_arrive_in_order(bus: Bus) -> None:
+    inbox = Inbox()
+    await bus.subscribe(EVENTS_EXCHANGE, ["execution.*"], inbox)
+    events = [
+        OutgoingMessage(EVENTS_EXCHANGE, "execution.succeeded", b"e%d" % i) for i in range(200)
+    ]
+    assert await bus.publish_many(events, confirm=False) == [True] * 200
+    await inbox.wait_for(200)
+    assert inbox.bodies == [b"e%d" % i for i in range(200)]
+
+
+async def test_unconfirmed_messages_to_nowhere_or_on_a_closed_bus_are_not_sent(bus: Bus) -> None:
+    inbox = Inbox()
+    await bus.subscribe(EVENTS_EXCHANGE, ["execution.*"], inbox)
+    event = OutgoingMessage(EVENTS_EXCHANGE, "execution.succeeded", b"e")
+    lost = OutgoingMessage("tickwork.no-such-exchange", "job.created", b"x")
+    assert (await bus.publish_many([event, lost], confirm=False))[0] is True
+    await inbox.wait_for(1)
+
+    # A message to a missing exchange costs RabbitMQ the channel; it comes back.
+    later = OutgoingMessage(EVENTS_EXCHANGE, "execution.succeeded", b"later")
+    async with asyncio.timeout(WAIT):
+        while b"later" not in inbox.bodies:
+            await bus.publish_many([later], confirm=False)
+            await asyncio.sleep(0.1)
+    await bus.close()
+    assert await bus.publish_many([event], confirm=False) == [False]
+
+
 async def test_command_sent_before_any_consumer_waits_in_its_queue(bus: Bus) -> None:
     await bus.publish(COMMANDS_EXCHANGE, TRIGGER_ROUTING_KEY, b'{"jobId": 7}')
     inbox = Inbox()

@@ -54,3 +54,38 @@ async def test_a_connection_reset_at_connect_is_database_unavailable(
 ) -> None:
     error = await asyncio.to_thread(_run, runner)  # a loop of its own, in a thread
     assert isinstance(error, DatabaseUnavailable), repr(error)
+
+
+async def _kill_pooled_connection(sessions: Any, killer: Any) -> None:
+    """Use one pooled connection, then have the server kill it while it sits in the pool."""
+    async with sessions() as session:
+        connection_id = await session.scalar(text("SELECT CONNECTION_ID()"))
+    async with killer() as session:
+        await session.execute(text(f"KILL CONNECTION {int(connection_id)}"))
+
+
+@pytest.mark.parametrize(
+    ("idle_seconds", "attempts"),
+    [(0.0, 2), (1.2, 1)],  # idle: the ping replaces it, so the first attempt works
+    ids=["just_used", "idle"],
+)
+async def test_a_pooled_connection_killed_by_the_server_costs_no_unit_of_work(
+    mariadb_url: str, idle_seconds: float, attempts: int
+) -> None:
+    """A connection the server dropped while pooled (a restart, `wait_timeout`) is not
+    an error for the next unit of work: pinged and replaced if it sat idle, its failed
+    first statement retried if it was in use a moment ago (no ping then, by design)."""
+    engine = create_engine(mariadb_url, pool_size=1)
+    killer_engine = create_engine(mariadb_url, pool_size=1)
+    sessions = create_session_factory(engine)
+
+    async def work(session: AsyncSession) -> int:
+        return int(await session.scalar(text("SELECT CONNECTION_ID()")) or 0)
+
+    try:
+        await _kill_pooled_connection(sessions, create_session_factory(killer_engine))
+        await asyncio.sleep(idle_seconds)
+        assert await run_in_transaction(sessions, work, attempts=attempts) > 0
+    finally:
+        await engine.dispose()
+        await killer_engine.dispose()

@@ -184,12 +184,20 @@ class Bus(ABC):
         """
         await self._publish(OutgoingMessage(exchange, routing_key, body, headers, message_id))
 
-    async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
+    async def publish_many(
+        self, messages: Sequence[OutgoingMessage], *, confirm: bool = True
+    ) -> list[bool]:
         """Publish all `messages` at once and wait for their confirms together.
 
         Much faster than one `publish` after another. `result[i]` is True iff message
         `i` was confirmed; failures (those `publish` would raise) are logged, not raised.
+
+        `confirm=False` is for at-most-once messages (events): no confirm is awaited,
+        which spares the broker and the publisher a round of confirms; `result[i]` is
+        then True iff message `i` was handed to the broker's connection, in order.
         """
+        if not confirm:
+            return await self._publish_unconfirmed(messages)
         # All started at once: on one channel the messages are written in order and
         # their confirms awaited together, one round trip for the batch.
         outcomes = await asyncio.gather(*map(self._publish, messages), return_exceptions=True)
@@ -210,6 +218,10 @@ class Bus(ABC):
     @abstractmethod
     async def _publish(self, message: OutgoingMessage) -> None:
         """Publish one message as `publish` promises (its errors included)."""
+
+    async def _publish_unconfirmed(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
+        """`publish_many(confirm=False)`; by default, as confirmed as the bus makes them."""
+        return await self.publish_many(messages)
 
     @abstractmethod
     async def consume(self, queue: str, handler: Handler, *, prefetch: int) -> Subscription:

@@ -1,7 +1,8 @@
 """`Bus` on RabbitMQ through aio-pika's robust connection.
 
 One connection; one channel with publisher confirms for publishing (it also declares
-the topology, so a reconnect declares it again); one channel per subscription, so a
+the topology, so a reconnect declares it again) and one without, for at-most-once
+messages (`publish_many(confirm=False)`: events); one channel per subscription, so a
 prefetch is per consumer and never global QoS (quorum queues do not support it).
 aio-pika's robust objects restore channels, queues, bindings and consumers after a
 reconnect. What they do not do, this module does: bound publishes in time (a publish
@@ -172,6 +173,7 @@ class RabbitBus(abc.Bus):
         self._reconnect_interval = reconnect_interval
         self._connection: Connection | None = None
         self._channel: Channel | None = None
+        self._unconfirmed: Channel | None = None
         self._subscriptions: set[_RabbitSubscription] = set()
         self._closed = False
 
@@ -191,11 +193,12 @@ class RabbitBus(abc.Bus):
             with _translated("declare the topology"):
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
                 await declare_topology(channel)
+                unconfirmed = await connection.channel(publisher_confirms=False)
         except BaseException:
             await connection.close()
             raise
         connection.reconnect_callbacks.add(self._on_reconnect)
-        self._connection, self._channel = connection, channel
+        self._connection, self._channel, self._unconfirmed = connection, channel, unconfirmed
         log.info("bus connected", extra={"action": "bus_connected"})
 
     def _on_reconnect(self, _connection: Connection | None, /) -> None:
@@ -220,8 +223,30 @@ class RabbitBus(abc.Bus):
             raise BusUnavailable("the bus is not started or was closed")
         return self._connection, self._channel
 
-    async def _publish(self, m: abc.OutgoingMessage) -> None:
-        _, channel = self._require()
+    async def _publish_unconfirmed(self, messages: Sequence[abc.OutgoingMessage]) -> list[bool]:
+        sent: list[bool] = []
+        failures: list[BaseException] = []
+        for m in messages:
+            try:
+                await self._publish(m, channel=self._unconfirmed)
+                sent.append(True)
+            except (BusUnavailable, LookupError) as error:
+                failures.append(error)
+                sent.append(False)
+        if failures:
+            log.warning(
+                "%d of %d unconfirmed messages not sent; first error: %s",
+                len(failures),
+                len(messages),
+                failures[0],
+                extra={"action": "bus_publish_failed"},
+            )
+        return sent
+
+    async def _publish(self, m: abc.OutgoingMessage, *, channel: Channel | None = None) -> None:
+        """Publish `m` on `channel` (the confirming one by default)."""
+        _, confirming = self._require()
+        channel = channel or confirming
         message = aio_pika.Message(
             m.body,
             headers=dict(m.headers or {}),

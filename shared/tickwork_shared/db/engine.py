@@ -1,22 +1,30 @@
 """One engine per process, created at start-up and disposed at shutdown.
 
 MariaDB: READ COMMITTED (the claim queries rely on it: SKIP LOCKED plus no gap locks),
-pre-ping so a connection dropped by a database restart is replaced rather than failing
-a request. SQLite (`tickwork dev`): WAL, a busy timeout and `BEGIN IMMEDIATE`, because
-SQLite has one writer and a deferred transaction that later writes fails instead of waiting.
+and a connection that sat idle in the pool is pinged before use, so one dropped by a
+database restart is replaced rather than failing a request. A connection back from use
+a moment ago is not pinged: under load that would add a round trip to every transaction,
+and a connection lost meanwhile fails its transaction, which `db.retry` runs again.
+
+SQLite (`tickwork dev`): WAL, a busy timeout and `BEGIN IMMEDIATE`, because SQLite has one
+writer and a deferred transaction that later writes fails instead of waiting.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PING_AFTER_IDLE_SECONDS = 1.0
+_CHECKED_IN_AT = "tickwork_checked_in_at"
 
 
 def create_engine(
@@ -30,12 +38,12 @@ def create_engine(
     engine = sa_create_async_engine(
         database_url,
         isolation_level="READ COMMITTED",
-        pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=3600,
         pool_timeout=10,
     )
+    _ping_when_idle(engine)
     if idle_transaction_timeout > 0:
         statement = f"SET SESSION idle_transaction_timeout = {int(idle_transaction_timeout)}"
 
@@ -46,6 +54,30 @@ def create_engine(
             cursor.close()
 
     return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a connection on checkout if it sat in the pool `PING_AFTER_IDLE_SECONDS` or more.
+
+    A failed ping raises `DisconnectionError`, on which the pool discards the connection
+    and checks out another (SQLAlchemy's pessimistic disconnect handling, applied to the
+    connections that may have gone stale rather than to every checkout).
+    """
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN_AT)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or in use a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError(f"stale pooled connection: {error!r}") from error
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:

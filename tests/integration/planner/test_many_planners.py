@@ -249,7 +249,9 @@ class _BrokenBus(MemoryBus):
         await asyncio.sleep(0.05)
         raise BusUnavailable("broker away (test)")
 
-    async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
+    async def publish_many(
+        self, messages: Sequence[OutgoingMessage], *, confirm: bool = True
+    ) -> list[bool]:
         await asyncio.sleep(0.05)
         return [False] * len(messages)
 
