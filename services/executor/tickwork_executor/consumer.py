@@ -35,10 +35,11 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from opentelemetry import context as otel_context
 from tickwork_shared.bus.abc import Delivery, Subscription
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.messages import RunMessage
-from tickwork_shared.telemetry import context_from_headers, trace_headers, tracer
+from tickwork_shared.telemetry import context_from_headers, tracer
 
 from tickwork_executor import metrics
 from tickwork_executor.batching import Batcher
@@ -276,9 +277,10 @@ class RunConsumer:
         assert claim.row is not None
         # The task's span is a child of the claim's (current here), which continues the
         # message's trace; a message without trace context (republished by a relay) thus
-        # still gives claim and task one trace.
+        # still gives claim and task one trace. The context is handed over as it is, not
+        # through headers: nothing crosses a process here.
         supervisor = RunSupervisor(
-            self._env, claim, acquired_at=acquired_at, trace_headers=trace_headers()
+            self._env, claim, acquired_at=acquired_at, trace_context=otel_context.get_current()
         )
         self.runs[supervisor.lease.execution_id] = supervisor
         task = asyncio.create_task(self._supervise(supervisor))

@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.context import Context
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.events import EventSender, publish_execution_event
-from tickwork_shared.telemetry import context_from_headers, tracer
+from tickwork_shared.telemetry import tracer
 
 from tickwork_executor import metrics
 from tickwork_executor.batching import Batcher
@@ -84,7 +84,7 @@ class RunSupervisor:
         claim: Claim,
         *,
         acquired_at: float,
-        trace_headers: Mapping[str, Any],
+        trace_context: Context | None = None,
     ) -> None:
         row = claim.row
         assert row is not None
@@ -95,7 +95,7 @@ class RunSupervisor:
         self._locked = claim.locked
         self._job_type = claim.job_type
         self._acquired_at = acquired_at
-        self._trace_headers = trace_headers
+        self._trace_context = trace_context
         self.lease = Lease(row.execution_id, row.job_id, row.lease_token)
         self.threads: list[asyncio.Future[Any]] = []
         self._stop: StopReason | None = None
@@ -111,10 +111,10 @@ class RunSupervisor:
             self._work.cancel()
 
     async def run(self) -> None:
-        """Run, record, announce; the span continues the trace the run message carried."""
+        """Run, record, announce; the span is a child of `trace_context` (the claim's)."""
         with tracer().start_as_current_span(
             "tickwork.execute",
-            context=context_from_headers(self._trace_headers),
+            context=self._trace_context,
             attributes={
                 "tickwork.execution_id": self.row.execution_id,
                 "tickwork.task_function": self.row.task_function,
