@@ -129,7 +129,10 @@ class Claimer:
         job_ids = sorted({row.job_id for row in rows.values()})
         jobs: dict[int, _JobFacts] = {}
         if job_ids:
-            found = await session.execute(
+            # Core statements go to the connection: the session would only add its ORM
+            # bookkeeping to each (they touch no entity).
+            connection = await session.connection()
+            found = await connection.execute(
                 select(*_JOB_FACTS, JobType.name)
                 .outerjoin(JobType, JobType.id == ScheduledJob.job_type_id)
                 .where(ScheduledJob.id.in_(job_ids))
@@ -222,7 +225,8 @@ class Claimer:
             "next_publish_at": None,
             "publish_claim": None,
         }
-        result = await session.execute(
+        connection = await session.connection()
+        result = await connection.execute(
             update(_EXECUTIONS)
             .where(
                 _EXECUTIONS.c.execution_id.in_(ids),
@@ -236,7 +240,7 @@ class Claimer:
         )
         if _rowcount(result) != len(ids):
             raise _Raced
-        await session.execute(
+        await connection.execute(
             update(_JOBS)
             .where(_JOBS.c.id.in_(sorted({start.row.job_id for start in starting})))
             .values(last_run_at=now)

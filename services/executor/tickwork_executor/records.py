@@ -104,7 +104,10 @@ async def record_outcomes(
             }
             for request in requests
         ]
-        result = await session.execute(_fenced_batch(requests, values, now))
+        # Core statements go to the connection: the session would only add its ORM
+        # bookkeeping to each (they touch no entity).
+        connection = await session.connection()
+        result = await connection.execute(_fenced_batch(requests, values, now))
         # Every fenced write matched: each row now holds exactly what was written, so it
         # is updated in memory, not read back.
         if cast(CursorResult[Any], result).rowcount == len(requests) and all(
@@ -119,9 +122,8 @@ async def record_outcomes(
         recorded = [request for request, row in zip(requests, answers, strict=True) if row]
         unlock = [request.lease.execution_id for request in recorded if request.locked]
         if unlock:
-            await session.execute(
-                delete(ScheduledJobLock).where(ScheduledJobLock.execution_id.in_(unlock))
-            )
+            locks = cast(Table, ScheduledJobLock.__table__)
+            await connection.execute(delete(locks).where(locks.c.execution_id.in_(unlock)))
         succeeded = sorted(
             {
                 request.lease.job_id
@@ -131,7 +133,7 @@ async def record_outcomes(
         )
         if succeeded:
             jobs = cast(Table, ScheduledJob.__table__)
-            await session.execute(
+            await connection.execute(
                 update(jobs).where(jobs.c.id.in_(succeeded)).values(last_success_at=now)
             )
         return answers
