@@ -88,7 +88,7 @@ async def drain(executors: int, *, memory: dict[str, float] | None = None) -> fl
             )
         )[0]
         span = (last - first).total_seconds()
-        rate = int(done) / span
+        rate = float(int(done) / span)
         totals = probe_totals(probe)
         transactions = totals.get("commits", 0) + totals.get("rollbacks", 0)
         trips = transactions + sum(totals.get(key, 0) for key in ("statements", "pings", "resets"))
