@@ -17,7 +17,7 @@ from tickwork_shared.bus.topology import EVENTS_EXCHANGE
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.messages import event_body
 from tickwork_shared.queues import take_batch
-from tickwork_shared.views import ExecutionPublic
+from tickwork_shared.views import execution_payload
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ async def publish_event(
 
 async def publish_execution_event(bus: Bus, row: JobExecution) -> None:
     """`execution.<status>` with the execution's REST shape."""
-    payload = ExecutionPublic.of(row).model_dump(mode="json")
+    payload = execution_payload(row)
     await publish_event(bus, f"execution.{row.status}", payload)
 
 
@@ -86,7 +86,7 @@ class EventSender:
     def send_executions(self, rows: Iterable[JobExecution]) -> None:
         """Queue `execution.<status>` for each committed row."""
         for row in rows:
-            self.send(f"execution.{row.status}", ExecutionPublic.of(row).model_dump(mode="json"))
+            self.send(f"execution.{row.status}", execution_payload(row))
 
     async def start(self) -> None:
         if self._task is None:

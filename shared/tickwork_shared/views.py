@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from tickwork_shared.camel import CamelModel, UtcDatetime
+from tickwork_shared.camel import CamelModel, UtcDatetime, format_utc
 from tickwork_shared.db.models import JobExecution
 
 
@@ -31,3 +32,19 @@ class ExecutionPublic(CamelModel):
     @classmethod
     def of(cls, row: JobExecution) -> ExecutionPublic:
         return cls.model_validate(row)
+
+
+_EXECUTION_FIELDS = tuple(
+    (name, field.alias or name) for name, field in ExecutionPublic.model_fields.items()
+)
+
+
+def execution_payload(row: JobExecution) -> dict[str, Any]:
+    """`ExecutionPublic.of(row).model_dump(mode="json")`, without validating again what the
+    database holds: the body of every `execution.*` event, two or three per run, so the
+    hottest serialisation there is (tests hold the two equal)."""
+    payload: dict[str, Any] = {}
+    for name, alias in _EXECUTION_FIELDS:
+        value = getattr(row, name)
+        payload[alias] = format_utc(value) if isinstance(value, datetime) else value
+    return payload
