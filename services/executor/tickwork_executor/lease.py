@@ -146,7 +146,8 @@ class LeaseKeeper:
 
     async def _beats(self) -> None:
         """Beat, then wait, until stopped or the lease ends (the first wait is behind)."""
-        while await self._beat():
+        # Stopped between the timer firing and this task's first step: no beat is due.
+        while not self._stopped.is_set() and await self._beat():
             if await self._stopped_within(self._next_wait()):
                 return
 

@@ -107,3 +107,18 @@ async def test_a_keeper_closed_before_its_first_heartbeat_never_beats() -> None:
     await k.close()
     await asyncio.sleep(0.1)  # past the heartbeat (0.05 s): the timer was cancelled
     assert stops == []
+
+
+async def test_a_keeper_closed_as_its_first_heartbeat_comes_due_does_not_beat() -> None:
+    beats = 0
+
+    async def extend() -> LeaseState:
+        nonlocal beats
+        beats += 1
+        return LeaseState(held=True)
+
+    stops: list[StopReason] = []
+    k = keeper(extend, stops)
+    k._begin()  # what the timer does when the first heartbeat is due: start the task ...
+    await k.close()  # ... which is closed before its first step
+    assert (beats, stops) == (0, [])
