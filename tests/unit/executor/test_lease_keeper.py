@@ -24,14 +24,19 @@ def keeper(
     )
 
 
-async def test_a_held_lease_keeps_beating_until_stopped() -> None:
-    beats = 0
+class HeldLease:
+    """An `extend` whose lease is always held; counts the heartbeats."""
 
-    async def extend() -> LeaseState:
-        nonlocal beats
-        beats += 1
+    def __init__(self) -> None:
+        self.beats = 0
+
+    async def __call__(self) -> LeaseState:
+        self.beats += 1
         return LeaseState(held=True)
 
+
+async def test_a_held_lease_keeps_beating_until_stopped() -> None:
+    extend = HeldLease()
     stops: list[StopReason] = []
     k = keeper(extend, stops, lease=0.3)
     task = asyncio.create_task(k.run())
@@ -39,7 +44,7 @@ async def test_a_held_lease_keeps_beating_until_stopped() -> None:
     k.stop()
     await asyncio.wait_for(task, 1)
     assert stops == []
-    assert beats >= 5
+    assert extend.beats >= 5
 
 
 async def test_a_lost_lease_interrupts() -> None:
@@ -77,48 +82,34 @@ async def test_an_unreachable_database_loses_the_lease_when_it_would_run_out() -
 
 
 async def test_a_started_keeper_beats_in_the_background_until_closed() -> None:
-    beats = 0
-
-    async def extend() -> LeaseState:
-        nonlocal beats
-        beats += 1
-        return LeaseState(held=True)
-
+    extend = HeldLease()
     stops: list[StopReason] = []
     k = keeper(extend, stops, lease=0.3)
     k.start()
     await asyncio.sleep(0.6)
     await asyncio.wait_for(k.close(), 1)
-    after_close = beats
+    after_close = extend.beats
     await asyncio.sleep(0.15)
     assert stops == []
     assert after_close >= 5
-    assert beats == after_close  # nothing beats once closed
+    assert extend.beats == after_close  # nothing beats once closed
 
 
 async def test_a_keeper_closed_before_its_first_heartbeat_never_beats() -> None:
-    async def extend() -> LeaseState:
-        raise AssertionError("no heartbeat was due")
-
+    extend = HeldLease()
     stops: list[StopReason] = []
     k = keeper(extend, stops)
     k.start()
     await asyncio.sleep(0.01)
     await k.close()
     await asyncio.sleep(0.1)  # past the heartbeat (0.05 s): the timer was cancelled
-    assert stops == []
+    assert (extend.beats, stops) == (0, [])
 
 
 async def test_a_keeper_closed_as_its_first_heartbeat_comes_due_does_not_beat() -> None:
-    beats = 0
-
-    async def extend() -> LeaseState:
-        nonlocal beats
-        beats += 1
-        return LeaseState(held=True)
-
+    extend = HeldLease()
     stops: list[StopReason] = []
     k = keeper(extend, stops)
     k._begin()  # what the timer does when the first heartbeat is due: start the task ...
     await k.close()  # ... which is closed before its first step
-    assert (beats, stops) == (0, [])
+    assert (extend.beats, stops) == (0, [])
