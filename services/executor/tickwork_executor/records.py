@@ -92,6 +92,9 @@ async def record_outcomes(
     release their job lock and stamp their job's last success.
     """
 
+    if not requests:
+        return []
+
     async def work(session: AsyncSession) -> list[JobExecution | None]:
         now = await db_now(session)
         values = [
