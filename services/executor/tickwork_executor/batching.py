@@ -35,12 +35,8 @@ class Batcher(Generic[In, Out]):
         self.batches = 0
         self.items = 0
 
-    async def submit(self, item: In) -> Out:
-        """The result of `item`'s batch for it (or the batch's exception)."""
-        return await asyncio.shield(self.enqueue(item))
-
     def enqueue(self, item: In) -> asyncio.Future[Out]:
-        """`submit` without waiting: the future of `item`'s result, which its batch
+        """The future of `item`'s result (or its batch's exception), which the batch
         settles whether or not anyone still waits (await it, or shield it)."""
         future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))

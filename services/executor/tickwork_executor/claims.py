@@ -16,14 +16,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, case, delete, exists, func, literal, select, update
-from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import CursorResult, Table, case, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
-from tickwork_shared.db.dialect import db_now, db_now_expr, is_sqlite
+from tickwork_shared.db.dialect import db_now, db_now_expr
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import JobExecution, JobType, ScheduledJob, ScheduledJobLock
+from tickwork_shared.db.models import JobExecution, JobType, ScheduledJob
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.db.types import UTCDateTime
 from tickwork_shared.enums import (
@@ -36,6 +34,7 @@ from tickwork_shared.messages import RunMessage
 from tickwork_shared.misfire import is_misfire
 
 from tickwork_executor.claim_rules import EndAtClaim, end_at_claim
+from tickwork_executor.job_locks import holds_job_lock, take_job_lock
 
 
 class ClaimKind(StrEnum):
@@ -177,10 +176,8 @@ class Claimer:
         if row.job_id != message.job_id or row.attempt != message.attempt:
             return Claim(ClaimKind.UNKNOWN, note="the message contradicts its execution")
         if row.status == ExecutionStatus.RUNNING.value and row.lease_token == lease_token:
-            holder = await session.scalar(
-                select(ScheduledJobLock.execution_id).where(ScheduledJobLock.job_id == row.job_id)
-            )
-            return Claim(ClaimKind.CLAIMED, row, locked=holder == row.execution_id)
+            locked = await holds_job_lock(session, row.job_id, row.execution_id)
+            return Claim(ClaimKind.CLAIMED, row, locked=locked)
         if row.status != ExecutionStatus.QUEUED.value:
             return Claim(ClaimKind.DUPLICATE, row, note=f"already {row.status}")
         job = jobs[row.job_id]
@@ -203,7 +200,14 @@ class Claimer:
             return await self._end(session, row, ended, now, job_type)
 
         locked = job.overlap_policy != OverlapPolicy.ALLOW.value
-        if locked and not await self._lock(session, row, now):
+        if locked and not await take_job_lock(
+            session,
+            job_id=row.job_id,
+            execution_id=row.execution_id,
+            locked_by=self.executor_id,
+            now=now,
+            lease_seconds=self.lease_seconds,
+        ):
             if job.overlap_policy == OverlapPolicy.QUEUE.value:
                 return await self._defer(session, row, now)
             overlap = EndAtClaim(ExecutionStatus.SKIPPED, SkipReason.OVERLAP.value)
@@ -276,41 +280,6 @@ class Claimer:
             )
         )
         return bool(await session.scalar(query))
-
-    async def _lock(self, session: AsyncSession, row: JobExecution, now: datetime) -> bool:
-        """Take the job's lock for this run; False while a live run holds it.
-
-        Insert-or-nothing, then read who holds it: the unique job_id decides races (a
-        concurrent claim waits on our uncommitted row, then finds it taken). MariaDB
-        uses a no-op `ON DUPLICATE KEY UPDATE` rather than `INSERT IGNORE`, which would
-        raise a server warning (and a `SHOW WARNINGS` round trip) for every held lock.
-        """
-        await session.execute(
-            delete(ScheduledJobLock).where(
-                ScheduledJobLock.job_id == row.job_id, ScheduledJobLock.expires_at < now
-            )
-        )
-        values = {
-            "job_id": row.job_id,
-            "execution_id": row.execution_id,
-            "locked_by": self.executor_id,
-            "locked_at": now,
-            "expires_at": now + timedelta(seconds=self.lease_seconds),
-        }
-        if is_sqlite(session):
-            await session.execute(
-                sqlite_insert(ScheduledJobLock).values(values).on_conflict_do_nothing()
-            )
-        else:
-            await session.execute(
-                mysql_insert(ScheduledJobLock)
-                .values(values)
-                .on_duplicate_key_update(job_id=ScheduledJobLock.job_id)
-            )
-        holder = await session.scalar(
-            select(ScheduledJobLock.execution_id).where(ScheduledJobLock.job_id == row.job_id)
-        )
-        return holder == row.execution_id
 
     async def _end(
         self,

@@ -51,23 +51,6 @@ class RecordRequest:
     is updated in memory to what was written instead of being read back."""
 
 
-async def record_outcome(
-    sessions: SessionFactory,
-    lease: Lease,
-    outcome: Outcome,
-    *,
-    started_at: datetime,
-    locked: bool,
-) -> JobExecution | None:
-    """Write the outcome, release the job lock, stamp the job's last success.
-
-    Returns the updated row (for the event), or None if the lease was no longer held.
-    A retry after a commit whose answer was lost finds its own outcome and returns it.
-    """
-    request = RecordRequest(lease, outcome, started_at, locked)
-    return (await record_outcomes(sessions, [request]))[0]
-
-
 _RESULT = JSON(none_as_null=True)
 
 
@@ -85,7 +68,10 @@ def _mine(row: JobExecution | None, request: RecordRequest) -> bool:
 async def record_outcomes(
     sessions: SessionFactory, requests: Sequence[RecordRequest]
 ) -> list[JobExecution | None]:
-    """`record_outcome` for several runs in one transaction; one answer per request.
+    """Write the outcomes of several runs in one transaction, release their job locks,
+    stamp their jobs' last success; one answer per request: the updated row (for the
+    event), or None if its lease was no longer held. A retry after a commit whose answer
+    was lost finds its own outcome and returns it.
 
     One UPDATE writes every outcome, each row fenced by its own lease token; if it
     matched fewer rows than asked, which rows it changed is read back, and only theirs
