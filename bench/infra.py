@@ -3,15 +3,19 @@
 Each benchmark gets a database `tickwork_bench_<label>_<hex>` (migrated, dropped at the
 end) and a RabbitMQ vhost of its own (added and deleted with rabbitmqctl), so it never
 sees another run's rows or messages. Processes are started as a user would
-(`.venv/bin/tickwork <command>`) through the test harness's `Stack`.
+(`tickwork <command>`) through the test harness's `Stack`, from a runtime install made for
+the run (see `runtime_tickwork`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,8 +35,37 @@ from tests.harness.processes import Proc, Stack, free_port
 
 SERVER_URL = os.environ.get("TICKWORK_BENCH_DATABASE_URL", "mysql+asyncmy://root@127.0.0.1:3306/")
 AMQP_BASE = os.environ.get("TICKWORK_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-PROBE_DIR = Path(__file__).resolve().parent / "probe"
+ROOT = Path(__file__).resolve().parents[1]
+PROBE_DIR = ROOT / "bench" / "probe"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@functools.cache
+def runtime_tickwork() -> str:
+    """`tickwork` installed as deploy/Dockerfile installs it, in a venv of its own: the
+    packages non-editable with their runtime dependencies only.
+
+    Why not `.venv`: it also holds the test tools, and one of them brings `cryptography`,
+    which asyncmy imports whenever it is installed — ≈ 8 MiB more in every service than
+    in what users run. Built once per benchmark run (a few seconds), removed at exit.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="tickwork-bench-runtime-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    venv = folder / "venv"
+    log("installing tickwork into a runtime-only venv (as the image does)")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    packages = ["./shared", "./services/api", "./services/planner", "./services/executor", "."]
+    python = str(venv / "bin" / "python")
+    installed = subprocess.run(
+        [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", python, *packages],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if installed.returncode != 0:
+        raise RuntimeError(f"runtime install failed:\n{installed.stderr}")
+    return str(venv / "bin" / "tickwork")
 
 
 def log(message: str) -> None:
@@ -79,7 +112,7 @@ class Place:
             ),
             **extra,
         }
-        return Stack(env=env, workdir=self.workdir)
+        return Stack(env=env, workdir=self.workdir, tickwork=runtime_tickwork())
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.engine.connect() as connection:

@@ -51,6 +51,7 @@ class Stack:
     env: dict[str, str]
     workdir: Path
     procs: list[Proc] = field(default_factory=list)
+    tickwork: str = TICKWORK  # the `tickwork` command; the benchmarks use a runtime install
 
     def _env(self, extra: Mapping[str, str] | None) -> dict[str, str]:
         env = {**os.environ, **self.env, **(extra or {})}
@@ -61,7 +62,7 @@ class Stack:
         log = self.workdir / f"{name}.log"
         handle = log.open("ab")
         popen = subprocess.Popen(
-            [TICKWORK, *args],
+            [self.tickwork, *args],
             cwd=self.workdir,
             env=self._env(env),
             stdout=handle,
@@ -76,7 +77,7 @@ class Stack:
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run a command to completion (migrate, api-key create); raises with its output."""
         done = subprocess.run(
-            [TICKWORK, *args],
+            [self.tickwork, *args],
             cwd=self.workdir,
             env=self._env(None),
             capture_output=True,
