@@ -16,14 +16,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, case, exists, func, literal, select, update
+from sqlalchemy import CursorResult, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
-from tickwork_shared.db.dialect import db_now, db_now_expr
+from tickwork_shared.db.dialect import clock_params, db_now, is_sqlite
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import JobExecution, JobType, ScheduledJob
+from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import run_in_transaction
-from tickwork_shared.db.types import UTCDateTime
 from tickwork_shared.enums import (
     ExecutionStatus,
     OverlapPolicy,
@@ -33,6 +32,7 @@ from tickwork_shared.enums import (
 from tickwork_shared.messages import RunMessage
 from tickwork_shared.misfire import is_misfire
 
+from tickwork_executor import statements
 from tickwork_executor.claim_rules import EndAtClaim, end_at_claim
 from tickwork_executor.job_locks import holds_job_lock, take_job_lock
 
@@ -117,10 +117,8 @@ class Claimer:
         # computed from it end sooner, never later, than the database's own view.
         locked = (
             await session.execute(
-                select(JobExecution, db_now_expr(session))
-                .where(JobExecution.execution_id.in_(ids))
-                .order_by(JobExecution.execution_id)
-                .with_for_update()
+                statements.lock_rows(sqlite=is_sqlite(session)),
+                {"ids": ids, **clock_params(session)},
             )
         ).all()
         rows: dict[str, JobExecution] = {row.execution_id: row for row, _ in locked}
@@ -131,11 +129,7 @@ class Claimer:
             # Core statements go to the connection: the session would only add its ORM
             # bookkeeping to each (they touch no entity).
             connection = await session.connection()
-            found = await connection.execute(
-                select(*_JOB_FACTS, JobType.name)
-                .outerjoin(JobType, JobType.id == ScheduledJob.job_type_id)
-                .where(ScheduledJob.id.in_(job_ids))
-            )
+            found = await connection.execute(statements.JOB_FACTS, {"ids": job_ids})
             jobs = {facts[0]: _JobFacts(*facts[1:-1], facts[-1] or "") for facts in found.all()}
         claims: list[Claim | None] = []
         starting: dict[int, _Starting] = {}
@@ -217,38 +211,32 @@ class Claimer:
     async def _start_all(
         self, session: AsyncSession, starting: list[_Starting], now: datetime
     ) -> None:
-        """Switch the runs to `running` in one conditional UPDATE; read them back."""
-        ids = [start.row.execution_id for start in starting]
-        tokens = {start.row.execution_id: start.lease_token for start in starting}
+        """Switch the runs to `running` in one conditional UPDATE; stamp their jobs."""
+        expires = now + timedelta(seconds=self.lease_seconds)
+        params: dict[str, Any] = {
+            "now": now,
+            "expires": expires,
+            "claimer": self.executor_id,
+            "claimer_host": self.host_name,
+        }
+        for index, start in enumerate(starting):
+            params[f"id{index}"] = start.row.execution_id
+            params[f"token{index}"] = start.lease_token
+        connection = await session.connection()
+        result = await connection.execute(statements.start_runs(len(starting)), params)
+        if _rowcount(result) != len(starting):
+            raise _Raced
+        job_ids = sorted({start.row.job_id for start in starting})
+        await connection.execute(statements.STAMP_LAST_RUN, {"ids": job_ids, "now": now})
         written: dict[str, Any] = {
             "status": ExecutionStatus.RUNNING.value,
             "started_at": now,
-            "lease_expires_at": now + timedelta(seconds=self.lease_seconds),
+            "lease_expires_at": expires,
             "executor_id": self.executor_id,
             "host_name": self.host_name,
             "next_publish_at": None,
             "publish_claim": None,
         }
-        connection = await session.connection()
-        result = await connection.execute(
-            update(_EXECUTIONS)
-            .where(
-                _EXECUTIONS.c.execution_id.in_(ids),
-                _EXECUTIONS.c.status == ExecutionStatus.QUEUED.value,
-            )
-            .values(
-                **written,
-                lease_token=case(tokens, value=_EXECUTIONS.c.execution_id),
-                published_at=func.coalesce(_EXECUTIONS.c.published_at, literal(now, UTCDateTime())),
-            )
-        )
-        if _rowcount(result) != len(ids):
-            raise _Raced
-        await connection.execute(
-            update(_JOBS)
-            .where(_JOBS.c.id.in_(sorted({start.row.job_id for start in starting})))
-            .values(last_run_at=now)
-        )
         # The rows hold exactly what was written (every value is known here), set as
         # their committed state: no read-back, and nothing for the session to flush.
         for start in starting:
@@ -316,18 +304,6 @@ class Claimer:
         ):
             raise _Raced
         return Claim(ClaimKind.DEFERRED, row, note="job lock held")
-
-
-_EXECUTIONS = cast(Table, JobExecution.__table__)
-_JOBS = cast(Table, ScheduledJob.__table__)
-_JOB_FACTS = (
-    ScheduledJob.id,
-    ScheduledJob.misfire_policy,
-    ScheduledJob.misfire_grace_seconds,
-    ScheduledJob.is_active,
-    ScheduledJob.is_enabled,
-    ScheduledJob.overlap_policy,
-)
 
 
 @dataclass(frozen=True)

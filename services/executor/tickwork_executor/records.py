@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, CursorResult, Table, case, delete, literal, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from tickwork_shared.db.dialect import db_now, db_now_expr
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import JobExecution, ScheduledJob, ScheduledJobLock
+from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
 
+from tickwork_executor import statements
 from tickwork_executor.lease import Lease
 from tickwork_executor.outcomes import Outcome
 
@@ -49,9 +50,6 @@ class RecordRequest:
     row: JobExecution | None = None
     """The claimed row (as the claim left it): when every write of a batch matched, it
     is updated in memory to what was written instead of being read back."""
-
-
-_RESULT = JSON(none_as_null=True)
 
 
 def _mine(row: JobExecution | None, request: RecordRequest) -> bool:
@@ -93,26 +91,31 @@ async def record_outcomes(
             }
             for request in requests
         ]
+        params: dict[str, Any] = {"now": now}
+        for index, (request, written) in enumerate(zip(requests, values, strict=True)):
+            params[f"id{index}"] = request.lease.execution_id
+            params[f"token{index}"] = request.lease.token
+            for column, value in written.items():
+                params[f"{column}{index}"] = value
         # Core statements go to the connection: the session would only add its ORM
         # bookkeeping to each (they touch no entity).
         connection = await session.connection()
-        result = await connection.execute(_fenced_batch(requests, values, now))
+        result = await connection.execute(statements.write_outcomes(len(requests)), params)
         # Every fenced write matched: each row now holds exactly what was written, so it
         # is updated in memory, not read back.
         if cast(CursorResult[Any], result).rowcount == len(requests) and all(
             request.row is not None for request in requests
         ):
             answers: list[JobExecution | None] = [
-                _written(request, now, params)
-                for request, params in zip(requests, values, strict=True)
+                _written(request, now, written)
+                for request, written in zip(requests, values, strict=True)
             ]
         else:
             answers = await _read_back(session, requests)
         recorded = [request for request, row in zip(requests, answers, strict=True) if row]
         unlock = [request.lease.execution_id for request in recorded if request.locked]
         if unlock:
-            locks = cast(Table, ScheduledJobLock.__table__)
-            await connection.execute(delete(locks).where(locks.c.execution_id.in_(unlock)))
+            await connection.execute(statements.RELEASE_JOB_LOCKS, {"ids": unlock})
         succeeded = sorted(
             {
                 request.lease.job_id
@@ -121,58 +124,10 @@ async def record_outcomes(
             }
         )
         if succeeded:
-            jobs = cast(Table, ScheduledJob.__table__)
-            await connection.execute(
-                update(jobs).where(jobs.c.id.in_(succeeded)).values(last_success_at=now)
-            )
+            await connection.execute(statements.STAMP_LAST_SUCCESS, {"ids": succeeded, "now": now})
         return answers
 
     return await run_in_transaction(sessions, work, what="run outcome")
-
-
-def _fenced_batch(
-    requests: Sequence[RecordRequest], values: list[dict[str, Any]], now: datetime
-) -> Any:
-    """One UPDATE writing every request's outcome, each row fenced by its own token.
-
-    A column's value is one `CASE execution_id WHEN …` over the batch (or a plain value
-    when every row gets the same), so the batch costs one statement and one round trip,
-    where an executemany costs one each per row.
-    """
-    table = cast(Table, JobExecution.__table__)
-    ids = [request.lease.execution_id for request in requests]
-
-    def per_row(column: str, given: list[Any], type_: Any = None) -> Any:
-        type_ = type_ or table.c[column].type
-        if all(value == given[0] for value in given):
-            return literal(given[0], type_)
-        return case(
-            *[
-                (table.c.execution_id == execution_id, literal(value, type_))
-                for execution_id, value in zip(ids, given, strict=True)
-            ],
-        )
-
-    tokens = [request.lease.token for request in requests]
-    return (
-        update(table)
-        .where(
-            table.c.execution_id.in_(ids),
-            table.c.status == ExecutionStatus.RUNNING.value,
-            table.c.lease_token == per_row("lease_token", tokens),
-        )
-        .values(
-            finished_at=now,
-            **{
-                column: per_row(column, [row[column] for row in values], _TYPES.get(column))
-                for column in values[0]
-            },
-        )
-    )
-
-
-_TYPES: dict[str, Any] = {"result": _RESULT}
-"""Columns whose values need a type other than the column's to bind (JSON null as NULL)."""
 
 
 def _written(request: RecordRequest, now: datetime, params: dict[str, Any]) -> JobExecution:

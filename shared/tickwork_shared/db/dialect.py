@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, literal, select, text
+from sqlalchemy import ColumnElement, Select, bindparam, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tickwork_shared.db.types import UTCDateTime
@@ -40,13 +40,28 @@ def db_now_expr(session: AsyncSession, plus_seconds: float = 0.0) -> ColumnEleme
     return func.timestampadd(text("MICROSECOND"), micros, now, type_=UTCDateTime())
 
 
+_MARIADB_NOW = func.utc_timestamp(6, type_=UTCDateTime())
+_SQLITE_NOW = bindparam("sqlite_now", type_=UTCDateTime())
+_READ_CLOCK = select(_MARIADB_NOW)
+
+
+def prepared_now(*, sqlite: bool) -> ColumnElement[datetime]:
+    """The database clock for a statement built once and executed many times (where
+    `db_now_expr` builds a new expression per call). On SQLite it is a parameter:
+    execute the statement with `clock_params(session)`."""
+    return _SQLITE_NOW if sqlite else _MARIADB_NOW
+
+
+def clock_params(session: AsyncSession) -> dict[str, datetime]:
+    """The parameters `prepared_now` needs: the time now on SQLite, none on MariaDB."""
+    return {"sqlite_now": datetime.now(UTC)} if is_sqlite(session) else {}
+
+
 async def db_now(session: AsyncSession) -> datetime:
     """Read the database clock (one round trip on MariaDB)."""
     if is_sqlite(session):
         return datetime.now(UTC)
-    value: datetime | None = await session.scalar(
-        select(func.utc_timestamp(6, type_=UTCDateTime()))
-    )
+    value: datetime | None = await session.scalar(_READ_CLOCK)
     assert value is not None
     return value
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from tickwork_executor.claims import Claimer, ClaimKind, ClaimRequest
 from tickwork_executor.lease import Lease
 from tickwork_executor.outcomes import Outcome
@@ -16,7 +16,14 @@ from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.messages import RunMessage
 
-from tests.integration.executor.helpers import add_job, add_run, message_of, read_lock, read_run
+from tests.integration.executor.helpers import (
+    add_job,
+    add_run,
+    message_of,
+    read_job,
+    read_lock,
+    read_run,
+)
 
 
 @pytest.fixture
@@ -114,3 +121,49 @@ async def test_a_batch_of_records_writes_only_where_the_lease_is_still_held(
     assert (await read_run(db_sessions, lost.execution_id)).status == "failed"
     assert await read_lock(db_sessions, job.id) is None  # released with the record
     assert (await read_run(db_sessions, kept.execution_id)).finished_at is not None
+
+
+async def test_each_row_of_a_record_batch_gets_its_own_outcome(
+    claimer: Claimer, db_sessions: SessionFactory
+) -> None:
+    """The batch's statement is prepared once per size: every value is a parameter, and a
+    task's None result stays SQL NULL next to rows with a JSON result."""
+    first, second = await add_job(db_sessions), await add_job(db_sessions)
+    runs = [
+        await add_run(db_sessions, first),
+        await add_run(db_sessions, first),
+        await add_run(db_sessions, second),
+    ]
+    claims = await claimer.claim_many(
+        [ClaimRequest(message_of(run), f"tok-{index}") for index, run in enumerate(runs)]
+    )
+    outcomes = [
+        Outcome(ExecutionStatus.SUCCEEDED, result={"n": [1, 2]}),
+        Outcome(ExecutionStatus.SUCCEEDED, result=None),
+        Outcome(ExecutionStatus.FAILED, error="ValueError: boom"),
+    ]
+    requests = []
+    for claim, outcome in zip(claims, outcomes, strict=True):
+        assert claim.row is not None
+        lease = Lease(claim.row.execution_id, claim.row.job_id, claim.row.lease_token or "")
+        requests.append(RecordRequest(lease, outcome, claim.row.started_at, claim.locked))  # type: ignore[arg-type]
+    answers = await record_outcomes(db_sessions, requests)
+
+    assert all(answer is not None for answer in answers)
+    stored = [await read_run(db_sessions, run.execution_id) for run in runs]
+    assert [(row.status, row.result, row.error, row.retry_handled) for row in stored] == [
+        ("succeeded", {"n": [1, 2]}, None, True),
+        ("succeeded", None, None, True),
+        ("failed", None, "ValueError: boom", False),
+    ]
+    assert all(row.finished_at is not None and row.duration_ms is not None for row in stored)
+    async with db_sessions() as session:
+        nulls = await session.scalar(
+            select(func.count()).where(
+                JobExecution.execution_id.in_([run.execution_id for run in runs]),
+                JobExecution.result.is_(None),
+            )
+        )
+    assert nulls == 2  # SQL NULL, not the JSON text 'null'
+    assert (await read_job(db_sessions, first.id)).last_success_at is not None
+    assert (await read_job(db_sessions, second.id)).last_success_at is None
