@@ -3,7 +3,9 @@
 Each delivery is claimed and then settled: acked once the claim committed (from then on
 the database is the truth, however long the task runs), rejected (dead-lettered to
 `tickwork.runs.dead`) if it is poison. A delivery takes one of `concurrency` slots before
-its claim; a run keeps it until it is recorded (a sync task: until its thread returns).
+its claim; a run keeps it while its task runs (a sync task: until its thread returns). The
+outcome's write does not hold it: under load, runs waiting for their record batch would
+otherwise take slots from runs that could start.
 A claimed run is started before its delivery is acked: an ack that hangs on a broker that
 went away must not keep the run, and its heartbeat, waiting until its lease runs out.
 
@@ -280,7 +282,11 @@ class RunConsumer:
         # still gives claim and task one trace. The context is handed over as it is, not
         # through headers: nothing crosses a process here.
         supervisor = RunSupervisor(
-            self._env, claim, acquired_at=acquired_at, trace_context=otel_context.get_current()
+            self._env,
+            claim,
+            acquired_at=acquired_at,
+            trace_context=otel_context.get_current(),
+            on_task_over=self._release_slot,
         )
         self.runs[supervisor.lease.execution_id] = supervisor
         task = asyncio.create_task(self._supervise(supervisor))
@@ -296,24 +302,31 @@ class RunConsumer:
             )
         finally:
             del self.runs[supervisor.lease.execution_id]
-            lingering = [thread for thread in supervisor.threads if not thread.done()]
-            if not lingering:
+            self._release_slot(supervisor)  # if the supervisor ended before its task did
+
+    def _release_slot(self, supervisor: RunSupervisor) -> None:
+        """Give the run's slot back, once: now, or when its lingering threads return."""
+        if supervisor.slot_released:
+            return
+        supervisor.slot_released = True
+        lingering = [thread for thread in supervisor.threads if not thread.done()]
+        if not lingering:
+            self._free_slot()
+            return
+        logger.warning(
+            "a sync task outlived its run; its slot stays taken until it returns",
+            extra={"action": "thread_lingering", **supervisor.log_fields},
+        )
+        remaining = len(lingering)
+
+        def returned(_: object) -> None:
+            nonlocal remaining
+            remaining -= 1
+            if remaining == 0:
                 self._free_slot()
-            else:
-                logger.warning(
-                    "a sync task outlived its run; its slot stays taken until it returns",
-                    extra={"action": "thread_lingering", **supervisor.log_fields},
-                )
-                remaining = len(lingering)
 
-                def returned(_: object) -> None:
-                    nonlocal remaining
-                    remaining -= 1
-                    if remaining == 0:
-                        self._free_slot()
-
-                for thread in lingering:
-                    thread.add_done_callback(returned)
+        for thread in lingering:
+            thread.add_done_callback(returned)
 
     def _free_slot(self) -> None:
         self.slots.release()

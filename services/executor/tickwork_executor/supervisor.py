@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -75,7 +76,8 @@ class RunSupervisor:
 
     `interrupt` stops the task for a reason (cancel requested, lease lost, shutdown);
     what is written then is `outcomes.decide_finish`'s answer. Sync tasks that outlive
-    their run leave their thread futures in `threads`.
+    their run leave their thread futures in `threads`. `on_task_over` is called once the
+    task is over, before its outcome is written.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class RunSupervisor:
         *,
         acquired_at: float,
         trace_context: Context | None = None,
+        on_task_over: Callable[[RunSupervisor], None] | None = None,
     ) -> None:
         row = claim.row
         assert row is not None
@@ -98,6 +101,9 @@ class RunSupervisor:
         self._trace_context = trace_context
         self.lease = Lease(row.execution_id, row.job_id, row.lease_token)
         self.threads: list[asyncio.Future[Any]] = []
+        self.slot_released = False
+        """Set by the consumer once it gave this run's slot back."""
+        self._on_task_over = on_task_over
         self._stop: StopReason | None = None
         self._work: asyncio.Task[Outcome] | None = None
         self.log_fields = {"execution_id": row.execution_id, "job_id": row.job_id}
@@ -147,6 +153,8 @@ class RunSupervisor:
                 cancelled = True
                 self.interrupt(StopReason.SHUTDOWN)
         await keeper.close()
+        if self._on_task_over is not None:
+            self._on_task_over(self)  # the task is over; its outcome is not written yet
 
         finish, outcome = decide_finish(self._stop, _outcome_of(self._work))
         recorded: JobExecution | None = None

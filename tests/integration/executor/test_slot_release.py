@@ -1,0 +1,77 @@
+"""A run gives its slot back when its task is over, before its outcome is written: under
+load, runs waiting for their record batch would otherwise keep runs that could start
+waiting (and pause the consumer)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from tickwork_executor.service import Executor
+from tickwork_shared.bus import MemoryBus
+from tickwork_shared.bus.abc import Delivery
+from tickwork_shared.db.engine import SessionFactory
+
+from tests.integration.executor.conftest import executor_settings
+from tests.integration.executor.helpers import (
+    add_job,
+    add_run,
+    eventually,
+    message_of,
+    read_run,
+    run_status,
+)
+from tests.integration.executor.task_module import RECORD
+
+pytestmark = pytest.mark.integration
+
+
+class Accepted(Delivery):
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self.body = body
+        self.headers = {}
+        self.routing_key = "tickwork.runs"
+        self.redelivered = False
+        self.message_id = None
+
+    async def _settle(self, *, accept: bool) -> None:
+        return None
+
+
+async def test_the_slot_is_free_while_the_outcome_is_still_being_written(
+    maria_sessions: SessionFactory, memory_bus: MemoryBus
+) -> None:
+    RECORD.reset()
+    executor = Executor(
+        executor_settings(executor_concurrency=1), sessions=maria_sessions, bus=memory_bus
+    )
+    recorder = executor.consumer._env.recorder
+    assert recorder is not None
+    release = asyncio.Event()
+    original = recorder._work
+
+    async def held_record(batch: Any) -> Any:
+        await release.wait()
+        return await original(batch)
+
+    recorder._work = held_record
+    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 0.0})
+    row = await add_run(maria_sessions, job)
+    try:
+        await executor.consumer.handle(Accepted(message_of(row).to_bytes()))
+        await eventually(lambda: RECORD.calls[row.execution_id], lambda n: n == 1, what="ran")
+        await eventually(
+            lambda: executor.consumer.slots.used,
+            lambda used: used == 0,
+            what="the slot given back",
+        )
+        assert not executor.consumer.paused
+        assert (await read_run(maria_sessions, row.execution_id)).status == "running"
+        release.set()
+        await run_status(maria_sessions, row.execution_id, "succeeded", timeout=10)
+        assert executor.consumer.slots.used == 0  # given back once, not twice
+    finally:
+        release.set()
+        await executor.consumer.drain(1.0)
