@@ -54,11 +54,18 @@ def runtime_tickwork() -> str:
     venv = folder / "venv"
     log("installing tickwork into a runtime-only venv (as the image does)")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    # Built from a copy: a non-editable build leaves `build/` folders in its sources.
+    sources = folder / "src"
+    skip = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    for part in ("shared", "services", "tickwork"):
+        shutil.copytree(ROOT / part, sources / part, ignore=skip)
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / part, sources / part)
     packages = ["./shared", "./services/api", "./services/planner", "./services/executor", "."]
     python = str(venv / "bin" / "python")
     installed = subprocess.run(
         [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", python, *packages],
-        cwd=ROOT,
+        cwd=sources,
         capture_output=True,
         text=True,
         check=False,

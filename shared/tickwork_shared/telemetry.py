@@ -3,7 +3,8 @@
 Exporters follow the standard `OTEL_*` variables: OTLP over HTTP when
 `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set or `OTEL_TRACES_EXPORTER=otlp`,
 the console when `OTEL_TRACES_EXPORTER=console`, nothing otherwise. Spans are still made
-without an exporter, so logs carry trace ids and context still crosses the bus.
+without an exporter, so logs carry trace ids and context still crosses the bus; they are
+just not recorded (no attributes kept, no timings) until some span processor listens.
 
 The spans of one run: the api's request span (or the planner's `planner.plan` tick, or its
 `planner.job_trigger` command) → the run message's `traceparent` header → the executor's
@@ -15,14 +16,22 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.util.types import Attributes
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -50,13 +59,55 @@ def _exporter_processors() -> list[SpanProcessor]:
     return processors
 
 
+class RecordWhenListened(Sampler):
+    """Records spans (as `ParentBased(ALWAYS_ON)`) once a span processor listens, and only
+    then: until an exporter (or a test's in-memory processor) is added, spans are made
+    but not recorded. They still carry trace and span ids, so logs show the trace id and
+    messages carry `traceparent`; what is saved is keeping attributes and timings nobody
+    reads — a recorded span costs about three times a dropped one, twice per run."""
+
+    def __init__(self) -> None:
+        self.listened = False
+        self._recording = ParentBased(ALWAYS_ON)
+
+    def should_sample(
+        self,
+        parent_context: context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        chosen = self._recording if self.listened else ALWAYS_OFF
+        return chosen.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return "RecordWhenListened"
+
+
+class ListenedTracerProvider(TracerProvider):
+    """A provider whose spans are recorded from the first span processor added on."""
+
+    def __init__(self, sampler: RecordWhenListened, resource: Resource) -> None:
+        super().__init__(sampler=sampler, resource=resource)
+        self._listened_sampler = sampler
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        super().add_span_processor(span_processor)
+        self._listened_sampler.listened = True
+
+
 def configure_tracing(service_name: str) -> TracerProvider:
     """Install this process's tracer provider (once; later calls return the first one)."""
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current
     name = os.environ.get("OTEL_SERVICE_NAME", service_name)
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
+    provider = ListenedTracerProvider(RecordWhenListened(), Resource.create({SERVICE_NAME: name}))
     for processor in _exporter_processors():
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
@@ -99,7 +150,8 @@ def trace_sql(engine: AsyncEngine | Engine) -> None:
 
     The span carries the statement text (`db.statement`, cut at 2000 characters) and never
     its parameters, so no value (an API key's hash, a job's arguments) reaches a trace.
-    Statements outside any trace (a planner's idle polling) make no span. Idempotent.
+    Statements outside any recorded trace (a planner's idle polling, a process without an
+    exporter) make no span. Idempotent.
     """
     sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
     if event.contains(sync, "before_cursor_execute", _statement_started):
@@ -112,7 +164,7 @@ def trace_sql(engine: AsyncEngine | Engine) -> None:
 def _statement_started(
     connection: Any, _cursor: Any, statement: str, _params: Any, execution: Any, _many: bool
 ) -> None:
-    if execution is None or not trace.get_current_span().get_span_context().is_valid:
+    if execution is None or not trace.get_current_span().is_recording():
         return
     words = statement.split(None, 1)
     span = tracer().start_span(
