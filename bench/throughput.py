@@ -32,17 +32,26 @@ EXECUTOR_COUNTS = tuple(
 CONCURRENCY = os.environ.get("TICKWORK_BENCH_EXECUTOR_CONCURRENCY", "32")
 """Slots per executor (TICKWORK_EXECUTOR_CONCURRENCY; the default is 8). No-op runs are
 short: more slots mean bigger claim and record batches (prefetch is half the slots)."""
+WIDE_CONCURRENCY = os.environ.get("TICKWORK_BENCH_WIDE_CONCURRENCY", "128")
+"""Slots per executor of one more 2-executor drain: how far bigger batches go."""
 
 
 def _label(executors: int) -> str:
     return f"{executors}_executor" + ("s" if executors > 1 else "")
 
 
-async def drain(executors: int, *, memory: dict[str, float] | None = None) -> float:
-    """One drain; prints its figures and returns executions/s."""
+async def drain(
+    executors: int,
+    *,
+    memory: dict[str, float] | None = None,
+    concurrency: str = CONCURRENCY,
+    suffix: str = "",
+) -> float:
+    """One drain; prints its figures (named `throughput_<n>_executors<suffix>_…`) and
+    returns executions/s."""
     async with place(f"tput{executors}") as where:
         probe = str(where.workdir / "probe")
-        stack = where.stack(TICKWORK_BENCH_PROBE=probe, TICKWORK_EXECUTOR_CONCURRENCY=CONCURRENCY)
+        stack = where.stack(TICKWORK_BENCH_PROBE=probe, TICKWORK_EXECUTOR_CONCURRENCY=concurrency)
         try:
             await seed.jobs(
                 where,
@@ -64,7 +73,9 @@ async def drain(executors: int, *, memory: dict[str, float] | None = None) -> fl
             meter.groups["planner"] = [procs["planner"].pid]
             meter.start()
             started = time.monotonic()
-            log(f"throughput: {RUNS} runs, {executors} executor(s), 1 planner")
+            log(
+                f"throughput: {RUNS} runs, {executors} executor(s) x {concurrency} slots, 1 planner"
+            )
 
             async def drained() -> bool:
                 for proc in stack.procs:
@@ -92,7 +103,7 @@ async def drain(executors: int, *, memory: dict[str, float] | None = None) -> fl
         totals = probe_totals(probe)
         transactions = totals.get("commits", 0) + totals.get("rollbacks", 0)
         trips = transactions + sum(totals.get(key, 0) for key in ("statements", "pings", "resets"))
-        name = f"throughput_{_label(executors)}"
+        name = f"throughput_{_label(executors)}{suffix}"
         figure(name, rate, "executions/s")
         figure(f"{name}_succeeded", int(ok), "runs")
         figure(f"{name}_db_transactions", transactions / int(done), "per_execution")
@@ -108,3 +119,5 @@ async def run(memory: dict[str, float] | None = None) -> None:
     figure("throughput_executor_concurrency", int(CONCURRENCY), "slots")
     for executors in EXECUTOR_COUNTS:
         await drain(executors, memory=memory if executors == 2 else None)
+    if WIDE_CONCURRENCY and 2 in EXECUTOR_COUNTS:
+        await drain(2, concurrency=WIDE_CONCURRENCY, suffix=f"_{WIDE_CONCURRENCY}_slots")
