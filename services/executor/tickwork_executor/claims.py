@@ -137,10 +137,14 @@ class Claimer:
         for index, request in enumerate(requests):
             message = request.message
             row = rows.get(message.execution_id)
-            if row is not None and message.execution_id in seen:
-                claims.append(Claim(ClaimKind.DUPLICATE, row, note="delivered twice"))
-                continue
-            seen.add(message.execution_id)
+            # Only a message that agrees with its row counts as a delivery of that run: a
+            # contradicting one next to the real one is poison either way, and must not
+            # make the real one look delivered twice (it would be acked and never run).
+            if row is not None and _agrees(message, row):
+                if message.execution_id in seen:
+                    claims.append(Claim(ClaimKind.DUPLICATE, row, note="delivered twice"))
+                    continue
+                seen.add(message.execution_id)
             decided = await self._decide(session, message, row, jobs, now, request.lease_token)
             if isinstance(decided, _Starting):
                 starting[index] = decided
@@ -167,7 +171,7 @@ class Claimer:
         """What the claim does with one run; `_Starting` if it starts (written later)."""
         if row is None:
             return Claim(ClaimKind.UNKNOWN, note="no such execution")
-        if row.job_id != message.job_id or row.attempt != message.attempt:
+        if not _agrees(message, row):
             return Claim(ClaimKind.UNKNOWN, note="the message contradicts its execution")
         if row.status == ExecutionStatus.RUNNING.value and row.lease_token == lease_token:
             locked = await holds_job_lock(session, row.job_id, row.execution_id)
@@ -326,6 +330,11 @@ class _Starting:
     lease_token: str
     locked: bool
     job_type: str
+
+
+def _agrees(message: RunMessage, row: JobExecution) -> bool:
+    """The message names the row's job and attempt (it is a delivery of that run)."""
+    return row.job_id == message.job_id and row.attempt == message.attempt
 
 
 class _Raced(Exception):

@@ -167,3 +167,32 @@ async def test_each_row_of_a_record_batch_gets_its_own_outcome(
     assert nulls == 2  # SQL NULL, not the JSON text 'null'
     assert (await read_job(db_sessions, first.id)).last_success_at is not None
     assert (await read_job(db_sessions, second.id)).last_success_at is None
+
+
+async def test_a_contradicting_message_in_the_batch_does_not_make_the_real_one_a_duplicate(
+    claimer: Claimer, db_sessions: SessionFactory
+) -> None:
+    """Found by the poison drill: the batch took the first message of an execution as its
+    delivery, so a forged one ahead of the real one had the real one acked as "delivered
+    twice" (and never run), and one behind it was acked instead of dead-lettered."""
+    job = await add_job(db_sessions)
+    run = await add_run(db_sessions, job)
+    real = message_of(run)
+    forged = real.model_copy(update={"attempt": 5})
+    claims = await claimer.claim_many(
+        [
+            ClaimRequest(forged, "tok-forged"),
+            ClaimRequest(real, "tok-real"),
+            ClaimRequest(forged, "tok-forged-2"),
+            ClaimRequest(real, "tok-real-2"),
+        ]
+    )
+
+    assert [claim.kind for claim in claims] == [
+        ClaimKind.UNKNOWN,
+        ClaimKind.CLAIMED,
+        ClaimKind.UNKNOWN,
+        ClaimKind.DUPLICATE,
+    ]
+    stored = await read_run(db_sessions, run.execution_id)
+    assert (stored.status, stored.lease_token) == ("running", "tok-real")
