@@ -126,6 +126,38 @@ async def test_unsettled_delivery_is_redelivered_after_its_subscription_closes(b
     await held.ack()  # settling twice does nothing either
 
 
+async def test_acks_holds_and_rejects_of_one_burst_settle_exactly_their_own(bus: Bus) -> None:
+    """RabbitBus sends a burst's acks together (one `multiple` ack for the oldest run of
+    acked deliveries): a held delivery among them must still come back, and a rejected
+    one must still be dead-lettered, not acked."""
+    settle = {b"h": "hold", b"r": "reject"}
+
+    async def mixed(delivery: Delivery) -> None:
+        how = settle.get(delivery.body, "ack")
+        if how == "ack":
+            await delivery.ack()
+        elif how == "reject":
+            await delivery.reject()
+        seen.append(delivery.body)
+
+    seen: list[bytes] = []
+    subscription = await bus.consume(RUNS_QUEUE, mixed, prefetch=20)
+    bodies = [b"a", b"b", b"h", b"c", b"r", b"d", b"e"]
+    assert await bus.publish_many(runs(*bodies)) == [True] * len(bodies)
+    await wait_until(lambda: len(seen) == len(bodies))
+    await subscription.close()
+
+    inbox = Inbox()
+    await bus.consume(RUNS_QUEUE, inbox, prefetch=20)
+    await bus.publish("", RUNS_QUEUE, b"sentinel")
+    await inbox.wait_for(2)
+    assert inbox.bodies == [b"h", b"sentinel"]  # only the held one came back
+    dead = Inbox()
+    await bus.consume(RUNS_DEAD_QUEUE, dead, prefetch=5)
+    await bus.publish("", RUNS_DEAD_QUEUE, b"sentinel")
+    assert [d.body for d in await dead.wait_for(2)] == [b"r", b"sentinel"]
+
+
 async def test_close_cancels_running_handlers(bus: Bus) -> None:
     started, cancelled = asyncio.Event(), asyncio.Event()
 

@@ -7,7 +7,8 @@ prefetch is per consumer and never global QoS (quorum queues do not support it).
 aio-pika's robust objects restore channels, queues, bindings and consumers after a
 reconnect. What they do not do, this module does: bound publishes in time (a publish
 waits for the connection while the broker is away), swallow acks for deliveries of a
-channel that is gone (the broker redelivers them), and count reconnects.
+channel that is gone (the broker redelivers them), send the acks of one turn of the
+event loop together (`acks.ChannelAcks`), and count reconnects.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from aio_pika.abc import AbstractRobustConnection as Connection
 from aiormq import spec
 
 from tickwork_shared.bus import abc
+from tickwork_shared.bus.acks import ChannelAcks
 from tickwork_shared.bus.topology import LISTENER_PREFETCH, declare_topology
 from tickwork_shared.errors import BusUnavailable
 
@@ -53,9 +55,10 @@ def _translated(what: str) -> Iterator[None]:
 
 
 class _RabbitDelivery(abc.Delivery):
-    def __init__(self, message: AbstractIncomingMessage) -> None:
+    def __init__(self, message: AbstractIncomingMessage, acks: ChannelAcks) -> None:
         super().__init__()
         self._message = message
+        self._acks = acks
         self.body = message.body
         self.headers = message.headers
         self.routing_key = message.routing_key or ""
@@ -63,11 +66,15 @@ class _RabbitDelivery(abc.Delivery):
         self.message_id = message.message_id
 
     async def _settle(self, *, accept: bool) -> None:
+        tag = self._message.delivery_tag
         try:
+            if tag is None:
+                return
             if accept:
-                await self._message.ack()
+                await self._acks.ack(tag)
             else:
                 await self._message.reject(requeue=False)
+                self._acks.settled_alone(tag)
         except _LOST as exc:
             # The delivery tag belonged to a channel that is gone (reconnect or close):
             # the broker has put the message back and will deliver it again.
@@ -95,16 +102,38 @@ class _RabbitSubscription(abc.Subscription):
         self._tag: str | None = None
         self._closed = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Per underlying channel: a reconnect brings a new one, whose tags start again.
+        self._acks: dict[aiormq.abc.AbstractChannel, ChannelAcks] = {}
+
+    def _acks_of(self, channel: aiormq.abc.AbstractChannel) -> ChannelAcks:
+        acks = self._acks.get(channel)
+        if acks is None:
+            # A channel that closed took its deliveries with it (the broker has them back).
+            self._acks = {known: kept for known, kept in self._acks.items() if not known.is_closed}
+
+            async def send(tag: int, multiple: bool) -> None:
+                await channel.basic_ack(delivery_tag=tag, multiple=multiple)
+
+            acks = self._acks[channel] = ChannelAcks(send)
+        return acks
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        # aio-pika runs each delivery in a task of its own; keep them for `close`.
+        # aio-pika runs each delivery in a task of its own (in delivery order); keep them
+        # for `close`. The delivery is counted unsettled before anything else happens, so
+        # a `multiple` ack of a later one never covers it.
+        try:
+            acks = self._acks_of(message.channel)
+        except _LOST:
+            return  # its channel is gone: the broker redelivers the message
+        if message.delivery_tag is not None:
+            acks.received(message.delivery_tag)
         if self._closed:
             return  # its channel is closing: the broker requeues the message
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
         try:
-            delivery = _RabbitDelivery(message)
+            delivery = _RabbitDelivery(message, acks)
             await abc.run_handler(self._handler, delivery, ack_on_return=self._ack_on_return)
         finally:
             self._tasks.discard(task)
