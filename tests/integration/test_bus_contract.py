@@ -412,3 +412,32 @@ async def test_unreachable_broker_raises_bus_unavailable() -> None:
     assert time.monotonic() - started < 3.0
     assert not await bus.is_healthy()
     await bus.close()
+
+
+@pytest.mark.integration
+async def test_a_pause_whose_cancel_fails_still_pauses_and_resume_consumes_again(
+    rabbit_bus: RabbitBus,
+) -> None:
+    """Found by the bus-cut drill: a channel closing under the cancel failed it with a
+    bare `Exception()`; the robust queue had already forgotten the consumer, but `pause`
+    raised, so the executor believed it was still consuming and never resumed."""
+    inbox = Inbox()
+    subscription = await rabbit_bus.consume(RUNS_QUEUE, inbox, prefetch=5)
+    queue = subscription._queue  # type: ignore[attr-defined]
+
+    class CancelThenFail:
+        """The queue, but its cancel goes through and then fails."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(queue, name)
+
+        async def cancel(self, tag: str, *args: object, **kwargs: object) -> None:
+            await queue.cancel(tag)
+            raise Exception()  # what aiormq raised in the drill
+
+    subscription._queue = CancelThenFail()  # type: ignore[attr-defined]
+    await subscription.pause()  # paused either way: it must not raise
+    subscription._queue = queue  # type: ignore[attr-defined]
+    await subscription.resume()
+    await rabbit_bus.publish("", RUNS_QUEUE, b"after the failed pause")
+    assert [d.body for d in await inbox.wait_for(1)] == [b"after the failed pause"]

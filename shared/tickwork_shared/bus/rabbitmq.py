@@ -146,9 +146,12 @@ class _RabbitSubscription(abc.Subscription):
             try:
                 async with asyncio.timeout(self._timeout):
                     await self._queue.cancel(tag)
-            except _LOST as exc:
+            except Exception as exc:
                 # The robust queue forgot the consumer before sending the cancel, so a
-                # reconnect does not restore it: paused either way.
+                # reconnect does not restore it: paused either way, whatever the failure
+                # (a channel that closes under the cancel fails it with a bare
+                # `Exception()`). Raising would tell the caller it is still consuming,
+                # and it would never resume: a drill saw an executor stop for good.
                 log.warning("consumer cancel failed: %r", exc, extra={"action": "bus_pause"})
 
     async def resume(self) -> None:
