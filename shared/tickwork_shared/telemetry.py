@@ -4,7 +4,10 @@ Exporters follow the standard `OTEL_*` variables: OTLP over HTTP when
 `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set or `OTEL_TRACES_EXPORTER=otlp`,
 the console when `OTEL_TRACES_EXPORTER=console`, nothing otherwise. Spans are still made
 without an exporter, so logs carry trace ids and context still crosses the bus; they are
-just not recorded (no attributes kept, no timings) until some span processor listens.
+just not recorded (no attributes kept, no timings) until some span processor listens —
+unless `OTEL_TRACES_SAMPLER` names a sampler, which is then used as OpenTelemetry defines
+it. A service without an exporter propagates its traces as not sampled, so give every
+service the same exporter settings (compose.yaml and deploy/k8s do).
 
 The spans of one run: the api's request span (or the planner's `planner.plan` tick, or its
 `planner.job_trigger` command) → the run message's `traceparent` header → the executor's
@@ -107,7 +110,12 @@ def configure_tracing(service_name: str) -> TracerProvider:
     if isinstance(current, TracerProvider):
         return current
     name = os.environ.get("OTEL_SERVICE_NAME", service_name)
-    provider = ListenedTracerProvider(RecordWhenListened(), Resource.create({SERVICE_NAME: name}))
+    resource = Resource.create({SERVICE_NAME: name})
+    provider: TracerProvider
+    if os.environ.get("OTEL_TRACES_SAMPLER"):
+        provider = TracerProvider(resource=resource)  # the sampler the operator chose
+    else:
+        provider = ListenedTracerProvider(RecordWhenListened(), resource)
     for processor in _exporter_processors():
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)

@@ -3,11 +3,16 @@ span processor listens."""
 
 from __future__ import annotations
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from tickwork_shared.telemetry import ListenedTracerProvider, RecordWhenListened
+from tickwork_shared.telemetry import (
+    ListenedTracerProvider,
+    RecordWhenListened,
+    configure_tracing,
+)
 
 
 def _provider() -> ListenedTracerProvider:
@@ -53,3 +58,23 @@ def test_a_sampled_remote_parent_is_not_recorded_without_a_processor() -> None:
     with tracer.start_as_current_span("child", context=trace.set_span_in_context(parent)) as span:
         assert not span.is_recording()
         assert span.get_span_context().trace_id == 0x1234
+
+
+def test_an_operator_chosen_sampler_is_used_as_opentelemetry_defines_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: trace.ProxyTracerProvider())
+    monkeypatch.setattr(trace, "set_tracer_provider", lambda provider: None)
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
+    chosen = configure_tracing("test")
+    assert not isinstance(chosen, ListenedTracerProvider)
+    assert chosen.sampler.get_description() == "AlwaysOnSampler"
+
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER")
+    default = configure_tracing("test")
+    assert isinstance(default, ListenedTracerProvider)
+    assert default.sampler.get_description() == "RecordWhenListened"
