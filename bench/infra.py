@@ -31,6 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tickwork_shared.migrate import upgrade_to_head
 
+from tests.harness.install import install_into_new_venv
 from tests.harness.processes import Proc, Stack, free_port
 
 SERVER_URL = os.environ.get("TICKWORK_BENCH_DATABASE_URL", "mysql+asyncmy://root@127.0.0.1:3306/")
@@ -53,7 +54,6 @@ def runtime_tickwork() -> str:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     venv = folder / "venv"
     log("installing tickwork into a runtime-only venv (as the image does)")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     # Built from a copy: a non-editable build leaves `build/` folders in its sources.
     sources = folder / "src"
     skip = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
@@ -62,14 +62,7 @@ def runtime_tickwork() -> str:
     for part in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / part, sources / part)
     packages = ["./shared", "./services/api", "./services/planner", "./services/executor", "."]
-    python = str(venv / "bin" / "python")
-    installed = subprocess.run(
-        [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", python, *packages],
-        cwd=sources,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    installed = install_into_new_venv(venv, packages, cwd=sources)
     if installed.returncode != 0:
         raise RuntimeError(f"runtime install failed:\n{installed.stderr}")
     return str(venv / "bin" / "tickwork")

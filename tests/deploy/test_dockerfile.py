@@ -10,7 +10,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ import pytest
 from tests.deploy.dockerfile_stages import Stage, stages
 from tests.deploy.dockerignore import DockerIgnore
 from tests.deploy.layout import DOCKERFILE, DOCKERIGNORE, ROOT
+from tests.harness.install import install_into_new_venv
 
 PINNED = r"^[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}$"
 BUILD_TOOLS = {"build-essential", "gcc", "g++", "make", "clang", "python3-dev", "libc6-dev"}
@@ -140,15 +140,8 @@ def test_the_image_install_gives_a_working_tickwork(
     sources = _install_sources(image_stages)
     assert set(sources) >= {"./shared", "./services/planner", "./services/executor", "."}
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    install = subprocess.run(
-        [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", python, *sources],
-        cwd=context,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    install = install_into_new_venv(venv, sources, cwd=context)
     assert install.returncode == 0, install.stderr
     tickwork = str(venv / "bin" / "tickwork")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWORK_")}

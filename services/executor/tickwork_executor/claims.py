@@ -217,15 +217,13 @@ class Claimer:
     ) -> None:
         """Switch the runs to `running` in one conditional UPDATE; stamp their jobs."""
         expires = now + timedelta(seconds=self.lease_seconds)
-        params: dict[str, Any] = {
-            "now": now,
-            "expires": expires,
-            "claimer": self.executor_id,
-            "claimer_host": self.host_name,
-        }
-        for index, start in enumerate(starting):
-            params[f"id{index}"] = start.row.execution_id
-            params[f"token{index}"] = start.lease_token
+        params = statements.batch_params(
+            [{"id": start.row.execution_id, "token": start.lease_token} for start in starting],
+            now=now,
+            expires=expires,
+            claimer=self.executor_id,
+            claimer_host=self.host_name,
+        )
         connection = await session.connection()
         result = await connection.execute(statements.start_runs(len(starting)), params)
         if _rowcount(result) != len(starting):

@@ -91,12 +91,13 @@ async def record_outcomes(
             }
             for request in requests
         ]
-        params: dict[str, Any] = {"now": now}
-        for index, (request, written) in enumerate(zip(requests, values, strict=True)):
-            params[f"id{index}"] = request.lease.execution_id
-            params[f"token{index}"] = request.lease.token
-            for column, value in written.items():
-                params[f"{column}{index}"] = value
+        params = statements.batch_params(
+            [
+                {"id": request.lease.execution_id, "token": request.lease.token, **written}
+                for request, written in zip(requests, values, strict=True)
+            ],
+            now=now,
+        )
         # Core statements go to the connection: the session would only add its ORM
         # bookkeeping to each (they touch no entity).
         connection = await session.connection()

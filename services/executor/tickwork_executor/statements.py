@@ -10,6 +10,7 @@ depend on the batch's size, so one is built per size (at most the batch limit of
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -75,6 +76,16 @@ STAMP_LAST_RUN = update(JOBS).where(JOBS.c.id.in_(_IDS)).values(last_run_at=_NOW
 STAMP_LAST_SUCCESS = update(JOBS).where(JOBS.c.id.in_(_IDS)).values(last_success_at=_NOW)
 RELEASE_JOB_LOCKS: Delete = delete(LOCKS).where(LOCKS.c.execution_id.in_(_IDS))
 """Parameters: `ids` (job ids; execution ids for the locks), `now`."""
+
+
+def batch_params(rows: Sequence[Mapping[str, Any]], **shared: Any) -> dict[str, Any]:
+    """The parameters of a batch statement: each row's values named with its index
+    (`id0`, `token0`, …, `id1`, …), and the values all rows share."""
+    params = dict(shared)
+    for index, row in enumerate(rows):
+        for name, value in row.items():
+            params[f"{name}{index}"] = value
+    return params
 
 
 def _row_ids(count: int) -> list[BindParameter[Any]]:

@@ -24,6 +24,11 @@ def is_sqlite(session: AsyncSession) -> bool:
     return dialect_name(session) == "sqlite"
 
 
+_MARIADB_NOW = func.utc_timestamp(6, type_=UTCDateTime())
+_SQLITE_NOW = bindparam("sqlite_now", type_=UTCDateTime())
+_READ_CLOCK = select(_MARIADB_NOW)
+
+
 def db_now_expr(session: AsyncSession, plus_seconds: float = 0.0) -> ColumnElement[datetime]:
     """The database clock (plus an offset) as an SQL expression.
 
@@ -33,16 +38,10 @@ def db_now_expr(session: AsyncSession, plus_seconds: float = 0.0) -> ColumnEleme
     """
     if is_sqlite(session):
         return literal(datetime.now(UTC) + timedelta(seconds=plus_seconds), UTCDateTime())
-    now = func.utc_timestamp(6, type_=UTCDateTime())
     if not plus_seconds:
-        return now
+        return _MARIADB_NOW
     micros = round(plus_seconds * 1_000_000)
-    return func.timestampadd(text("MICROSECOND"), micros, now, type_=UTCDateTime())
-
-
-_MARIADB_NOW = func.utc_timestamp(6, type_=UTCDateTime())
-_SQLITE_NOW = bindparam("sqlite_now", type_=UTCDateTime())
-_READ_CLOCK = select(_MARIADB_NOW)
+    return func.timestampadd(text("MICROSECOND"), micros, _MARIADB_NOW, type_=UTCDateTime())
 
 
 def prepared_now(*, sqlite: bool) -> ColumnElement[datetime]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import select
+from tickwork_shared.bus.abc import Delivery
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJob, ScheduledJobLock
 from tickwork_shared.enums import Trigger
@@ -18,6 +19,21 @@ from tickwork_shared.runs import manual_fire_key, new_run, schedule_fire_key
 from tests.factories import make_job
 
 T = TypeVar("T")
+
+
+class HandedDelivery(Delivery):
+    """A run message handed straight to `RunConsumer.handle`; settling it does nothing."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self.body = body
+        self.headers = {}
+        self.routing_key = "tickwork.runs"
+        self.redelivered = False
+        self.message_id = None
+
+    async def _settle(self, *, accept: bool) -> None:
+        return None
 
 
 async def add_job(sessions: SessionFactory, **overrides: Any) -> ScheduledJob:

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from tickwork_executor.service import Executor
 from tickwork_shared.bus import MemoryBus
-from tickwork_shared.bus.abc import Delivery
 from tickwork_shared.db.engine import SessionFactory
 
 from tests.integration.executor.conftest import executor_settings
 from tests.integration.executor.helpers import (
+    HandedDelivery,
     add_job,
     add_run,
     eventually,
@@ -33,16 +33,11 @@ from tests.integration.executor.task_module import RECORD
 pytestmark = pytest.mark.integration
 
 
-class StalledAck(Delivery):
+class StalledAck(HandedDelivery):
     """A delivery whose ack hangs until released, as on a channel whose broker is gone."""
 
     def __init__(self, body: bytes) -> None:
-        super().__init__()
-        self.body = body
-        self.headers = {}
-        self.routing_key = "tickwork.runs"
-        self.redelivered = False
-        self.message_id = None
+        super().__init__(body)
         self.release = asyncio.Event()
 
     async def _settle(self, *, accept: bool) -> None:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from tickwork_executor.service import Executor
 from tickwork_shared.bus import MemoryBus
-from tickwork_shared.bus.abc import Delivery
 from tickwork_shared.db.engine import SessionFactory
 
 from tests.integration.executor.conftest import executor_settings
 from tests.integration.executor.helpers import (
+    HandedDelivery,
     add_job,
     add_run,
     eventually,
@@ -25,19 +25,6 @@ from tests.integration.executor.helpers import (
 from tests.integration.executor.task_module import RECORD
 
 pytestmark = pytest.mark.integration
-
-
-class Accepted(Delivery):
-    def __init__(self, body: bytes) -> None:
-        super().__init__()
-        self.body = body
-        self.headers = {}
-        self.routing_key = "tickwork.runs"
-        self.redelivered = False
-        self.message_id = None
-
-    async def _settle(self, *, accept: bool) -> None:
-        return None
 
 
 async def test_the_slot_is_free_while_the_outcome_is_still_being_written(
@@ -60,7 +47,7 @@ async def test_the_slot_is_free_while_the_outcome_is_still_being_written(
     job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 0.0})
     row = await add_run(maria_sessions, job)
     try:
-        await executor.consumer.handle(Accepted(message_of(row).to_bytes()))
+        await executor.consumer.handle(HandedDelivery(message_of(row).to_bytes()))
         await eventually(lambda: RECORD.calls[row.execution_id], lambda n: n == 1, what="ran")
         await eventually(
             lambda: executor.consumer.slots.used,
