@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from cron_descriptor import Options, get_description  # type: ignore[import-untyped]
 
 MASK = "***"
+MIN_SLOTS = 40
 # Argument keys whose values only an admin sees (API.md "Secrets"), compared without case,
 # dashes or underscores, and as a suffix: `Authorization`, `X-Api-Key`, `client_secret`.
 SECRET_KEYS = ("authorization", "password", "token", "secret", "apikey")
@@ -236,7 +237,7 @@ def duration_chart(
     if not timed:
         return Chart(width, height, [], "", True)
     longest = max(ms for _, _, ms in timed) or 1
-    slot = width / max(len(timed), 1)
+    slot = width / max(len(timed), MIN_SLOTS)  # a few runs make narrow bars, not wide ones
     bars = []
     for index, (at, status, ms) in enumerate(timed):
         bar_height = max(1.0, (height - 4) * ms / longest)
