@@ -140,33 +140,34 @@ class NextRunView:
 def next_runs_view(
     times: Sequence[datetime], zone: ZoneInfo, now: datetime, *, hour_floats: bool = False
 ) -> list[NextRunView]:
-    """The next fire times in the job's zone, each with a note when the clocks change
-    between it and the fire time before it (or now, for the first): what the DST rules
-    of API.md mean for that run."""
-    views: list[NextRunView] = []
-    previous = now
-    for at in times:
-        before = previous.astimezone(zone).utcoffset()
-        after = at.astimezone(zone).utcoffset()
-        note = None
-        if before is not None and after is not None and before != after:
-            moved = "forward" if after > before else "back"
-            old, new = previous.astimezone(zone), at.astimezone(zone)
-            change = f"{offset_text(old)} → {offset_text(new)}"
-            if moved == "forward":
-                note = (
-                    f"Clocks go forward before this run ({change}): a wall time inside "
-                    "the skipped hour fires shifted by the gap."
-                )
-            else:
-                note = f"Clocks go back before this run ({change}): a repeated wall time fires " + (
-                    "in both passes (hour field * or a step)."
-                    if hour_floats
-                    else "once, at its first occurrence."
-                )
-        views.append(NextRunView(at, in_zone(at, zone), relative(at, now), note))
-        previous = at
-    return views
+    """The next fire times in the job's zone, each with a note when the clocks change on
+    its local day: what the DST rules of API.md mean for that run."""
+    return [
+        NextRunView(at, in_zone(at, zone), relative(at, now), dst_note(at, zone, hour_floats))
+        for at in times
+    ]
+
+
+def dst_note(at: datetime, zone: ZoneInfo, hour_floats: bool) -> str | None:
+    """A note when `at`'s local day in `zone` has a clock change (offset at its midnight
+    differs from the next midnight's), saying how the job's runs are placed that day."""
+    local = at.astimezone(zone)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=zone)
+    before, after = midnight.utcoffset(), (midnight + timedelta(days=1)).utcoffset()
+    if before is None or after is None or before == after:
+        return None
+    change = f"{offset_text(midnight)} → {offset_text(midnight + timedelta(days=1))}"
+    if after > before:
+        return (
+            f"Clocks go forward this day ({change}): a wall time inside the skipped hour "
+            "fires shifted by the gap."
+        )
+    passes = (
+        "in both passes (hour field * or a step)"
+        if hour_floats
+        else "once, at its first occurrence"
+    )
+    return f"Clocks go back this day ({change}): a repeated wall time fires {passes}."
 
 
 def hour_field_floats(schedule: Mapping[str, Any]) -> bool:
