@@ -203,6 +203,7 @@ async def test_executions_are_filtered_and_a_run_shows_its_timeline(api: Api) ->
     assert 'data-status="failed"' in only_failed.text
     both = await page(api, f"/ui/executions?job={job['id']}")
     assert both.text.count("<tr data-status=") == 2
+    assert both.text.count(f'<a href="/ui/jobs/{job["id"]}">history</a>') == 2  # by name
     bad = await page(api, "/ui/executions?status=exploded&since=yesterday&job=x")
     assert bad.status_code == 200
     assert "unknown status" in bad.text
@@ -214,6 +215,7 @@ async def test_executions_are_filtered_and_a_run_shows_its_timeline(api: Api) ->
     run = await page(api, f"/ui/executions/{failed.execution_id}")
     assert "ValueError: boom" in run.text
     assert "ex-1" in run.text
+    assert f'Run of <a href="/ui/jobs/{job["id"]}">history</a>' in run.text
     for step in ("queued", "started", "finished"):
         assert f"<strong>{step}</strong>" in run.text
     assert 'http-equiv="refresh"' not in run.text  # ended: no reload

@@ -6,6 +6,7 @@ the zone in, and get text, badges and chart geometry back, so each rule is unit-
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -100,8 +101,11 @@ def _duration_words(seconds: int) -> str:
     return f"{seconds} second" + ("s" if seconds != 1 else "")
 
 
+@functools.lru_cache(maxsize=4096)
 def describe_cron(expression: str) -> str:
-    """A crontab expression in words (5 fields, or 6 with seconds first)."""
+    """A crontab expression in words (5 fields, or 6 with seconds first).
+
+    Cached: wording one costs about a millisecond, and jobs share few expressions."""
     options = Options()
     options.use_24hour_time_format = True
     options.verbose = False

@@ -64,6 +64,20 @@ async def last_outcomes(sessions: SessionFactory, job_ids: Sequence[int]) -> dic
     return await run_in_transaction(sessions, work, what="console last outcomes")
 
 
+async def job_names(sessions: SessionFactory, job_ids: Sequence[int]) -> dict[int, str]:
+    """Names of the jobs behind a page of runs, deleted jobs included (their runs stay)."""
+    if not job_ids:
+        return {}
+    query = select(ScheduledJob.id, ScheduledJob.name).where(
+        ScheduledJob.id.in_(sorted(set(job_ids)))
+    )
+
+    async def work(session: AsyncSession) -> dict[int, str]:
+        return {row[0]: row[1] for row in (await session.execute(query)).all()}
+
+    return await run_in_transaction(sessions, work, what="console job names")
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     occurred_at: datetime

@@ -397,9 +397,12 @@ def _execution_query(
 
 async def _executions(request: Request) -> dict[str, Any]:
     filters, paging, query, problems = _execution_query(request)
-    page = await get_context(request).runs.list(filters, paging)
+    context = get_context(request)
+    page = await context.runs.list(filters, paging)
+    names = await reads.job_names(context.sessions, [run.job_id for run in page.items])
     return {
         "runs": page.items,
+        "names": names,
         "total": page.total,
         "paging": paging,
         "pages": max(1, -(-page.total // paging.per_page)),
@@ -427,16 +430,19 @@ async def executions_table(request: Request, me: VisitorDep) -> Response:
 
 @router.get("/executions/{execution_id}")
 async def execution_page(request: Request, execution_id: str, me: VisitorDep) -> Response:
+    context = get_context(request)
     try:
-        run: ExecutionPublic = await get_context(request).runs.get(execution_id)
+        run: ExecutionPublic = await context.runs.get(execution_id)
     except ApiError as error:
         return _api_error(request, me, error)
+    names = await reads.job_names(context.sessions, [run.job_id])
     steps = present.run_steps(run.queued_at, run.started_at, run.finished_at)
     return render(
         request,
         "execution.html",
         me=me,
         run=run,
+        job_name=names.get(run.job_id, f"job {run.job_id}"),
         result=present.mask_secrets(run.result, reveal=me.can_admin),
         steps=steps,
         open=run.status in ("queued", "running"),
