@@ -204,9 +204,14 @@ async def test_executions_are_filtered_and_a_run_shows_its_timeline(api: Api) ->
     both = await page(api, f"/ui/executions?job={job['id']}")
     assert both.text.count("<tr data-status=") == 2
     assert both.text.count(f'<a href="/ui/jobs/{job["id"]}">history</a>') == 2  # by name
-    bad = await page(api, "/ui/executions?status=exploded&since=yesterday&job=x")
+    manual = await page(api, f"/ui/executions?job={job['id']}&trigger=manual")
+    assert "No execution matches" in manual.text  # both runs came from the schedule
+    scheduled = await page(api, f"/ui/executions/table?job={job['id']}&trigger=schedule")
+    assert scheduled.text.count("<tr data-status=") == 2
+    bad = await page(api, "/ui/executions?status=exploded&since=yesterday&job=x&trigger=cron")
     assert bad.status_code == 200
     assert "unknown status" in bad.text
+    assert "unknown trigger" in bad.text
     assert "is not a time" in bad.text
     assert bad.text.count("<tr data-status=") == 2  # bad filters are ignored, said so
     none = await page(api, "/ui/executions?since=2999-01-01T00:00")

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote, urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
-from tickwork_shared.enums import ExecutionStatus, Role
+from tickwork_shared.enums import ExecutionStatus, Role, Trigger
 from tickwork_shared.views import ExecutionPublic
 
 from tickwork_api.actor import role_allows
@@ -369,6 +369,10 @@ def _execution_query(
     if status and status not in ExecutionStatus.__members__.values():
         problems.append(f"unknown status {status!r}")
         status = ""
+    trigger = params.get("trigger") or ""
+    if trigger and trigger not in Trigger.__members__.values():
+        problems.append(f"unknown trigger {trigger!r}")
+        trigger = ""
     job = params.get("job") or ""
     job_id = None
     if job:
@@ -385,9 +389,11 @@ def _execution_query(
         status=ExecutionStatus(status) if status else None,
         since=since,
         until=until,
+        trigger=Trigger(trigger) if trigger else None,
     )
     query = {
         "status": status,
+        "trigger": trigger,
         "job": job,
         "since": params.get("since", "") if since else "",
         "until": params.get("until", "") if until else "",
@@ -411,6 +417,7 @@ async def _executions(request: Request) -> dict[str, Any]:
         "page_link": lambda n: f"{COOKIE_PATH}/executions?{urlencode({**query, 'page': n})}",
         "table_url": f"{COOKIE_PATH}/executions/table?{urlencode({**query, 'page': paging.page})}",
         "statuses": [status.value for status in ExecutionStatus],
+        "triggers": [trigger.value for trigger in Trigger],
         "now": datetime.now(UTC),
     }
 
