@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
@@ -247,3 +248,30 @@ def test_the_console_fits_a_phone(console: Console, browser: Driver, jobs: dict[
     )
     assert overflow <= 0  # the page itself never scrolls sideways (wide tables do, inside)
     screenshot(browser, "jobs-phone")
+
+
+def test_the_console_works_from_the_keyboard(
+    console: Console, browser: Driver, jobs: dict[str, Any]
+) -> None:
+    browser.get(console.base_url)
+    field = browser.switch_to.active_element  # the key field has the focus
+    assert field.get_attribute("id") == "api-key"
+    field.send_keys(console.admin_key, Keys.ENTER)
+    wait(browser).until(expected_conditions.title_contains("Jobs"))
+
+    def tab_to(predicate: Any, limit: int = 40) -> Any:
+        for _ in range(limit):
+            browser.switch_to.active_element.send_keys(Keys.TAB)
+            element = browser.switch_to.active_element
+            if predicate(element):
+                return element
+        pytest.fail("not reachable with Tab")
+
+    link = tab_to(lambda e: e.text == "nightly-report")
+    link.send_keys(Keys.ENTER)
+    wait(browser).until(expected_conditions.title_contains("nightly-report"))
+    run_now = tab_to(lambda e: e.tag_name == "button" and e.text == "Run now")
+    run_now.send_keys(Keys.ENTER)
+    wait(browser, 60).until(
+        expected_conditions.text_to_be_present_in_element((By.ID, "run-status"), "succeeded")
+    )
