@@ -12,7 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from .routes import key_needed_response, router
+from . import job_pages, run_pages, sign_in
+from .pages import key_needed_response
 from .session import KeyNeeded
 
 STATIC = Path(__file__).parent / "static"
@@ -24,5 +25,6 @@ def install(app: FastAPI) -> None:
         return key_needed_response(request, error)
 
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="console-static")
-    app.include_router(router)
+    for module in (sign_in, job_pages, run_pages):
+        app.include_router(module.router)
     app.add_exception_handler(KeyNeeded, on_key_needed)
