@@ -1,6 +1,6 @@
 """`scripts/bench [NAME ...]`: run the benchmarks (all by default), one figure a line.
 
-Names: throughput, lag, planner, api, memory, trigger. Figures go to stdout as
+Names: throughput, lag, planner, api, memory, trigger, console. Figures go to stdout as
 `name value unit`; progress goes to stderr.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from bench.infra import figure, log, machine_load
 
-NAMES = ("throughput", "lag", "planner", "api", "memory", "trigger")
+NAMES = ("throughput", "lag", "planner", "api", "memory", "trigger", "console")
 
 
 async def _memory_and_throughput(names: list[str]) -> None:
@@ -56,6 +56,10 @@ async def main(names: list[str]) -> None:
         from bench import api_load
 
         steps["api"] = api_load.run
+    if "console" in names:
+        from bench import console
+
+        steps["console"] = console.run
     for step in steps.values():
         await step()
     figure("machine_load_after", machine_load(), "loadavg1")

@@ -1,9 +1,9 @@
 """`tickwork dev`: api, planner and executor in one process on embedded defaults.
 
 The same service code as production; only the database (a SQLite file in the current
-folder) and the bus (in-process) differ. Prints where the API is, an admin key (kept in
-`./tickwork-dev-admin.key`, mode 0600, so a restart prints the same one) and a `curl`
-line that creates a job; then logs each execution as it happens.
+folder) and the bus (in-process) differ. Prints where the API and the web console (`/ui`)
+are, an admin key (kept in `./tickwork-dev-admin.key`, mode 0600, so a restart prints the
+same one) and a `curl` line that creates a job; then logs each execution as it happens.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ def banner(settings: Settings, key: str) -> str:
             "tickwork dev is running (api, planner and executor in this process)",
             f"  API:        {base}/api/v1",
             f"  API docs:   {base}/docs",
+            f"  console:    {base}/ui  (web console: sign in with the admin key below)",
             f"  admin key:  {key}",
             f"  (the key is kept in ./{KEY_FILE}; the database in ./{DATABASE_FILE})",
             "",

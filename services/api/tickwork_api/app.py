@@ -19,6 +19,7 @@ from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher
 from tickwork_shared.settings import Settings
 
+from tickwork_api import console
 from tickwork_api.auth import authenticate
 from tickwork_api.context import ApiContext
 from tickwork_api.http_errors import install_error_handlers
@@ -85,4 +86,5 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
             dependencies=[Depends(authenticate)],
             responses=errors(401, 403, 422, 503),
         )
+    console.install(app)  # /ui: the web console, over the same services and keys
     return app

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.db.models import JobExecution
-from tickwork_shared.enums import ExecutionStatus
+from tickwork_shared.enums import ExecutionStatus, Trigger
 
 from tickwork_api.repositories.paging import fetch_page
 from tickwork_api.schemas.common import Paging
@@ -24,6 +24,7 @@ class ExecutionFilters:
     status: ExecutionStatus | None = None
     since: datetime | None = None  # inclusive, on scheduled_at
     until: datetime | None = None  # exclusive, on scheduled_at
+    trigger: Trigger | None = None
 
 
 async def get_execution(
@@ -95,6 +96,8 @@ async def list_executions(
         conditions.append(JobExecution.job_id == filters.job_id)
     if filters.status is not None:
         conditions.append(JobExecution.status == filters.status.value)
+    if filters.trigger is not None:
+        conditions.append(JobExecution.trigger == filters.trigger.value)
     if filters.since is not None:
         conditions.append(JobExecution.scheduled_at >= filters.since)
     if filters.until is not None:
