@@ -19,7 +19,9 @@ from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher
 from tickwork_shared.settings import Settings
 
+from tickwork_api.admission import Admission
 from tickwork_api.auth import authenticate
+from tickwork_api.body_limit import BodyLimitMiddleware
 from tickwork_api.context import ApiContext
 from tickwork_api.http_errors import install_error_handlers
 from tickwork_api.metrics import MetricsMiddleware, ScrapeGauges
@@ -50,6 +52,11 @@ def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiConte
             sessions, task_function_ttl=timedelta(seconds=settings.task_function_ttl_seconds)
         ),
         gauges=ScrapeGauges(sessions, bus),
+        admission=Admission(
+            sessions,
+            rate_limit=settings.api_rate_limit,
+            auth_failure_rate=settings.api_auth_failure_rate,
+        ),
     )
 
 
@@ -74,6 +81,8 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
     )
     app.state.context = context
     install_error_handlers(app)
+    # Before routing, parsing and authentication: an oversize body is never read.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.api_max_body_bytes)
     app.add_middleware(MetricsMiddleware)  # outermost: counts every answer, errors too
 
     instrument(app, sessions)  # a span per request, trace context on to the run messages
@@ -83,6 +92,6 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
         app.include_router(
             router,
             dependencies=[Depends(authenticate)],
-            responses=errors(401, 403, 422, 503),
+            responses=errors(401, 403, 422, 429, 503),
         )
     return app
