@@ -23,6 +23,7 @@ from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import Role
 
 from tickwork_api.errors import NotFound, ValidationFailed
+from tickwork_api.schemas.names import refuse_hidden_characters
 
 KEY_PREFIX = "tw_"
 PREFIX_LENGTH = 10
@@ -40,8 +41,13 @@ def hash_key(key: str) -> str:
 
 
 def _check_name(name: str) -> None:
+    """The checks of `PrintableName` for callers that bypass the REST schema (the CLI)."""
     if not name.strip() or len(name) > MAX_NAME_LENGTH:
         raise ValidationFailed.one("name", f"must be 1 to {MAX_NAME_LENGTH} characters")
+    try:
+        refuse_hidden_characters(name)
+    except ValueError as error:
+        raise ValidationFailed.one("name", str(error)) from None
 
 
 async def _insert(session: AsyncSession, key: str, name: str, role: Role) -> ApiKey:
