@@ -32,11 +32,11 @@ def rss_bytes(proc: Proc) -> int:
 
 
 @pytest.fixture
-def dev_api(tmp_path: Path) -> Iterator[tuple[Proc, int]]:
+def dev_api(tmp_path: Path) -> Iterator[tuple[Proc, int, Path]]:
     port = free_port()
     stack = Stack(env={"TICKWORK_API_PORT": str(port)}, workdir=tmp_path)
     try:
-        yield stack.start("dev", "dev"), port
+        yield stack.start("dev", "dev"), port, tmp_path
     except BaseException:
         print(stack.logs())
         raise
@@ -76,9 +76,9 @@ async def send_chunked(port: int, path: str) -> tuple[int, int]:
 
 
 async def test_an_oversize_chunked_body_without_a_key_is_refused_unread(
-    dev_api: tuple[Proc, int],
+    dev_api: tuple[Proc, int, Path],
 ) -> None:
-    proc, port = dev_api
+    proc, port, folder = dev_api
     await wait_ready(f"http://127.0.0.1:{port}")
     await asyncio.sleep(1.0)  # let start-up allocations settle
     before = rss_bytes(proc)
@@ -88,3 +88,5 @@ async def test_an_oversize_chunked_body_without_a_key_is_refused_unread(
     await asyncio.sleep(0.5)
     grown = rss_bytes(proc) - before
     assert grown < MAX_GROWTH, f"api RSS grew {grown / 2**20:.1f} MiB for a refused body"
+    # Its database (key hashes, job arguments) is readable by its owner only.
+    assert (folder / "tickwork.db").stat().st_mode & 0o777 == 0o600
