@@ -23,6 +23,7 @@ from tickwork_api.admission import Admission
 from tickwork_api.auth import authenticate
 from tickwork_api.body_limit import BodyLimitMiddleware
 from tickwork_api.context import ApiContext
+from tickwork_api.docs import install_docs
 from tickwork_api.http_errors import install_error_handlers
 from tickwork_api.metrics import MetricsMiddleware, ScrapeGauges
 from tickwork_api.routes import catalog, executions, jobs, keys, system
@@ -78,6 +79,8 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
         version="1",
         summary="A distributed job scheduler: jobs, runs and their history",
         lifespan=lifespan,
+        docs_url=None,  # served by `install_docs`, without a CDN
+        redoc_url=None,
     )
     app.state.context = context
     install_error_handlers(app)
@@ -87,6 +90,7 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
 
     instrument(app, sessions)  # a span per request, trace context on to the run messages
 
+    install_docs(app)
     app.include_router(system.router)
     for router in (
         jobs.router,
