@@ -16,6 +16,7 @@ no lookup and no token.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -28,6 +29,8 @@ from tickwork_api.actor import Actor
 from tickwork_api.errors import TooManyRequests, Unauthorized
 from tickwork_api.keys import find_active_key
 from tickwork_api.rate_limit import RateLimiter
+
+logger = logging.getLogger(__name__)
 
 AUTH_FAILURE_BURST = 20
 """Failed authentications one address may make in a row before it is slowed down."""
@@ -81,7 +84,14 @@ class Admission:
             raise Unauthorized("An API key is required: send `Authorization: Bearer <api key>`")
         record = await find_active_key(self._sessions, key)
         if record is None:
-            self._failures.take(address, self._clock())
+            now = self._clock()
+            self._failures.take(address, now)
+            if self._failures.wait(address, now) > 0:  # the bucket just ran out: once per run
+                logger.warning(
+                    "too many failed authentications from %s: slowed down",
+                    address,
+                    extra={"action": "auth_failures_throttled", "client": address},
+                )
             raise Unauthorized("Unknown, revoked or expired API key")
         if self._keys is not None:
             wait = self._keys.take(record.id, self._clock())

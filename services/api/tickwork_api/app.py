@@ -26,7 +26,7 @@ from tickwork_api.context import ApiContext
 from tickwork_api.docs import install_docs
 from tickwork_api.http_errors import install_error_handlers
 from tickwork_api.metrics import MetricsMiddleware, ScrapeGauges
-from tickwork_api.routes import catalog, executions, jobs, keys, system
+from tickwork_api.routes import api_keys, catalog, executions, jobs, system
 from tickwork_api.routes.params import errors
 from tickwork_api.services.catalog import CatalogService
 from tickwork_api.services.jobs import JobService
@@ -92,15 +92,11 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
 
     install_docs(app)
     app.include_router(system.router)
-    for router in (
-        jobs.router,
-        executions.router,
-        catalog.router,
-        keys.router,
-    ):  # all under /api/v1
+    # All under /api/v1.
+    for router in (jobs.router, executions.router, catalog.router, api_keys.router):
         app.include_router(
             router,
             dependencies=[Depends(authenticate)],
-            responses=errors(401, 403, 422, 429, 503),
+            responses=errors(401, 403, 413, 422, 429, 503),
         )
     return app

@@ -110,7 +110,7 @@ async def test_without_a_rate_limit_nothing_is_refused(api: Api) -> None:
 
 
 async def test_failed_authentications_from_one_address_are_slowed_down(
-    maria_sessions: SessionFactory, memory_bus: MemoryBus
+    maria_sessions: SessionFactory, memory_bus: MemoryBus, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = Settings(api_auth_failure_rate=0.5)
     async with open_api(maria_sessions, memory_bus, settings) as api:
@@ -125,6 +125,10 @@ async def test_failed_authentications_from_one_address_are_slowed_down(
         assert 1 <= retry <= 2
         # The address is slowed down as a whole, before any key is looked up.
         assert (await api.call("GET", f"{V1}/jobs")).status_code == 429
+        throttled = [
+            r for r in caplog.records if r.__dict__.get("action") == "auth_failures_throttled"
+        ]
+        assert len(throttled) == 1  # once per run of failures, not per refused request
         await asyncio.sleep(retry)
         assert (await api.client.get(f"{V1}/jobs", headers=bad)).status_code == 401
 

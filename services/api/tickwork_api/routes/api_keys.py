@@ -10,8 +10,8 @@ from tickwork_api.auth import AdminDep, authenticated_router
 from tickwork_api.context import SessionsDep
 from tickwork_api.keys import create_api_key, page_api_keys, revoke_api_key
 from tickwork_api.routes.params import API_PREFIX, PagingDep, errors
+from tickwork_api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from tickwork_api.schemas.common import INT32_MAX, Page
-from tickwork_api.schemas.keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 
 router = authenticated_router(prefix=f"{API_PREFIX}/api-keys", tags=["api keys"])
 
