@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Coroutine, Sequence
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from tickwork_shared.enums import Role
@@ -37,10 +40,23 @@ def _parser() -> argparse.ArgumentParser:
     create = keys.add_parser("create", help="create a key and print it once")
     create.add_argument("--name", required=True)
     create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument(
+        "--expires-at",
+        type=_expiry,
+        default=None,
+        metavar="TIME",
+        help="refuse the key from this time on (ISO 8601 with an offset, or a date)",
+    )
     keys.add_parser("list", help="list keys (never the keys themselves)")
     revoke = keys.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id", type=int)
     return parser
+
+
+def _expiry(value: str) -> datetime:
+    from tickwork.keys import parse_expiry
+
+    return parse_expiry(value)
 
 
 def _run_service(service: Coroutine[Any, Any, None]) -> None:
@@ -80,9 +96,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             _run_service(run_executor(settings))
         elif args.command == "api-key":
-            from tickwork.keys import key_command
+            from tickwork.keys import key_command, key_settings
 
-            asyncio.run(key_command(settings, args))
+            asyncio.run(key_command(key_settings(settings, Path.cwd(), os.environ), args))
     except KeyboardInterrupt:
         pass
     except TickworkError as error:

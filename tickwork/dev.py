@@ -56,6 +56,19 @@ def dev_settings(folder: Path) -> Settings:
     )
 
 
+def create_private_database(folder: Path) -> Path:
+    """`./tickwork.db`, created empty with mode 0600 if absent, before SQLite opens it.
+
+    It holds the key hashes, the jobs' arguments and their history: readable by its
+    owner only. SQLite gives its journal and WAL files the same mode. An existing file
+    keeps the mode its owner gave it.
+    """
+    path = folder / DATABASE_FILE
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
+
+
 def read_or_create_key(folder: Path) -> str:
     path = folder / KEY_FILE
     if path.exists():
@@ -141,6 +154,7 @@ async def serve_dev(folder: Path) -> None:
     settings = dev_settings(folder)
     # One provider for the whole process; OTEL_TRACES_EXPORTER=console prints spans.
     configure_tracing("tickwork-dev")
+    create_private_database(folder)
     await upgrade_to_head_async(settings.database_url)
     key = read_or_create_key(folder)
     stop = asyncio.Event()

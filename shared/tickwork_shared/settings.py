@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     api_host: str = "0.0.0.0"  # noqa: S104 - a service listens on all interfaces in its container
     api_port: int = Field(default=8000, ge=1, le=65535)
 
+    # API edge: what one caller may cost the api (each api process counts on its own)
+    api_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    """Request bodies over this many bytes are refused (413) before they are read."""
+    api_rate_limit: float | None = Field(default=None, gt=0)
+    """Requests per second per API key, bursts up to twice that (429 past it); None: none."""
+    api_auth_failure_rate: float = Field(default=1.0, gt=0)
+    """Failed authentications per second one client address may make after a burst of 20
+    (429 past it)."""
+
     executor_concurrency: int = Field(default=8, ge=1, le=1024)
     task_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
     lease_seconds: float = Field(default=30.0, gt=0)

@@ -90,6 +90,7 @@ def test_build_context_has_what_the_copies_need_and_nothing_local(
         "services/api/pyproject.toml",
         "services/planner/pyproject.toml",
         "services/executor/pyproject.toml",
+        "requirements/runtime.lock",
     ]:
         assert needed in context, f"{needed} is not sent to the builder"
     assert any(p.startswith("shared/tickwork_shared/migrations/versions/") for p in context)
@@ -116,13 +117,17 @@ def test_dockerignore_matcher_follows_docker_rules() -> None:
     assert not rules.excluded("src/keep.tmp")
 
 
-def _install_sources(image_stages: list[Stage]) -> list[str]:
-    """The local folders the build stage's `pip install` names, in its order."""
+def _install_sources(image_stages: list[Stage]) -> tuple[list[str], str | None]:
+    """The local folders the build stage's `pip install` names, in its order, and the
+    lock file it installs first with `--require-hashes -r` (None if none)."""
     for stage in image_stages[:-1]:
         for run in stage.all("RUN"):
             words = shlex.split(" ".join(run.value))
             if "pip" in words and "install" in words:
-                return [w for w in words if w == "." or w.startswith("./")]
+                lock = None
+                if "--require-hashes" in words and "-r" in words:
+                    lock = words[words.index("-r") + 1]
+                return [w for w in words if w == "." or w.startswith("./")], lock
     raise AssertionError("no pip install in the build stage")
 
 
@@ -137,11 +142,14 @@ def test_the_image_install_gives_a_working_tickwork(
         target = context / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / relative, target)
-    sources = _install_sources(image_stages)
+    sources, lock = _install_sources(image_stages)
     assert set(sources) >= {"./shared", "./services/planner", "./services/executor", "."}
+    # Dependencies only from the hashed lock (the image installs nothing unpinned).
+    assert lock == "requirements/runtime.lock"
+    assert (context / lock).is_file(), f"{lock} is not sent to the builder"
     venv = tmp_path / "venv"
     python = str(venv / "bin" / "python")
-    install = install_into_new_venv(venv, sources, cwd=context)
+    install = install_into_new_venv(venv, sources, cwd=context, lock=lock)
     assert install.returncode == 0, install.stderr
     tickwork = str(venv / "bin" / "tickwork")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWORK_")}

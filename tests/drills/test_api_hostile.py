@@ -62,10 +62,14 @@ async def test_api_hostile_input(request: pytest.FixtureRequest, scale: Scale) -
 
         calls, fuzz_failures = 0, list[str]()
         if scale.fuzz_examples:
+            spare = await drill.api.ok(
+                "POST", "/api-keys", 201, json={"name": "hostile-spare", "role": "viewer"}
+            )
             seeded = {
                 "jobId": job["id"],
                 "jobTypeId": job_type["id"],
                 "executionId": accepted["executionId"],
+                "apiKeyId": spare["id"],
             }
             calls, fuzz_failures = await asyncio.to_thread(
                 fuzz, drill.api.base_url, drill.api.key, seeded, scale.fuzz_examples

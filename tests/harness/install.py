@@ -10,16 +10,28 @@ from pathlib import Path
 
 
 def install_into_new_venv(
-    venv: Path, packages: Sequence[str], *, cwd: Path
+    venv: Path, packages: Sequence[str], *, cwd: Path, lock: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Make `venv` and install `packages` (paths relative to `cwd`) into it with uv; the
-    install's completed process, for its return code and output."""
+    install's completed process, for its return code and output.
+
+    With a `lock` (as deploy/Dockerfile does), the dependencies come from it, hashes
+    checked, and the packages are installed without resolving anything more: a lock
+    missing a dependency then shows as a failing `tickwork`."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = str(venv / "bin" / "python")
+    install = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", python]
+    if lock is not None:
+        locked = subprocess.run(
+            [*install, "--require-hashes", "-r", lock],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if locked.returncode != 0:
+            return locked
+        install.append("--no-deps")
     return subprocess.run(
-        [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", python, *packages],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
+        [*install, *packages], cwd=cwd, capture_output=True, text=True, check=False
     )

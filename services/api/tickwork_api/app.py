@@ -20,11 +20,14 @@ from tickwork_shared.outbox import OutboxPublisher
 from tickwork_shared.settings import Settings
 
 from tickwork_api import console
+from tickwork_api.admission import Admission
 from tickwork_api.auth import authenticate
+from tickwork_api.body_limit import BodyLimitMiddleware
 from tickwork_api.context import ApiContext
+from tickwork_api.docs import install_docs
 from tickwork_api.http_errors import install_error_handlers
 from tickwork_api.metrics import MetricsMiddleware, ScrapeGauges
-from tickwork_api.routes import catalog, executions, jobs, system
+from tickwork_api.routes import api_keys, catalog, executions, jobs, system
 from tickwork_api.routes.params import errors
 from tickwork_api.services.catalog import CatalogService
 from tickwork_api.services.jobs import JobService
@@ -51,6 +54,11 @@ def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiConte
             sessions, task_function_ttl=timedelta(seconds=settings.task_function_ttl_seconds)
         ),
         gauges=ScrapeGauges(sessions, bus),
+        admission=Admission(
+            sessions,
+            rate_limit=settings.api_rate_limit,
+            auth_failure_rate=settings.api_auth_failure_rate,
+        ),
     )
 
 
@@ -72,19 +80,25 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
         version="1",
         summary="A distributed job scheduler: jobs, runs and their history",
         lifespan=lifespan,
+        docs_url=None,  # served by `install_docs`, without a CDN
+        redoc_url=None,
     )
     app.state.context = context
     install_error_handlers(app)
+    # Before routing, parsing and authentication: an oversize body is never read.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.api_max_body_bytes)
     app.add_middleware(MetricsMiddleware)  # outermost: counts every answer, errors too
 
     instrument(app, sessions)  # a span per request, trace context on to the run messages
 
+    install_docs(app)
     app.include_router(system.router)
-    for router in (jobs.router, executions.router, catalog.router):  # all under /api/v1
+    # All under /api/v1.
+    for router in (jobs.router, executions.router, catalog.router, api_keys.router):
         app.include_router(
             router,
             dependencies=[Depends(authenticate)],
-            responses=errors(401, 403, 422, 503),
+            responses=errors(401, 403, 413, 422, 429, 503),
         )
     console.install(app)  # /ui: the web console, over the same services and keys
     return app

@@ -15,6 +15,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher
 
+from tickwork_api.admission import Admission
 from tickwork_api.metrics import ScrapeGauges
 from tickwork_api.services.catalog import CatalogService
 from tickwork_api.services.jobs import JobService
@@ -31,6 +32,7 @@ class ApiContext:
     runs: RunService
     catalog: CatalogService
     gauges: ScrapeGauges
+    admission: Admission
 
 
 def get_context(request: Request) -> ApiContext:

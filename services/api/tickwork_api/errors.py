@@ -52,7 +52,15 @@ class ValidationFailed(ApiError):
 
 
 class Unauthorized(ApiError):
-    """No API key, not a Bearer key, or a key that is unknown or revoked."""
+    """No API key, not a Bearer key, or a key that is unknown, revoked or expired."""
+
+
+class TooManyRequests(ApiError):
+    """Past a rate limit; `retry_after` is the whole seconds to wait (`Retry-After`)."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class Forbidden(ApiError):

@@ -28,6 +28,7 @@ from tickwork_api.errors import (
     FieldError,
     Forbidden,
     NotFound,
+    TooManyRequests,
     Unauthorized,
     ValidationFailed,
     field_name,
@@ -42,6 +43,7 @@ STATUS_BY_ERROR: Mapping[type[ApiError], int] = {
     ValidationFailed: 422,
     Unauthorized: 401,
     Forbidden: 403,
+    TooManyRequests: 429,
 }
 UNAVAILABLE_DETAIL = "Service temporarily unavailable; retry shortly"
 INTERNAL_DETAIL = "Internal server error"
@@ -85,6 +87,8 @@ def error_response(error: Exception) -> JSONResponse:
             (code for kind, code in STATUS_BY_ERROR.items() if isinstance(error, kind)), 400
         )
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(error, TooManyRequests):
+            headers = {"Retry-After": str(error.retry_after)}
         return JSONResponse({"detail": str(error)}, status, headers=headers)
     if isinstance(error, TransientError) or is_transient(error):
         logger.warning(

@@ -3,8 +3,9 @@ shared scheduler metrics the api feeds (`tickwork_shared.metrics`).
 
 The metrics live in prometheus_client's default registry, so whatever else runs in the
 process (planner and executor metrics in `tickwork dev`) appears on the same `/metrics`.
-Labels use the route template (`/api/v1/jobs/{jobId}`), never the raw path, to keep
-cardinality bounded.
+Labels use the route template (`/api/v1/jobs/{jobId}`), never the raw path, and a path
+no route matches is `unmatched`; a method outside HTTP's standard ones is `other`. So
+a caller inventing paths or methods adds no series: cardinality stays bounded.
 
 States are read at scrape time (`ScrapeGauges`): the number of stale jobs (one count
 over the active jobs, at most every `STALE_REFRESH_SECONDS`) and the bus's reconnects.
@@ -15,11 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Iterable
 
+from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.responses import Response
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tickwork_shared import metrics
 from tickwork_shared.bus.abc import Bus
@@ -41,6 +45,10 @@ LATENCY = Histogram(
     ["method", "route"],
 )
 UNMATCHED = "unmatched"
+OTHER_METHOD = "other"
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
 STALE_REFRESH_SECONDS = 5.0
 STALE_QUERY_TIMEOUT_SECONDS = 2.0
 
@@ -65,10 +73,40 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            route = getattr(scope.get("route"), "path", UNMATCHED)
-            method = scope["method"]
+            route = route_label(scope)
+            method = method_label(scope["method"])
             REQUESTS.labels(method, route, str(status)).inc()
             LATENCY.labels(method, route).observe(time.perf_counter() - started)
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
+
+def route_label(scope: Scope) -> str:
+    """The template of the route that answered, or of the documented route the path
+    matches when the answer came before routing (a 413 for an oversize body); else
+    `unmatched`."""
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    app = scope.get("app")
+    if isinstance(app, FastAPI):
+        for pattern, template in _route_patterns(app):
+            if pattern.match(scope.get("path", "")):
+                return template
+    return UNMATCHED
+
+
+def _route_patterns(app: FastAPI) -> list[tuple[re.Pattern[str], str]]:
+    """The OpenAPI paths as regular expressions, built once per app."""
+    patterns: list[tuple[re.Pattern[str], str]] | None = getattr(
+        app.state, "metric_route_patterns", None
+    )
+    if patterns is None:
+        patterns = [(compile_path(path)[0], path) for path in app.openapi().get("paths", {})]
+        app.state.metric_route_patterns = patterns
+    return patterns
 
 
 def metrics_response() -> Response:

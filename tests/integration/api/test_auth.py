@@ -50,6 +50,9 @@ MIN_ROLE: dict[tuple[str, str], Role | None] = {
     ("GET", f"{V1}/job-types/{{jobTypeId}}"): Role.VIEWER,
     ("PATCH", f"{V1}/job-types/{{jobTypeId}}"): Role.ADMIN,
     ("DELETE", f"{V1}/job-types/{{jobTypeId}}"): Role.ADMIN,
+    ("GET", f"{V1}/api-keys"): Role.ADMIN,
+    ("POST", f"{V1}/api-keys"): Role.ADMIN,
+    ("DELETE", f"{V1}/api-keys/{{apiKeyId}}"): Role.ADMIN,
 }
 ROLES_LOW_TO_HIGH = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
 BAD_CREDENTIALS = {
@@ -77,6 +80,8 @@ def _body(method: str, path: str) -> Any:
         return job_body(name=f"job-{unique}")
     if (method, path) == ("POST", f"{V1}/job-types"):
         return {"name": f"type-{unique}"}
+    if (method, path) == ("POST", f"{V1}/api-keys"):
+        return {"name": f"key-{unique}", "role": "viewer"}
     if method == "PATCH":
         return {"description": unique}
     return None
@@ -93,8 +98,12 @@ async def test_route_access_by_role(api: Api, method: str, path: str) -> None:
     job = await api.create_job(overlapPolicy="allow")
     job_type = (await api.call("POST", f"{V1}/job-types", json={"name": "reports"})).json()
     trigger = await api.call("POST", f"{V1}/jobs/{job['id']}/trigger")
+    doomed, _ = await create_api_key(api.sessions, "to revoke", Role.VIEWER)
     url = path.format(
-        jobId=job["id"], jobTypeId=job_type["id"], executionId=trigger.json()["executionId"]
+        jobId=job["id"],
+        jobTypeId=job_type["id"],
+        executionId=trigger.json()["executionId"],
+        apiKeyId=doomed.id,
     )
     revoked, revoked_key = await create_api_key(api.sessions, "revoked", Role.ADMIN)
     await revoke_api_key(api.sessions, revoked.id)

@@ -47,15 +47,18 @@ async def served(api: Api) -> AsyncIterator[str]:
         await task
 
 
-def fuzz(base_url: str, key: str, seeded: dict[str, Any]) -> list[str]:
-    """Run every operation; the failures found, one line each (blocking: run in a thread)."""
+def fuzz(base_url: str, key: str, seeded: dict[str, Any]) -> tuple[list[str], set[str]]:
+    """Run every operation; the failures found, one line each, and the path templates
+    called (blocking: run it in a thread)."""
+    paths: set[str] = set()
 
     def check(case: schemathesis.Case[Any], headers: dict[str, str]) -> None:
+        paths.add(case.path)
         response = case.call(base_url=base_url, headers=headers)
         case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
 
     _, failures = fuzz_operations(base_url, key, seeded, max_examples=MAX_EXAMPLES, check=check)
-    return failures
+    return failures, paths
 
 
 async def test_schemathesis_finds_no_server_error_and_no_schema_drift(
@@ -65,11 +68,16 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_drift(
         job = await api.create_job(overlapPolicy="allow")
         job_type = (await api.call("POST", "/api/v1/job-types", json={"name": "t"})).json()
         run = await api.add_run(job["id"], status=ExecutionStatus.SUCCEEDED)
+        spare = await api.call("POST", "/api/v1/api-keys", json={"name": "s", "role": "viewer"})
         seeded = {
             "jobId": job["id"],
             "jobTypeId": job_type["id"],
             "executionId": run.execution_id,
+            "apiKeyId": spare.json()["id"],
         }
         async with served(api) as base_url:
-            failures = await asyncio.to_thread(fuzz, base_url, api.keys[Role.ADMIN], seeded)
+            failures, operations_seen = await asyncio.to_thread(
+                fuzz, base_url, api.keys[Role.ADMIN], seeded
+            )
     assert not failures, "\n\n".join(failures)
+    assert {"/api/v1/api-keys", "/api/v1/api-keys/{apiKeyId}"} <= operations_seen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import httpx
 import pytest
@@ -88,3 +89,23 @@ async def test_metrics_count_requests_by_route_template(api: Api) -> None:
     assert 'route="/api/v1/jobs/{jobId}",status="404"' in text
     assert "tickwork_api_request_duration_seconds_bucket" in text
     assert f'route="/api/v1/jobs/{job["id"]}"' not in text
+
+
+async def test_docs_load_nothing_from_another_host(api: Api) -> None:
+    page = await api.client.get("/docs")
+    assert page.status_code == 200
+    html = page.text
+    assert "SwaggerUIBundle" in html
+    # Every URL the page loads is on this api (relative), none on a CDN or elsewhere.
+    assert not re.search(r"https?://", html), html
+    assert not re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]?(?:https?:)?//""", html), html
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", html)
+    assert any(a.endswith(".js") for a in assets)
+    assert any(a.endswith(".css") for a in assets)
+    for asset in assets:
+        assert asset.startswith("/"), asset
+        served = await api.client.get(asset)
+        assert served.status_code == 200, asset
+        assert len(served.content) > 100
+    assert (await api.client.get("/docs/oauth2-redirect")).status_code == 200
+    assert (await api.client.get("/docs/assets/../../../etc/passwd")).status_code == 404

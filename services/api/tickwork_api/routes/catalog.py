@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
-from tickwork_api.auth import AdminDep
+from tickwork_api.auth import AdminDep, authenticated_router
 from tickwork_api.context import CatalogDep
 from tickwork_api.routes.params import API_PREFIX, JobTypeIdPath, PagingDep, errors
 from tickwork_api.schemas.catalog import (
@@ -15,7 +15,7 @@ from tickwork_api.schemas.catalog import (
 )
 from tickwork_api.schemas.common import Page
 
-router = APIRouter(prefix=API_PREFIX)
+router = authenticated_router(prefix=API_PREFIX)
 
 
 @router.get("/task-functions", tags=["task functions"])

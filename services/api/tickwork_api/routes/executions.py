@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.views import ExecutionPublic
 
-from tickwork_api.auth import OperatorDep
+from tickwork_api.auth import OperatorDep, authenticated_router
 from tickwork_api.context import RunsDep
 from tickwork_api.repositories.executions import ExecutionFilters
 from tickwork_api.routes.params import API_PREFIX, ExecutionIdPath, IdQuery, PagingDep, errors
 from tickwork_api.schemas.common import Page, UtcInput
 
-router = APIRouter(prefix=f"{API_PREFIX}/executions", tags=["executions"])
+router = authenticated_router(prefix=f"{API_PREFIX}/executions", tags=["executions"])
 
 
 @router.get("")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 from tickwork_shared.views import ExecutionPublic
 
-from tickwork_api.auth import AdminDep, OperatorDep
+from tickwork_api.auth import AdminDep, OperatorDep, authenticated_router
 from tickwork_api.context import JobsDep, RunsDep
 from tickwork_api.repositories.executions import ExecutionFilters
 from tickwork_api.repositories.jobs import JobFilters
@@ -15,7 +15,7 @@ from tickwork_api.routes.params import API_PREFIX, IdQuery, JobIdPath, PagingDep
 from tickwork_api.schemas.common import Page, UtcInput
 from tickwork_api.schemas.jobs import JobCreate, JobPublic, JobUpdate, NextRuns, TriggerAccepted
 
-router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
+router = authenticated_router(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409))

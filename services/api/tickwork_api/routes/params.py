@@ -44,7 +44,9 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "the key's role is too low",
         404: "not found (or deleted)",
         409: "conflicts with the current state",
+        413: "the request body is over `TICKWORK_API_MAX_BODY_BYTES`",
         422: "malformed input; `errors` names each field",
+        429: "past a rate limit; retry after `Retry-After` seconds",
         503: "database or bus unavailable; retry later",
     }
     return {s: {"model": ErrorBody, "description": meaning[s]} for s in statuses}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from tickwork_shared.camel import CamelModel, UtcDatetime
 
-TypeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+from tickwork_api.schemas.names import PrintableName
+
+TypeName = Annotated[PrintableName, Field(max_length=100)]
 TypeDescription = Annotated[str, Field(max_length=10_000)]
 
 

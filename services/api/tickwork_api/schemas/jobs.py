@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
+from pydantic import ConfigDict, Field, WithJsonSchema, field_validator
 from tickwork_shared.camel import CamelModel, UtcDatetime
 from tickwork_shared.enums import MisfirePolicy, OverlapPolicy
 from tickwork_shared.schedule import MAX_INTERVAL_SECONDS
 
 from tickwork_api.schemas.common import INT32_MAX
+from tickwork_api.schemas.names import PrintableName
 
 _TIME = {"type": "string", "format": "date-time", "examples": ["2026-03-29T02:30:00Z"]}
 SCHEDULE_JSON_SCHEMA: dict[str, Any] = {
@@ -60,7 +61,7 @@ SCHEDULE_JSON_SCHEMA: dict[str, Any] = {
 }
 
 ScheduleObject = Annotated[dict[str, Any], WithJsonSchema(SCHEDULE_JSON_SCHEMA)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[PrintableName, Field(max_length=200)]
 Description = Annotated[str, Field(max_length=10_000)]
 TaskFunctionName = Annotated[str, Field(min_length=1, max_length=200)]
 JobTypeId = Annotated[int, Field(ge=1, le=INT32_MAX)]
