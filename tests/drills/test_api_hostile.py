@@ -66,6 +66,7 @@ async def test_api_hostile_input(request: pytest.FixtureRequest, scale: Scale) -
                 "jobId": job["id"],
                 "jobTypeId": job_type["id"],
                 "executionId": accepted["executionId"],
+                "name": job["name"],
             }
             calls, fuzz_failures = await asyncio.to_thread(
                 fuzz, drill.api.base_url, drill.api.key, seeded, scale.fuzz_examples

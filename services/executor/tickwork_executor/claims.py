@@ -198,6 +198,12 @@ class Claimer:
             return await self._end(session, row, ended, now, job_type)
 
         locked = job.overlap_policy != OverlapPolicy.ALLOW.value
+        backfill = row.trigger == Trigger.BACKFILL.value
+        # Backfill runs of a `skip`/`queue` job wait for each other, oldest first, and
+        # for any run holding the lock: they wait as a `queue` job's runs do.
+        waits = job.overlap_policy == OverlapPolicy.QUEUE.value or backfill
+        if locked and backfill and await _older_backfill_waiting(session, row):
+            return await self._defer(session, row, now)
         if locked and not await take_job_lock(
             session,
             job_id=row.job_id,
@@ -206,7 +212,7 @@ class Claimer:
             now=now,
             lease_seconds=self.lease_seconds,
         ):
-            if job.overlap_policy == OverlapPolicy.QUEUE.value:
+            if waits:
                 return await self._defer(session, row, now)
             overlap = EndAtClaim(ExecutionStatus.SKIPPED, SkipReason.OVERLAP.value)
             return await self._end(session, row, overlap, now, job_type)
@@ -333,6 +339,20 @@ class _Starting:
 def _agrees(message: RunMessage, row: JobExecution) -> bool:
     """The message names the row's job and attempt (it is a delivery of that run)."""
     return row.job_id == message.job_id and row.attempt == message.attempt
+
+
+async def _older_backfill_waiting(session: AsyncSession, row: JobExecution) -> bool:
+    """Whether an earlier fire time of the same backfill-run job is still queued (it goes
+    first: `ix_job_executions_job_status`)."""
+    query = select(
+        exists().where(
+            JobExecution.job_id == row.job_id,
+            JobExecution.status == ExecutionStatus.QUEUED.value,
+            JobExecution.trigger == Trigger.BACKFILL.value,
+            JobExecution.scheduled_at < row.scheduled_at,
+        )
+    )
+    return bool(await session.scalar(query))
 
 
 class _Raced(Exception):

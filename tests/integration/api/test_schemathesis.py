@@ -69,6 +69,7 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_drift(
             "jobId": job["id"],
             "jobTypeId": job_type["id"],
             "executionId": run.execution_id,
+            "name": job["name"],
         }
         async with served(api) as base_url:
             failures = await asyncio.to_thread(fuzz, base_url, api.keys[Role.ADMIN], seeded)
