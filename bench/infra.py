@@ -57,11 +57,18 @@ def runtime_tickwork() -> str:
     # Built from a copy: a non-editable build leaves `build/` folders in its sources.
     sources = folder / "src"
     skip = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
-    for part in ("shared", "services", "tickwork"):
+    for part in ("shared", "services", "clients", "tickwork"):
         shutil.copytree(ROOT / part, sources / part, ignore=skip)
     for part in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / part, sources / part)
-    packages = ["./shared", "./services/api", "./services/planner", "./services/executor", "."]
+    packages = [
+        "./shared",
+        "./services/api",
+        "./services/planner",
+        "./services/executor",
+        "./clients/python",
+        ".",
+    ]
     installed = install_into_new_venv(venv, packages, cwd=sources)
     if installed.returncode != 0:
         raise RuntimeError(f"runtime install failed:\n{installed.stderr}")

@@ -28,8 +28,16 @@ PYPROJECTS = [
     "services/api/pyproject.toml",
     "services/planner/pyproject.toml",
     "services/executor/pyproject.toml",
+    "clients/python/pyproject.toml",
 ]
-OWN = {"tickwork", "tickwork-shared", "tickwork-api", "tickwork-planner", "tickwork-executor"}
+OWN = {
+    "tickwork",
+    "tickwork-shared",
+    "tickwork-api",
+    "tickwork-planner",
+    "tickwork-executor",
+    "tickwork-client",
+}
 # The platforms the lock serves (scripts/lock resolves --universal for Python 3.11).
 ENVIRONMENTS = [
     {"python_version": "3.11", "sys_platform": "linux", "platform_machine": machine}

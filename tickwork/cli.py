@@ -20,6 +20,9 @@ from tickwork_shared.errors import TickworkError
 from tickwork_shared.logs import configure_logging
 from tickwork_shared.settings import Settings
 
+from tickwork.client_cli import COMMANDS as CLIENT_COMMANDS
+from tickwork.client_cli import add_client_commands, run_client_command
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -50,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_parser("list", help="list keys (never the keys themselves)")
     revoke = keys.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id", type=int)
+    add_client_commands(commands)
     return parser
 
 
@@ -72,6 +76,8 @@ def _run_service(service: Coroutine[Any, Any, None]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.command in CLIENT_COMMANDS:
+        raise SystemExit(run_client_command(args))
     if args.command == "dev":
         from tickwork.dev import run_dev
 

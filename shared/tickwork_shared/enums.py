@@ -27,6 +27,7 @@ class Trigger(StrEnum):
     MANUAL = "manual"
     RETRY = "retry"
     MESSAGE = "message"
+    BACKFILL = "backfill"
 
 
 class OverlapPolicy(StrEnum):

@@ -70,6 +70,7 @@ async def test_api_hostile_input(request: pytest.FixtureRequest, scale: Scale) -
                 "jobTypeId": job_type["id"],
                 "executionId": accepted["executionId"],
                 "apiKeyId": spare["id"],
+                "name": job["name"],
             }
             calls, fuzz_failures = await asyncio.to_thread(
                 fuzz, drill.api.base_url, drill.api.key, seeded, scale.fuzz_examples

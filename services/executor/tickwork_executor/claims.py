@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, exists, select, update
+from sqlalchemy import CursorResult, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from tickwork_shared.db.dialect import clock_params, db_now, is_sqlite
@@ -198,6 +198,16 @@ class Claimer:
             return await self._end(session, row, ended, now, job_type)
 
         locked = job.overlap_policy != OverlapPolicy.ALLOW.value
+        backfill = row.trigger == Trigger.BACKFILL.value
+        # Backfill runs of a `skip`/`queue` job wait for each other, oldest first, and
+        # for any run holding the lock: they wait as a `queue` job's runs do.
+        waits = job.overlap_policy == OverlapPolicy.QUEUE.value or backfill
+        if locked and backfill:
+            ahead = await _older_backfills_waiting(session, row)
+            if ahead:
+                # Waiting further back in line, it asks again later: a long backfill
+                # is not republished in full every requeue interval.
+                return await self._defer(session, row, now, rounds=ahead)
         if locked and not await take_job_lock(
             session,
             job_id=row.job_id,
@@ -206,7 +216,7 @@ class Claimer:
             now=now,
             lease_seconds=self.lease_seconds,
         ):
-            if job.overlap_policy == OverlapPolicy.QUEUE.value:
+            if waits:
                 return await self._defer(session, row, now)
             overlap = EndAtClaim(ExecutionStatus.SKIPPED, SkipReason.OVERLAP.value)
             return await self._end(session, row, overlap, now, job_type)
@@ -299,8 +309,10 @@ class Claimer:
             ClaimKind.ENDED, row, job_type=job_type, note=ended.reason or ended.status.value
         )
 
-    async def _defer(self, session: AsyncSession, row: JobExecution, now: datetime) -> Claim:
-        later = now + timedelta(seconds=self.overlap_requeue_seconds)
+    async def _defer(
+        self, session: AsyncSession, row: JobExecution, now: datetime, *, rounds: int = 1
+    ) -> Claim:
+        later = now + timedelta(seconds=self.overlap_requeue_seconds * rounds)
         if not await _update_queued(
             session, row, due_at=later, next_publish_at=later, publish_claim=None
         ):
@@ -333,6 +345,27 @@ class _Starting:
 def _agrees(message: RunMessage, row: JobExecution) -> bool:
     """The message names the row's job and attempt (it is a delivery of that run)."""
     return row.job_id == message.job_id and row.attempt == message.attempt
+
+
+BACKFILL_LINE_CAP = 30
+"""A backfill run this far back in line (or further) waits this many requeue intervals."""
+
+
+async def _older_backfills_waiting(session: AsyncSession, row: JobExecution) -> int:
+    """How many earlier fire times of the same job's backfill are still queued (they go
+    first), counted up to `BACKFILL_LINE_CAP` (`ix_job_executions_job_status`)."""
+    older = (
+        select(JobExecution.id)
+        .where(
+            JobExecution.job_id == row.job_id,
+            JobExecution.status == ExecutionStatus.QUEUED.value,
+            JobExecution.trigger == Trigger.BACKFILL.value,
+            JobExecution.scheduled_at < row.scheduled_at,
+        )
+        .limit(BACKFILL_LINE_CAP)
+        .subquery()
+    )
+    return int(await session.scalar(select(func.count()).select_from(older)) or 0)
 
 
 class _Raced(Exception):

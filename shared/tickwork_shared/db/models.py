@@ -87,6 +87,8 @@ class ScheduledJob(Base):
     timeout_seconds: Mapped[int] = mapped_column(Integer)
     jitter_seconds: Mapped[int] = mapped_column(Integer, default=0)
     stale_after_seconds: Mapped[int | None] = mapped_column(Integer)
+    # The job's labels as sent; `job_labels` holds the same pairs, indexed, for filters.
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     # The next fire time to plan; NULL while disabled, deleted or finished (a past date),
     # so the due-jobs index holds only jobs that can become due.
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -111,6 +113,18 @@ class ScheduledJob(Base):
         # In the listing's order (priority desc, id asc), so a page needs no filesort.
         Index("ix_scheduled_jobs_listing", "is_active", text("priority DESC"), "id"),
     )
+
+
+class JobLabel(Base):
+    """One label of one job: what `GET /jobs?label=k=v` looks up (by key and value)."""
+
+    __tablename__ = "job_labels"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("scheduled_jobs.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(63), primary_key=True)
+    value: Mapped[str] = mapped_column(String(63))
+
+    __table_args__ = (Index("ix_job_labels_key_value", "key", "value", "job_id"),)
 
 
 class JobExecution(Base):

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
 from tickwork_api.app import create_app
@@ -205,3 +206,21 @@ async def events(memory_bus: Bus) -> AsyncIterator[Events]:
     subscription = await memory_bus.subscribe(EVENTS_EXCHANGE, ["#"], inbox)
     yield inbox
     await subscription.close()
+
+
+@asynccontextmanager
+async def served(api: Api) -> AsyncIterator[str]:
+    """The app on a free local port (uvicorn, in this event loop); its base URL."""
+    config = uvicorn.Config(api.app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

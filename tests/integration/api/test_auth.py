@@ -39,6 +39,8 @@ MIN_ROLE: dict[tuple[str, str], Role | None] = {
     ("POST", f"{V1}/jobs/{{jobId}}/enable"): Role.OPERATOR,
     ("POST", f"{V1}/jobs/{{jobId}}/disable"): Role.OPERATOR,
     ("POST", f"{V1}/jobs/{{jobId}}/trigger"): Role.OPERATOR,
+    ("POST", f"{V1}/jobs/{{jobId}}/backfill"): Role.OPERATOR,
+    ("PUT", f"{V1}/jobs/by-name/{{name}}"): Role.ADMIN,
     ("GET", f"{V1}/jobs/{{jobId}}/next-runs"): Role.VIEWER,
     ("GET", f"{V1}/jobs/{{jobId}}/executions"): Role.VIEWER,
     ("GET", f"{V1}/executions"): Role.VIEWER,
@@ -84,6 +86,8 @@ def _body(method: str, path: str) -> Any:
         return {"name": f"key-{unique}", "role": "viewer"}
     if method == "PATCH":
         return {"description": unique}
+    if method == "PUT":
+        return job_body(description=unique)
     return None
 
 
@@ -104,6 +108,7 @@ async def test_route_access_by_role(api: Api, method: str, path: str) -> None:
         jobTypeId=job_type["id"],
         executionId=trigger.json()["executionId"],
         apiKeyId=doomed.id,
+        name=job["name"],
     )
     revoked, revoked_key = await create_api_key(api.sessions, "revoked", Role.ADMIN)
     await revoke_api_key(api.sessions, revoked.id)

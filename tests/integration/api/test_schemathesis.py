@@ -8,13 +8,10 @@ the time those of seeded rows, so the happy paths are exercised too, not just 40
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import schemathesis
-import uvicorn
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from tickwork_shared.bus import MemoryBus
@@ -22,29 +19,11 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.enums import ExecutionStatus, Role
 
 from tests.harness.fuzzing import fuzz_operations
-from tests.integration.api.conftest import Api, open_api
+from tests.integration.api.conftest import open_api, served
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 MAX_EXAMPLES = 25
-
-
-@contextlib.asynccontextmanager
-async def served(api: Api) -> AsyncIterator[str]:
-    """The app on a free local port (uvicorn, in this event loop); its base URL."""
-    config = uvicorn.Config(api.app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def fuzz(base_url: str, key: str, seeded: dict[str, Any]) -> tuple[list[str], set[str]]:
@@ -74,6 +53,7 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_drift(
             "jobTypeId": job_type["id"],
             "executionId": run.execution_id,
             "apiKeyId": spare.json()["id"],
+            "name": job["name"],
         }
         async with served(api) as base_url:
             failures, operations_seen = await asyncio.to_thread(

@@ -25,6 +25,7 @@ class ExecutionFilters:
     since: datetime | None = None  # inclusive, on scheduled_at
     until: datetime | None = None  # exclusive, on scheduled_at
     trigger: Trigger | None = None
+    reason: str | None = None
 
 
 async def get_execution(
@@ -34,6 +35,29 @@ async def get_execution(
     if lock:
         query = query.with_for_update()
     return (await session.scalars(query)).one_or_none()
+
+
+async def get_by_fire_key(session: AsyncSession, job_id: int, fire_key: str) -> JobExecution | None:
+    """The first attempt of the job's run with this fire key (`uq_job_executions_fire`)."""
+    query = select(JobExecution).where(
+        JobExecution.job_id == job_id,
+        JobExecution.fire_key == fire_key,
+        JobExecution.attempt == 1,
+    )
+    return (await session.scalars(query)).one_or_none()
+
+
+async def fire_keys_between(
+    session: AsyncSession, job_id: int, since: datetime, until: datetime
+) -> set[str]:
+    """The fire keys of the job's runs scheduled in `[since, until)`
+    (`ix_job_executions_job_history`)."""
+    query = select(JobExecution.fire_key).where(
+        JobExecution.job_id == job_id,
+        JobExecution.scheduled_at >= since,
+        JobExecution.scheduled_at < until,
+    )
+    return set((await session.scalars(query)).all())
 
 
 async def has_open_run(session: AsyncSession, job_id: int) -> bool:
@@ -102,6 +126,8 @@ async def list_executions(
         conditions.append(JobExecution.scheduled_at >= filters.since)
     if filters.until is not None:
         conditions.append(JobExecution.scheduled_at < filters.until)
+    if filters.reason is not None:
+        conditions.append(JobExecution.reason == filters.reason)
     order = (
         JobExecution.scheduled_at.desc(),
         JobExecution.attempt.desc(),

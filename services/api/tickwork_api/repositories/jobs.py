@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Float, and_, func, literal_column, not_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    and_,
+    delete,
+    func,
+    insert,
+    literal_column,
+    not_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.db.dialect import db_now_expr, is_sqlite
-from tickwork_shared.db.models import ScheduledJob
+from tickwork_shared.db.models import JobLabel, ScheduledJob
 
 from tickwork_api.repositories.paging import fetch_page
 from tickwork_api.schemas.common import Paging
@@ -20,12 +32,24 @@ class JobFilters:
     task_function_id: int | None = None
     search: str | None = None
     stale: bool | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    """(key, value) pairs a job must all carry."""
 
 
 async def get_job(session: AsyncSession, job_id: int, *, lock: bool = False) -> ScheduledJob | None:
     """The active job, optionally locked for this transaction (`FOR UPDATE`; SQLite's
     one writer needs no lock)."""
     query = select(ScheduledJob).where(ScheduledJob.id == job_id, ScheduledJob.is_active == true())
+    if lock:
+        query = query.with_for_update()
+    return (await session.scalars(query)).one_or_none()
+
+
+async def get_job_by_name(
+    session: AsyncSession, name: str, *, lock: bool = False
+) -> ScheduledJob | None:
+    """The active job of that name (unique among active jobs), optionally locked."""
+    query = select(ScheduledJob).where(ScheduledJob.active_name == name)
     if lock:
         query = query.with_for_update()
     return (await session.scalars(query)).one_or_none()
@@ -56,8 +80,20 @@ async def list_jobs(
     if filters.stale is not None:
         stale = is_stale(session)
         conditions.append(stale if filters.stale else not_(stale))
+    for key, value in filters.labels:
+        # One indexed lookup per pair in `job_labels` (key, value, job_id): no JSON scan.
+        carriers = select(JobLabel.job_id).where(JobLabel.key == key, JobLabel.value == value)
+        conditions.append(ScheduledJob.id.in_(carriers))
     order = (ScheduledJob.priority.desc(), ScheduledJob.id.asc())
     return await fetch_page(session, ScheduledJob, conditions, order, paging)
+
+
+async def set_labels(session: AsyncSession, job_id: int, labels: Mapping[str, str]) -> None:
+    """Make `job_labels` hold exactly the job's labels (the filter's index)."""
+    await session.execute(delete(JobLabel).where(JobLabel.job_id == job_id))
+    if labels:
+        rows = [{"job_id": job_id, "key": k, "value": v} for k, v in labels.items()]
+        await session.execute(insert(JobLabel), rows)
 
 
 def is_stale(session: AsyncSession) -> ColumnElement[bool]:

@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Query, status
-from tickwork_shared.enums import ExecutionStatus
+from fastapi import status
 from tickwork_shared.views import ExecutionPublic
 
 from tickwork_api.auth import OperatorDep, authenticated_router
 from tickwork_api.context import RunsDep
-from tickwork_api.repositories.executions import ExecutionFilters
-from tickwork_api.routes.params import API_PREFIX, ExecutionIdPath, IdQuery, PagingDep, errors
-from tickwork_api.schemas.common import Page, UtcInput
+from tickwork_api.routes.params import (
+    API_PREFIX,
+    ExecutionIdPath,
+    HistoryFiltersDep,
+    PagingDep,
+    errors,
+)
+from tickwork_api.schemas.common import Page
 
 router = authenticated_router(prefix=f"{API_PREFIX}/executions", tags=["executions"])
 
 
 @router.get("")
 async def list_executions(
-    runs: RunsDep,
-    paging: PagingDep,
-    job_id: Annotated[IdQuery, Query(alias="jobId")] = None,
-    status_: Annotated[ExecutionStatus | None, Query(alias="status")] = None,
-    since: Annotated[UtcInput | None, Query(description="scheduledAt ≥ since")] = None,
-    until: Annotated[UtcInput | None, Query(description="scheduledAt < until")] = None,
+    runs: RunsDep, paging: PagingDep, filters: HistoryFiltersDep
 ) -> Page[ExecutionPublic]:
     """Newest first (by `scheduledAt`, then `attempt`); deleted jobs' runs included.
 
     `total` is exact up to 10,000 matching executions; beyond that it is a lower bound
     that still exceeds the rows up to this page (the count never scans all history).
     """
-    return await runs.list(ExecutionFilters(job_id, status_, since, until), paging)
+    return await runs.list(filters, paging)
 
 
 @router.get("/{executionId}", responses=errors(404))

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
-from fastapi import Query, Response, status
+from fastapi import Body, Path, Query, Response, status
 from tickwork_shared.views import ExecutionPublic
 
 from tickwork_api.auth import AdminDep, OperatorDep, authenticated_router
 from tickwork_api.context import JobsDep, RunsDep
-from tickwork_api.repositories.executions import ExecutionFilters
+from tickwork_api.errors import ValidationFailed
 from tickwork_api.repositories.jobs import JobFilters
-from tickwork_api.routes.params import API_PREFIX, IdQuery, JobIdPath, PagingDep, errors
+from tickwork_api.routes.params import (
+    API_PREFIX,
+    HistoryFiltersDep,
+    IdQuery,
+    JobIdPath,
+    PagingDep,
+    errors,
+)
 from tickwork_api.schemas.common import Page, UtcInput
-from tickwork_api.schemas.jobs import JobCreate, JobPublic, JobUpdate, NextRuns, TriggerAccepted
+from tickwork_api.schemas.jobs import (
+    MAX_LABELS,
+    BackfillAccepted,
+    BackfillRequest,
+    JobCreate,
+    JobPublic,
+    JobReplace,
+    JobUpdate,
+    NextRuns,
+    TriggerAccepted,
+    TriggerRequest,
+)
+from tickwork_api.services.jobs import Change
 
 router = authenticated_router(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
 
@@ -39,10 +59,54 @@ async def list_jobs(
             "within it (never succeeded: none since creation); false: all others"
         ),
     ] = None,
+    label: Annotated[
+        list[str] | None,
+        Query(
+            max_length=MAX_LABELS,
+            description="`key=value`; repeatable, a job must carry every pair given",
+        ),
+    ] = None,
 ) -> Page[JobPublic]:
     """Active jobs, highest `priority` first, then by id."""
-    filters = JobFilters(is_enabled, job_type_id, task_function_id, search, stale)
+    labels = tuple(_label_pair(text) for text in label or ())
+    filters = JobFilters(is_enabled, job_type_id, task_function_id, search, stale, labels)
     return await jobs.list(filters, paging)
+
+
+def _label_pair(text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise ValidationFailed.one("label", f"{text!r} is not key=value")
+    return key, value
+
+
+@router.put(
+    "/by-name/{name}",
+    responses={201: {"model": JobPublic, "description": "created"}, **errors(409, 422)},
+)
+async def put_job(
+    name: Annotated[str, Path(min_length=1, max_length=200)],
+    data: JobReplace,
+    jobs: JobsDep,
+    actor: AdminDep,
+    response: Response,
+    dry_run: Annotated[
+        bool,
+        Query(
+            alias="dryRun",
+            description="validate and answer as for real, change nothing",
+        ),
+    ] = False,
+) -> JobPublic:
+    """Create the job of that name (201) or replace it by the body (200; absent fields
+    take their defaults). The same spec again changes nothing, `version` included. The
+    `Tickwork-Change` header says which: `created`, `updated` or `unchanged`."""
+    if data.name is not None and data.name != name:
+        raise ValidationFailed.one("name", f"must be the path's name {name!r} (or left out)")
+    job, change = await jobs.replace(data.for_name(name), actor, dry_run=dry_run)
+    response.status_code = 201 if change is Change.CREATED else 200
+    response.headers["Tickwork-Change"] = change.value
+    return job
 
 
 @router.get("/{jobId}", responses=errors(404))
@@ -78,9 +142,27 @@ async def disable_job(job_id: JobIdPath, jobs: JobsDep, actor: OperatorDep) -> J
 
 
 @router.post("/{jobId}/trigger", status_code=status.HTTP_202_ACCEPTED, responses=errors(400, 404))
-async def trigger_job(job_id: JobIdPath, runs: RunsDep, actor: OperatorDep) -> TriggerAccepted:
-    """Queue a run now; answers at once, without waiting for the message bus."""
-    return await runs.trigger(job_id, actor)
+async def trigger_job(
+    job_id: JobIdPath,
+    runs: RunsDep,
+    actor: OperatorDep,
+    request: Annotated[TriggerRequest | None, Body()] = None,
+) -> TriggerAccepted:
+    """Queue a run now; answers at once, without waiting for the message bus. The
+    optional body gives this run other `args`, or an `idempotencyKey` (the same key
+    again answers with the same run)."""
+    return await runs.trigger(job_id, actor, request)
+
+
+@router.post(
+    "/{jobId}/backfill", status_code=status.HTTP_202_ACCEPTED, responses=errors(404, 409, 422)
+)
+async def backfill_job(
+    job_id: JobIdPath, request: BackfillRequest, runs: RunsDep, actor: OperatorDep
+) -> BackfillAccepted:
+    """Queue one run (trigger `backfill`) per fire time in `[from, to)` that has none yet;
+    they run one at a time, oldest first, unless the job's `overlapPolicy` is `allow`."""
+    return await runs.backfill(job_id, request, actor)
 
 
 @router.get("/{jobId}/next-runs", responses=errors(404))
@@ -97,6 +179,9 @@ async def next_runs(
 
 
 @router.get("/{jobId}/executions", responses=errors(404))
-async def job_history(job_id: JobIdPath, runs: RunsDep, paging: PagingDep) -> Page[ExecutionPublic]:
+async def job_history(
+    job_id: JobIdPath, runs: RunsDep, paging: PagingDep, history: HistoryFiltersDep
+) -> Page[ExecutionPublic]:
     """This job's executions, newest first (`total` as for `GET /executions`)."""
-    return await runs.list(ExecutionFilters(job_id=job_id), paging, of_active_job=True)
+    filters = replace(history, job_id=job_id)
+    return await runs.list(filters, paging, of_active_job=True)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query
+from tickwork_shared.enums import ExecutionStatus, Trigger
 
+from tickwork_api.repositories.executions import ExecutionFilters
 from tickwork_api.schemas.common import (
     INT32_MAX,
     MAX_PAGE,
     MAX_PER_PAGE,
     ErrorBody,
     Paging,
+    UtcInput,
 )
 
 API_PREFIX = "/api/v1"
@@ -34,6 +37,23 @@ def _paging(
 
 
 PagingDep = Annotated[Paging, Depends(_paging)]
+
+
+def _history_filters(
+    job_id: Annotated[IdQuery, Query(alias="jobId")] = None,
+    status: Annotated[ExecutionStatus | None, Query()] = None,
+    since: Annotated[UtcInput | None, Query(description="scheduledAt ≥ since")] = None,
+    until: Annotated[UtcInput | None, Query(description="scheduledAt < until")] = None,
+    trigger: Annotated[Trigger | None, Query()] = None,
+    reason: Annotated[
+        str | None, Query(min_length=1, max_length=255, description="e.g. `misfire`")
+    ] = None,
+) -> ExecutionFilters:
+    return ExecutionFilters(job_id, status, since, until, trigger, reason)
+
+
+HistoryFiltersDep = Annotated[ExecutionFilters, Depends(_history_filters)]
+"""The filters of `GET /executions` (and, but `jobId`, of a job's history)."""
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

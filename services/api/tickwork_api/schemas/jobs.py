@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
 from tickwork_shared.camel import CamelModel, UtcDatetime
 from tickwork_shared.enums import MisfirePolicy, OverlapPolicy
 from tickwork_shared.schedule import MAX_INTERVAL_SECONDS
 
-from tickwork_api.schemas.common import INT32_MAX
+from tickwork_api.schemas.common import INT32_MAX, UtcInput
 from tickwork_api.schemas.names import PrintableName
 
 _TIME = {"type": "string", "format": "date-time", "examples": ["2026-03-29T02:30:00Z"]}
@@ -82,6 +82,21 @@ StaleAfterSeconds = Annotated[
 ]
 
 
+LABEL_KEY_PATTERN = r"^[a-z0-9][a-z0-9._/-]{0,62}$"
+MAX_LABELS = 20
+LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN)]
+LabelValue = Annotated[str, StringConstraints(max_length=63)]
+Labels = Annotated[
+    dict[LabelKey, LabelValue],
+    Field(
+        max_length=MAX_LABELS,
+        description="up to 20 pairs; keys `[a-z0-9][a-z0-9._/-]{0,62}`, values ≤ 63 "
+        "characters; `GET /jobs?label=k=v` selects by them",
+        examples=[{"team": "billing"}],
+    ),
+]
+
+
 class JobBase(CamelModel):
     """The fields a client sets, with their defaults and ranges."""
 
@@ -101,10 +116,23 @@ class JobBase(CamelModel):
     timeout_seconds: TimeoutSeconds = 3600
     jitter_seconds: JitterSeconds = 0
     stale_after_seconds: StaleAfterSeconds | None = None
+    labels: Labels = Field(default_factory=dict)
 
 
 class JobCreate(JobBase):
     model_config = ConfigDict(extra="forbid")
+
+
+class JobReplace(JobBase):
+    """The body of `PUT /jobs/by-name/{name}`: a POST body whose `name` may be left out
+    (the path names the job; a different one is 422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None  # type: ignore[assignment]
+
+    def for_name(self, name: str) -> JobCreate:
+        return JobCreate.model_validate({**self.model_dump(by_alias=False), "name": name})
 
 
 # Fields a PATCH may leave out but not set to null.
@@ -122,6 +150,7 @@ _NOT_NULLABLE = (
     "retry_backoff_seconds",
     "timeout_seconds",
     "jitter_seconds",
+    "labels",
 )
 
 
@@ -148,6 +177,7 @@ class JobUpdate(CamelModel):
     jitter_seconds: JitterSeconds | None = None
     stale_after_seconds: StaleAfterSeconds | None = None
     """Null clears it (the job is then never stale)."""
+    labels: Labels | None = None
     version: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
 
     @field_validator(*_NOT_NULLABLE, mode="after")
@@ -191,3 +221,37 @@ class TriggerAccepted(CamelModel):
     execution_id: str
     job_id: int
     status: Literal["queued"] = "queued"
+
+
+class TriggerRequest(CamelModel):
+    """The optional body of a trigger: arguments for this run only, and a key that makes
+    a repeated request (a client retrying after a timeout) return the same run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    args: dict[str, Any] | None = Field(
+        default=None, description="replaces the job's `args` for this run only"
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the same key for the same job gives the same `executionId`, one run",
+    )
+
+
+class BackfillRequest(CamelModel):
+    """Run the fire times of `[from, to)` that have no run yet."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    from_: UtcInput = Field(alias="from")
+    to: UtcInput
+    max_runs: Annotated[int, Field(ge=1, le=10_000)] = 1000
+
+
+class BackfillAccepted(CamelModel):
+    job_id: int
+    count: int
+    first_at: UtcDatetime | None = None
+    last_at: UtcDatetime | None = None

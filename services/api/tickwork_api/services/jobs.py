@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -110,35 +111,7 @@ class JobService:
 
     async def create(self, data: JobCreate, actor: Actor) -> JobPublic:
         async def work(session: AsyncSession) -> _Outcome:
-            now = await db_now(session)
-            function = await catalog.task_function_by_name(session, data.task_function)
-            errors = _function_errors(data.task_function, function)
-            errors += await _job_type_errors(session, data.job_type_id)
-            schedule, next_run_at = plan_schedule(
-                data.schedule, now, data.misfire_grace_seconds, errors
-            )
-            errors += check_args(function.params_schema if function else None, data.args)
-            if errors or function is None or schedule is None:
-                raise ValidationFailed(errors)
-            if await jobs.active_name_taken(session, data.name):
-                raise Conflict(f"An active job named {data.name!r} already exists")
-            job = ScheduledJob(
-                **data.model_dump(mode="json", by_alias=False, exclude={"schedule"}),
-                schedule=schedule_to_dict(schedule),
-                task_function_id=function.id,
-                is_active=True,
-                next_run_at=next_run_at if data.is_enabled else None,
-                version=1,
-                created_at=now,
-                updated_at=now,
-                created_by_id=actor.id,
-                updated_by_id=actor.id,
-            )
-            session.add(job)
-            await _flush(session, data.name)
-            await session.refresh(job)  # load what the database filled in
-            _audit(session, actor, "create", job, audit.diff(None, snapshot(job)), now)
-            return _Outcome(job)
+            return await _create(session, data, actor)
 
         outcome = await run_in_transaction(self._sessions, work, what="create job")
         return self._announce("job.created", outcome)
@@ -157,48 +130,37 @@ class JobService:
                     f"Job {job_id} was changed meanwhile (version {job.version}, not "
                     f"{data.version}); reload it and apply the change again"
                 )
-            now = await db_now(session)
-            before = snapshot(job)
-            errors = await _job_type_errors(session, sent.get("job_type_id"))
-            function: TaskFunction | None = None
-            if "task_function" in sent or "args" in sent:
-                if "task_function" in sent:
-                    function = await catalog.task_function_by_name(session, sent["task_function"])
-                    errors += _function_errors(sent["task_function"], function)
-                else:
-                    function = await session.get(TaskFunction, job.task_function_id)
-                schema = function.params_schema if function else None
-                errors += check_args(schema, sent.get("args", job.args))
-            schedule, next_run_at = None, None
-            if "schedule" in sent:
-                grace = sent.get("misfire_grace_seconds", job.misfire_grace_seconds)
-                schedule, next_run_at = plan_schedule(sent["schedule"], now, grace, errors)
-            if errors:
-                raise ValidationFailed(errors)
-            name = sent.get("name", job.name)
-            if name != job.name and await jobs.active_name_taken(session, name, except_id=job.id):
-                raise Conflict(f"An active job named {name!r} already exists")
-
-            was_enabled = job.is_enabled
-            for key, value in sent.items():
-                if key != "schedule":
-                    setattr(job, key, value)
-            if function is not None:
-                job.task_function_id = function.id
-            skipped = await _apply_enabled(session, job, was_enabled, now)
-            if schedule is not None and schedule_to_dict(schedule) != job.schedule:
-                job.schedule = schedule_to_dict(schedule)
-                job.next_run_at = next_run_at if job.is_enabled else None
-            after = snapshot(job)
-            if after == before:
-                return _Outcome(job, changed=False)
-            _bump(job, actor, now)
-            await _flush(session, name)
-            _audit(session, actor, "update", job, audit.diff(before, after), now)
-            return _Outcome(job, skipped)
+            return await _update(session, job, sent, actor)
 
         outcome = await run_in_transaction(self._sessions, work, what="update job")
         return self._announce("job.updated", outcome)
+
+    async def replace(
+        self, data: JobCreate, actor: Actor, *, dry_run: bool = False
+    ) -> tuple[JobPublic, Change]:
+        """`PUT /jobs/by-name/{name}`: create the job, or replace the active job of that
+        name by `data` (absent fields at their defaults). Replacing by an equal spec
+        changes nothing, `version` included. `dry_run`: decide and validate exactly as
+        for real, then roll back (nothing written, no event)."""
+        sent = data.model_dump(mode="json", by_alias=False)
+
+        async def work(session: AsyncSession) -> tuple[_Outcome, Change]:
+            job = await jobs.get_job_by_name(session, data.name, lock=True)
+            if job is None:
+                outcome, change = await _create(session, data, actor), Change.CREATED
+            else:
+                outcome = await _update(session, job, _keep_interval_start(sent, job), actor)
+                change = Change.UPDATED if outcome.changed else Change.UNCHANGED
+            if dry_run:
+                raise _DryRun(JobPublic.model_validate(outcome.job), change)
+            return outcome, change
+
+        try:
+            outcome, change = await run_in_transaction(self._sessions, work, what="put job")
+        except _DryRun as dry:
+            return dry.job, dry.change
+        routing_key = "job.created" if change is Change.CREATED else "job.updated"
+        return self._announce(routing_key, outcome), change
 
     async def set_enabled(self, job_id: int, enabled: bool, actor: Actor) -> JobPublic:
         """Resume (next fire time after now: a pause is not a misfire) or pause (queued
@@ -250,6 +212,116 @@ class JobService:
         self._events.send_executions(outcome.skipped)
         runs_skipped(outcome.skipped)
         return public
+
+
+class Change(StrEnum):
+    """What a `PUT /jobs/by-name/{name}` did (or, dry, would do)."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+class _DryRun(Exception):
+    """Raised inside a dry run's transaction so it rolls back; carries what it decided."""
+
+    def __init__(self, job: JobPublic, change: Change) -> None:
+        super().__init__(change.value)
+        self.job = job
+        self.change = change
+
+
+async def _create(session: AsyncSession, data: JobCreate, actor: Actor) -> _Outcome:
+    now = await db_now(session)
+    function = await catalog.task_function_by_name(session, data.task_function)
+    errors = _function_errors(data.task_function, function)
+    errors += await _job_type_errors(session, data.job_type_id)
+    schedule, next_run_at = plan_schedule(data.schedule, now, data.misfire_grace_seconds, errors)
+    errors += check_args(function.params_schema if function else None, data.args)
+    if errors or function is None or schedule is None:
+        raise ValidationFailed(errors)
+    if await jobs.active_name_taken(session, data.name):
+        raise Conflict(f"An active job named {data.name!r} already exists")
+    job = ScheduledJob(
+        **data.model_dump(mode="json", by_alias=False, exclude={"schedule"}),
+        schedule=schedule_to_dict(schedule),
+        task_function_id=function.id,
+        is_active=True,
+        next_run_at=next_run_at if data.is_enabled else None,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        created_by_id=actor.id,
+        updated_by_id=actor.id,
+    )
+    session.add(job)
+    await _flush(session, data.name)
+    await session.refresh(job)  # load what the database filled in
+    await jobs.set_labels(session, job.id, job.labels)
+    _audit(session, actor, "create", job, audit.diff(None, snapshot(job)), now)
+    return _Outcome(job)
+
+
+async def _update(
+    session: AsyncSession, job: ScheduledJob, sent: dict[str, Any], actor: Actor
+) -> _Outcome:
+    """Apply the fields in `sent` (snake_case, JSON values) to the locked `job`."""
+    now = await db_now(session)
+    before = snapshot(job)
+    errors = await _job_type_errors(session, sent.get("job_type_id"))
+    function: TaskFunction | None = None
+    if "task_function" in sent or "args" in sent:
+        if "task_function" in sent:
+            function = await catalog.task_function_by_name(session, sent["task_function"])
+            errors += _function_errors(sent["task_function"], function)
+        else:
+            function = await session.get(TaskFunction, job.task_function_id)
+        schema = function.params_schema if function else None
+        errors += check_args(schema, sent.get("args", job.args))
+    schedule, next_run_at = None, None
+    if "schedule" in sent:
+        grace = sent.get("misfire_grace_seconds", job.misfire_grace_seconds)
+        schedule, next_run_at = plan_schedule(sent["schedule"], now, grace, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    name = sent.get("name", job.name)
+    if name != job.name and await jobs.active_name_taken(session, name, except_id=job.id):
+        raise Conflict(f"An active job named {name!r} already exists")
+
+    was_enabled = job.is_enabled
+    for key, value in sent.items():
+        if key != "schedule":
+            setattr(job, key, value)
+    if function is not None:
+        job.task_function_id = function.id
+    skipped = await _apply_enabled(session, job, was_enabled, now)
+    if schedule is not None and schedule_to_dict(schedule) != job.schedule:
+        job.schedule = schedule_to_dict(schedule)
+        job.next_run_at = next_run_at if job.is_enabled else None
+    after = snapshot(job)
+    if after == before:
+        return _Outcome(job, changed=False)
+    _bump(job, actor, now)
+    await _flush(session, name)
+    if after["labels"] != before["labels"]:
+        await jobs.set_labels(session, job.id, job.labels)
+    _audit(session, actor, "update", job, audit.diff(before, after), now)
+    return _Outcome(job, skipped)
+
+
+def _keep_interval_start(sent: dict[str, Any], job: ScheduledJob) -> dict[str, Any]:
+    """An interval without `startAt` counts from creation: replacing the job by the same
+    interval keeps its start (else every apply would restart it and raise `version`)."""
+    schedule, stored = sent.get("schedule"), job.schedule
+    if (
+        isinstance(schedule, dict)
+        and schedule.get("kind") == "interval"
+        and "startAt" not in schedule
+        and stored.get("kind") == "interval"
+        and stored.get("seconds") == schedule.get("seconds")
+    ):
+        return {**sent, "schedule": {**schedule, "startAt": stored.get("startAt")}}
+    return sent
 
 
 async def _require(session: AsyncSession, job_id: int, *, lock: bool = False) -> ScheduledJob:

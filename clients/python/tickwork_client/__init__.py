@@ -1,0 +1,56 @@
+"""tickwork's Python client: `Client` (sync) and `AsyncClient` over its REST api."""
+
+from tickwork_client.client import AsyncClient, Client
+from tickwork_client.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    ConnectionFailed,
+    FieldError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServerError,
+    TickworkClientError,
+    Unauthorized,
+)
+from tickwork_client.models import (
+    BackfillAccepted,
+    Execution,
+    Job,
+    JobSpec,
+    NextRun,
+    Page,
+    PutResult,
+    TaskFunction,
+    TriggerAccepted,
+)
+
+__all__ = [
+    "ApiError",
+    "AsyncClient",
+    "BackfillAccepted",
+    "BadRequest",
+    "Client",
+    "Conflict",
+    "ConnectionFailed",
+    "Execution",
+    "FieldError",
+    "Forbidden",
+    "Invalid",
+    "Job",
+    "JobSpec",
+    "NextRun",
+    "NotFound",
+    "Page",
+    "PayloadTooLarge",
+    "PutResult",
+    "RateLimited",
+    "ServerError",
+    "TaskFunction",
+    "TickworkClientError",
+    "TriggerAccepted",
+    "Unauthorized",
+]
