@@ -149,7 +149,9 @@ def unknown_variables(environ: Mapping[str, str], model: type[BaseModel]) -> lis
             continue
         if upper in NOT_SETTINGS_NAMES or upper.startswith(NOT_SETTINGS_PREFIXES):
             continue
-        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        # Compared without the prefix every name shares, which would make all look close.
+        suffixes = [name[len(ENV_PREFIX) :] for name in known]
+        close = difflib.get_close_matches(upper[len(ENV_PREFIX) :], suffixes, n=1, cutoff=0.6)
+        hint = f"; did you mean {ENV_PREFIX}{close[0]}?" if close else ""
         warnings.append(f"{variable} is not a tickwork setting and is ignored{hint}")
     return warnings
