@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("api", help="run the REST api")
     commands.add_parser("planner", help="run a planner")
     commands.add_parser("executor", help="run an executor")
+    doctor = commands.add_parser("doctor", help="check this deployment (exit 1 if a check fails)")
+    doctor.add_argument("-o", "--output", choices=["table", "json"], default="table")
 
     keys = commands.add_parser("api-key", help="manage API keys").add_subparsers(
         dest="key_command", required=True, metavar="ACTION"
@@ -68,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             _exit_misconfigured(args.command, error)
         return
 
+    if args.command == "doctor":
+        from tickwork.doctor import doctor_command
+
+        raise SystemExit(doctor_command(args.output))
     try:
         settings = load_settings()
     except ConfigurationError as error:
