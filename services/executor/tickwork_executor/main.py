@@ -23,6 +23,7 @@ from tickwork_shared.telemetry import configure_tracing
 from tickwork_shared.wiring import create_bus, open_database
 
 from tickwork_executor.service import Executor
+from tickwork_executor.tasks import TaskRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ async def run(settings: Settings) -> None:
 
     Also sets up tracing (`OTEL_*`) and serves `/metrics` on `TICKWORK_METRICS_PORT`.
     """
+    for module in settings.task_modules:  # one that does not import fails before any wait
+        TaskRegistry().load_module(module)
     await wait_until_ready(settings)  # a permanent failure: StartupFailed (exit 2)
     configure_tracing("tickwork-executor")
     serve_metrics(settings.metrics_port)
