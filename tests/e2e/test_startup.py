@@ -235,3 +235,31 @@ async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
             assert sum(1 for e in _json_lines(api.log) if e.get("level") == "error") == 0, log
         finally:
             stack.stop_all()
+
+
+async def test_dev_names_a_bad_setting_too(tmp_path: Path) -> None:
+    done = await _run(
+        "dev", {"TICKWORK_LOG_LEVEL": "INFO", "TICKWORK_RELAY_BATCH_SIZE": "0"}, tmp_path
+    )
+    _assert_one_line(
+        done, "dev", "TICKWORK_RELAY_BATCH_SIZE must be an integer at least 1, got '0'"
+    )
+    assert not (tmp_path / "tickwork.db").exists()
+
+
+async def test_a_misspelt_variable_is_a_warning_naming_the_setting(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    env = {"TICKWORK_DATABASE_URL": migrated_url, "TICKWORK_RELAY_DELAY_SECOND": "3"}
+    done = await _run("migrate", env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    warnings = [
+        orjson.loads(line)
+        for line in done.stderr.splitlines()
+        if line.startswith("{") and '"unknown_setting"' in line
+    ]
+    assert [w["msg"] for w in warnings] == [
+        "TICKWORK_RELAY_DELAY_SECOND is not a tickwork setting and is ignored;"
+        " did you mean TICKWORK_RELAY_DELAY_SECONDS?"
+    ]
+    assert warnings[0]["level"] == "warning"
