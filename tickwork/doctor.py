@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tickwork_shared.db.engine import create_engine, create_session_factory
 from tickwork_shared.db.models import ScheduledJob, TaskFunction
+from tickwork_shared.logs import redact
 from tickwork_shared.migrate import known_revisions
 from tickwork_shared.setting_errors import SettingsInvalid, unknown_variables
 from tickwork_shared.settings import Settings, load_settings
@@ -158,10 +159,6 @@ def judge_stale(names: list[str], count: int) -> Finding:
 # --- the checks ------------------------------------------------------------------------
 
 
-class Skip(Exception):
-    """A check cannot run because one it depends on failed."""
-
-
 def _safe_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
@@ -191,8 +188,9 @@ class _Doctor:
             return
         try:
             finding = await work()
-        except Skip as skip:
-            finding = Finding(check, Status.SKIPPED, str(skip))
+        except Exception as error:  # a connection lost midway, a query refused: say it
+            message = redact(" ".join(str(error).split()))[:200]
+            finding = failed(check, f"could not check: {type(error).__name__}: {message}")
         if finding.status is not Status.OK:
             self.failed_checks.add(check)
         self.findings.append(finding)

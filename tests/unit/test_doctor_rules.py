@@ -109,3 +109,27 @@ def test_renderings_mark_each_line_and_count_failures() -> None:
         "detail": "at 0001",
         "fix": "run `tickwork migrate`",
     }
+
+
+async def test_a_check_that_raises_fails_its_line_and_skips_its_dependants() -> None:
+    from tickwork_shared.settings import Settings
+
+    from tickwork.doctor import _Doctor, passed
+
+    doctor = _Doctor(Settings())
+
+    async def broken() -> Finding:
+        raise ConnectionResetError("reset by amqp://guest:hunter2@host/")
+
+    async def fine() -> Finding:
+        return passed("later", "ok")
+
+    await doctor.run("schema", broken)
+    await doctor.run("executors", fine, "schema")
+    await doctor.run("later", fine)
+    schema, executors, later = doctor.findings
+    assert schema.status is Status.FAILED
+    assert schema.detail.startswith("could not check: ConnectionResetError: reset by")
+    assert "hunter2" not in schema.detail
+    assert (executors.status, executors.detail) == (Status.SKIPPED, "needs schema")
+    assert later.status is Status.OK
