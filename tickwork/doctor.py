@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tickwork_shared.db.engine import create_engine, create_session_factory
 from tickwork_shared.db.models import ScheduledJob, TaskFunction
 from tickwork_shared.logs import redact
-from tickwork_shared.migrate import known_revisions
+from tickwork_shared.schema_versions import known_revisions
 from tickwork_shared.setting_errors import SettingsInvalid, unknown_variables
 from tickwork_shared.settings import Settings, load_settings
 from tickwork_shared.startup import schema_revision

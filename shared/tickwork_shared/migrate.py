@@ -7,7 +7,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,10 +34,3 @@ def downgrade_to_base(database_url: str) -> None:
 async def upgrade_to_head_async(database_url: str) -> None:
     """`upgrade_to_head` from inside a running event loop (Alembic's env starts its own)."""
     await asyncio.to_thread(upgrade_to_head, database_url)
-
-
-def known_revisions() -> tuple[frozenset[str], frozenset[str]]:
-    """(heads, every revision) of the migrations this code ships."""
-    script = ScriptDirectory.from_config(alembic_config(""))
-    heads = frozenset(script.get_heads())
-    return heads, frozenset(revision.revision for revision in script.walk_revisions())

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tickwork_shared.bus.topology import declare_topology
 from tickwork_shared.db.engine import create_engine
 from tickwork_shared.errors import ConfigurationError
-from tickwork_shared.migrate import known_revisions
+from tickwork_shared.schema_versions import known_revisions
 from tickwork_shared.settings import Settings
 from tickwork_shared.startup_rules import (
     SchemaMismatch,
