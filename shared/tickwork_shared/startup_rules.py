@@ -101,9 +101,7 @@ def classify_database_error(error: BaseException) -> Verdict:
         if isinstance(link, ConfigurationError):
             return Verdict(True, str(link))
         if isinstance(link, ArgumentError | NoSuchModuleError):
-            return Verdict(
-                True, f"{DATABASE_SETTING} is not a usable database URL: {_message(link)}"
-            )
+            return Verdict(True, _bad_database_url(link))
         if isinstance(link, DBAPIError):
             code, text = _db_code(link)
             if code == DB_UNKNOWN_DATABASE:
@@ -126,9 +124,7 @@ def classify_database_error(error: BaseException) -> Verdict:
         if isinstance(link, RuntimeError) and "does not expose socket" in str(link):
             return Verdict(False, "database unreachable: connection reset while connecting")
         if isinstance(link, ValueError):
-            return Verdict(
-                True, f"{DATABASE_SETTING} is not a usable database URL: {_message(link)}"
-            )
+            return Verdict(True, _bad_database_url(link))
     return Verdict(True, f"database check failed: {type(error).__name__}: {_message(error)}")
 
 
