@@ -263,3 +263,45 @@ async def test_a_misspelt_variable_is_a_warning_naming_the_setting(
         " did you mean TICKWORK_RELAY_DELAY_SECONDS?"
     ]
     assert warnings[0]["level"] == "warning"
+
+
+async def test_a_broker_outage_at_start_is_waited_for_then_the_planner_runs(
+    migrated_url: str, amqp_url: str, tmp_path: Path
+) -> None:
+    parts = urlsplit(amqp_url)
+    async with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672) as proxy:
+        proxy.cut()
+        credentials = parts.netloc.rsplit("@", 1)[0]
+        via_proxy = urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{proxy.port}"))
+        stack = Stack(
+            env={
+                "TICKWORK_DATABASE_URL": migrated_url,
+                "TICKWORK_AMQP_URL": via_proxy,
+                "TICKWORK_LOG_FORMAT": "json",
+            },
+            workdir=tmp_path,
+        )
+        planner = stack.start("planner", "planner")
+        try:
+
+            async def attempts() -> list[dict[str, object]] | None:
+                found = [
+                    e for e in _json_lines(planner.log) if e.get("action") == "startup_waiting"
+                ]
+                return found if len(found) >= 2 else None
+
+            waited = await wait_for(attempts, timeout=90, what="two start-up attempts")
+            assert all("RabbitMQ unreachable" in str(e["msg"]) for e in waited)
+            assert [e["next_try_seconds"] for e in waited[:2]] == [0.5, 1.0]
+            proxy.restore()
+
+            async def started() -> bool:
+                return any(e.get("action") == "planner_started" for e in _json_lines(planner.log))
+
+            await wait_for(started, timeout=90, what="the planner to start after the outage")
+            assert planner.alive()
+            text_log = planner.log.read_text(errors="replace")
+            assert "Traceback" not in text_log
+            assert not [e for e in _json_lines(planner.log) if e.get("level") == "error"]
+        finally:
+            stack.stop_all()
