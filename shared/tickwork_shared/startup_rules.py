@@ -121,6 +121,8 @@ def classify_database_error(error: BaseException) -> Verdict:
             return Verdict(True, f"database error at start-up: {text}")
         if isinstance(link, TransientError | PoolTimeoutError | OSError | TimeoutError):
             return Verdict(False, f"database unreachable: {_message(link)}")
+        if isinstance(link, EOFError):  # the server closed the socket mid-handshake
+            return Verdict(False, "database unreachable: connection closed while opening")
         if isinstance(link, RuntimeError) and "does not expose socket" in str(link):
             return Verdict(False, "database unreachable: connection reset while connecting")
         if isinstance(link, ValueError):
@@ -167,6 +169,10 @@ def classify_bus_error(error: BaseException) -> Verdict:
             return Verdict(True, f"{AMQP_SETTING} is not a usable AMQP URL: {_message(link)}")
         if isinstance(link, OSError | TimeoutError | amqp.ChannelInvalidStateError):
             return Verdict(False, f"RabbitMQ unreachable: {_message(link)}")
+        if isinstance(link, StopAsyncIteration | EOFError):
+            # aiormq's frame reader, on a connection closed while it opens (a proxy
+            # without its backend, a broker going down mid-handshake).
+            return Verdict(False, "RabbitMQ unreachable: connection closed while opening")
     for link in _chain(error):
         if isinstance(link, TransientError):
             return Verdict(False, f"RabbitMQ unreachable: {_message(link)}")

@@ -233,6 +233,9 @@ async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
             log = api.log.read_text(errors="replace")
             assert "Traceback" not in log
             assert sum(1 for e in _json_lines(api.log) if e.get("level") == "error") == 0, log
+        except BaseException:
+            print(stack.logs())
+            raise
         finally:
             stack.stop_all()
 
@@ -285,6 +288,7 @@ async def test_a_broker_outage_at_start_is_waited_for_then_the_planner_runs(
         try:
 
             async def attempts() -> list[dict[str, object]] | None:
+                assert planner.alive(), planner.log.read_text(errors="replace")
                 found = [
                     e for e in _json_lines(planner.log) if e.get("action") == "startup_waiting"
                 ]
@@ -303,5 +307,8 @@ async def test_a_broker_outage_at_start_is_waited_for_then_the_planner_runs(
             text_log = planner.log.read_text(errors="replace")
             assert "Traceback" not in text_log
             assert not [e for e in _json_lines(planner.log) if e.get("level") == "error"]
+        except BaseException:
+            print(stack.logs())
+            raise
         finally:
             stack.stop_all()

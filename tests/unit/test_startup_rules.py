@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncmy.errors
 import pytest
 from aiormq import exceptions as amqp
@@ -48,6 +50,7 @@ def test_an_unknown_database_says_to_migrate_after_creating_it() -> None:
         ConnectionRefusedError(111, "Connection refused"),
         TimeoutError(),
         RuntimeError("Transport does not expose socket instance"),
+        asyncio.IncompleteReadError(b"", 4),
     ],
 )
 def test_database_outages_are_transient(error: BaseException) -> None:
@@ -88,6 +91,8 @@ def test_a_wrapped_cause_decides() -> None:
         ConnectionResetError(),
         TimeoutError(),
         BusUnavailable("the bus is not started"),
+        StopAsyncIteration(),  # aiormq, on a connection closed during its handshake
+        asyncio.IncompleteReadError(b"", 7),
     ],
 )
 def test_bus_outages_are_transient(error: BaseException) -> None:
