@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Coroutine, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tickwork_shared.enums import Role
-from tickwork_shared.errors import TickworkError
+from tickwork_shared.errors import ConfigurationError, TickworkError
 from tickwork_shared.logs import configure_logging
-from tickwork_shared.settings import Settings
+from tickwork_shared.setting_errors import unknown_variables
+from tickwork_shared.settings import Settings, load_settings
 
 from tickwork.client_cli import COMMANDS as CLIENT_COMMANDS
 from tickwork.client_cli import add_client_commands, run_client_command
@@ -36,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("api", help="run the REST api")
     commands.add_parser("planner", help="run a planner")
     commands.add_parser("executor", help="run an executor")
+    doctor = commands.add_parser("doctor", help="check this deployment (exit 1 if a check fails)")
+    doctor.add_argument("-o", "--output", choices=["table", "json"], default="table")
 
     keys = commands.add_parser("api-key", help="manage API keys").add_subparsers(
         dest="key_command", required=True, metavar="ACTION"
@@ -81,11 +85,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "dev":
         from tickwork.dev import run_dev
 
-        run_dev()
+        try:
+            run_dev()
+        except ConfigurationError as error:
+            _exit_misconfigured(args.command, error)
         return
 
-    settings = Settings()
+    if args.command == "doctor":
+        from tickwork.doctor import doctor_command
+
+        raise SystemExit(doctor_command(args.output))
+    try:
+        settings = load_settings()
+    except ConfigurationError as error:
+        _exit_misconfigured(args.command, error)
     configure_logging(settings.log_format, settings.log_level)
+    for warning in unknown_variables(os.environ, Settings):
+        logging.getLogger("tickwork").warning(warning, extra={"action": "unknown_setting"})
     try:
         if args.command == "migrate":
             _migrate(settings)
@@ -107,16 +123,31 @@ def main(argv: Sequence[str] | None = None) -> None:
             asyncio.run(key_command(key_settings(settings, Path.cwd(), os.environ), args))
     except KeyboardInterrupt:
         pass
+    except ConfigurationError as error:
+        _exit_misconfigured(args.command, error)
     except TickworkError as error:
         # A mistake the user can fix (unknown key id, bad setting): say it, no traceback.
         print(f"tickwork {args.command}: {error}", file=sys.stderr)
         raise SystemExit(1) from None
 
 
+def _exit_misconfigured(command: str, error: ConfigurationError) -> NoReturn:
+    """A mistake in the deployment (a bad setting, an unknown database, a schema behind
+    the code): one line per problem, no traceback, exit code 2."""
+    for line in str(error).splitlines():
+        print(f"tickwork {command}: {line}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+
 def _migrate(settings: Settings) -> None:
     from tickwork_shared.migrate import upgrade_to_head
+    from tickwork_shared.startup import StartupFailed
+    from tickwork_shared.startup_rules import classify_database_error
 
-    upgrade_to_head(settings.database_url)
+    try:
+        upgrade_to_head(settings.database_url)
+    except Exception as error:
+        raise StartupFailed(classify_database_error(error).reason) from error
     print("database schema is up to date", file=sys.stderr)
 
 

@@ -26,7 +26,8 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.enums import Role
 from tickwork_shared.logs import configure_logging
 from tickwork_shared.migrate import upgrade_to_head_async
-from tickwork_shared.settings import Settings
+from tickwork_shared.setting_errors import unknown_variables
+from tickwork_shared.settings import Settings, load_settings
 from tickwork_shared.telemetry import configure_tracing
 from tickwork_shared.wiring import open_database
 
@@ -47,7 +48,7 @@ STATUS_MARKS = {
 
 def dev_settings(folder: Path) -> Settings:
     """Production settings from the environment, with dev's embedded defaults on top."""
-    return Settings(
+    return load_settings(
         database_url=f"sqlite+aiosqlite:///{folder / DATABASE_FILE}",
         api_host="127.0.0.1",
         log_format="human",
@@ -207,4 +208,6 @@ async def _until_stop_or_crash(stop: asyncio.Event, tasks: list[asyncio.Task[Non
 
 def run_dev() -> None:
     configure_logging("human", os.environ.get("TICKWORK_LOG_LEVEL", "INFO"))
+    for warning in unknown_variables(os.environ, Settings):
+        logger.warning(warning)
     asyncio.run(serve_dev(Path.cwd()))

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tickwork_shared.setting_errors import SettingsInvalid, settings_problems
 
 DEFAULT_DATABASE_URL = "mysql+asyncmy://root@127.0.0.1:3306/tickwork"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -87,3 +89,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """`Settings` from the environment (`overrides` on top); a value a setting cannot take
+    raises `SettingsInvalid`, one line per variable, instead of pydantic's report."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsInvalid(settings_problems(error, Settings)) from None

@@ -16,6 +16,7 @@ from tickwork_shared.settings import Settings
 from tickwork_shared.wiring import create_bus, open_database
 
 from tickwork_api.app import create_app
+from tickwork_api.waiting import wait_answering_ready
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 async def serve(settings: Settings) -> None:
+    await wait_answering_ready(settings)  # a permanent failure: StartupFailed (exit 2)
     async with AsyncExitStack() as stack:
         sessions = await stack.enter_async_context(open_database(settings))
         bus = await stack.enter_async_context(create_bus(settings))

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from tickwork_shared.errors import TickworkError
+from tickwork_shared.errors import ConfigurationError, TickworkError
 
 
 class ExecutorError(TickworkError):
     """Something the executor knows how to explain."""
 
 
-class TaskDefinitionError(ExecutorError):
+class TaskDefinitionError(ExecutorError, ConfigurationError):
     """A task function cannot be offered: bad signature, duplicate name, module not importable.
 
-    Raised at start-up, so a broken deployment fails loudly instead of failing every run.
+    Raised at start-up, so a broken deployment fails loudly instead of failing every run
+    (a `ConfigurationError`: the command exits with code 2).
     """
 
 

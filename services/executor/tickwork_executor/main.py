@@ -18,10 +18,12 @@ from tickwork_shared.bus.abc import Bus
 from tickwork_shared.errors import BusUnavailable
 from tickwork_shared.metrics import serve_metrics
 from tickwork_shared.settings import Settings
+from tickwork_shared.startup import wait_until_ready
 from tickwork_shared.telemetry import configure_tracing
 from tickwork_shared.wiring import create_bus, open_database
 
 from tickwork_executor.service import Executor
+from tickwork_executor.tasks import TaskRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,9 @@ async def run(settings: Settings) -> None:
 
     Also sets up tracing (`OTEL_*`) and serves `/metrics` on `TICKWORK_METRICS_PORT`.
     """
+    for module in settings.task_modules:  # one that does not import fails before any wait
+        TaskRegistry().load_module(module)
+    await wait_until_ready(settings)  # a permanent failure: StartupFailed (exit 2)
     configure_tracing("tickwork-executor")
     serve_metrics(settings.metrics_port)
     loop = asyncio.get_running_loop()

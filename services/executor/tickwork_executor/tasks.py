@@ -199,7 +199,7 @@ class TaskRegistry:
             module = importlib.import_module(module_name)
         except Exception as error:
             raise TaskDefinitionError(
-                f"cannot import task module {module_name!r}: {error!r}"
+                f"cannot import task module {module_name!r} (TICKWORK_TASK_MODULES): {error!r}"
             ) from error
         for func in marked_functions(vars(module)):
             self.add(spec_of(func))

@@ -17,6 +17,7 @@ from tickwork_shared.bus.abc import Bus
 from tickwork_shared.errors import BusUnavailable
 from tickwork_shared.metrics import serve_metrics
 from tickwork_shared.settings import Settings
+from tickwork_shared.startup import wait_until_ready
 from tickwork_shared.telemetry import configure_tracing
 from tickwork_shared.wiring import create_bus, open_database
 
@@ -52,6 +53,7 @@ async def run(settings: Settings) -> None:
 
     Also sets up tracing (`OTEL_*`) and serves `/metrics` on `TICKWORK_METRICS_PORT`.
     """
+    await wait_until_ready(settings)  # a permanent failure: StartupFailed (exit 2)
     configure_tracing("tickwork-planner")
     serve_metrics(settings.metrics_port)
     loop = asyncio.get_running_loop()

@@ -1,0 +1,314 @@
+"""Start-up as an operator meets it: each wrong setting or broken dependency ends the
+process with exit code 2 and one line naming it (no traceback); an outage that passes is
+waited for, one line per attempt, while the api's `/ready` says why it is not ready."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import orjson
+import pytest
+from alembic import command
+from sqlalchemy.engine import make_url
+from tickwork_shared.migrate import alembic_config, upgrade_to_head
+
+from tests.fixtures.database import database_url, empty_database, execute_on_server
+from tests.harness.processes import TICKWORK, Stack, free_port
+from tests.harness.tcp_proxy import TcpProxy
+from tests.harness.waiting import wait_for
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+async def migrated_url(mariadb_server_url: str) -> AsyncIterator[str]:
+    """A database at the code's schema: every case below breaks one thing only."""
+    async with empty_database(mariadb_server_url, "startup") as url:
+        await asyncio.to_thread(upgrade_to_head, url)
+        yield url
+
+
+def _with_vhost(amqp_url: str, vhost: str) -> str:
+    parts = urlsplit(amqp_url)
+    return urlunsplit(parts._replace(path="/" + vhost))
+
+
+async def _run(
+    command_name: str, env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "TICKWORK_LOG_FORMAT": "json", **env}
+    full.pop("TICKWORK_INSTANCE_ID", None)
+    return await asyncio.to_thread(
+        subprocess.run,
+        [TICKWORK, command_name],
+        env=full,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _assert_one_line(
+    done: subprocess.CompletedProcess[str], command_name: str, *parts: str
+) -> None:
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"tickwork {command_name}: "), lines[0]
+    for part in parts:
+        assert part in lines[0], lines[0]
+    assert done.returncode == 2, done.stderr
+
+
+CASES = {
+    "bad setting": (
+        {"TICKWORK_EXECUTOR_CONCURRENCY": "abc"},
+        ("TICKWORK_EXECUTOR_CONCURRENCY must be an integer from 1 to 1024, got 'abc'",),
+    ),
+    "unimportable task module": (
+        {"TICKWORK_TASK_MODULES": "no_such_module_for_tickwork"},
+        ("cannot import task module 'no_such_module_for_tickwork'", "TICKWORK_TASK_MODULES"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+async def test_a_bad_setting_is_one_line_and_exit_2(
+    case: str, migrated_url: str, amqp_url: str, tmp_path: Path
+) -> None:
+    env, parts = CASES[case]
+    base = {"TICKWORK_DATABASE_URL": migrated_url, "TICKWORK_AMQP_URL": amqp_url}
+    done = await _run("executor", {**base, **env}, tmp_path)
+    _assert_one_line(done, "executor", *parts)
+
+
+async def test_unknown_database(migrated_url: str, amqp_url: str, tmp_path: Path) -> None:
+    url = make_url(migrated_url).set(database=f"tickwork_missing_{uuid.uuid4().hex[:8]}")
+    env = {"TICKWORK_DATABASE_URL": url.render_as_string(hide_password=False)}
+    done = await _run("planner", {**env, "TICKWORK_AMQP_URL": amqp_url}, tmp_path)
+    _assert_one_line(done, "planner", "Unknown database", "`tickwork migrate`")
+
+
+async def test_wrong_database_password(migrated_url: str, amqp_url: str, tmp_path: Path) -> None:
+    url = make_url(migrated_url).set(password="not-the-password")
+    env = {"TICKWORK_DATABASE_URL": url.render_as_string(hide_password=False)}
+    done = await _run("planner", {**env, "TICKWORK_AMQP_URL": amqp_url}, tmp_path)
+    _assert_one_line(done, "planner", "MariaDB refused the login", "TICKWORK_DATABASE_URL")
+    assert "not-the-password" not in done.stderr
+
+
+async def test_bad_database_url_syntax(amqp_url: str, tmp_path: Path) -> None:
+    env = {"TICKWORK_DATABASE_URL": "mysql+asyncmy://root@127.0.0.1:port/x"}
+    done = await _run("planner", {**env, "TICKWORK_AMQP_URL": amqp_url}, tmp_path)
+    _assert_one_line(done, "planner", "TICKWORK_DATABASE_URL is not a usable database URL")
+
+
+async def test_wrong_vhost(migrated_url: str, amqp_url: str, tmp_path: Path) -> None:
+    env = {
+        "TICKWORK_DATABASE_URL": migrated_url,
+        "TICKWORK_AMQP_URL": _with_vhost(amqp_url, f"no-such-vhost-{uuid.uuid4().hex[:6]}"),
+    }
+    done = await _run("api", env, tmp_path)
+    _assert_one_line(done, "api", "virtual host", "TICKWORK_AMQP_URL")
+
+
+async def test_bad_amqp_url_syntax(migrated_url: str, tmp_path: Path) -> None:
+    env = {
+        "TICKWORK_DATABASE_URL": migrated_url,
+        "TICKWORK_AMQP_URL": "amqp://guest:guest@127.0.0.1:port/",
+    }
+    done = await _run("executor", env, tmp_path)
+    _assert_one_line(done, "executor", "TICKWORK_AMQP_URL is not a usable AMQP URL")
+
+
+async def test_schema_not_migrated(mariadb_server_url: str, amqp_url: str, tmp_path: Path) -> None:
+    async with empty_database(mariadb_server_url, "bare") as url:
+        env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": amqp_url}
+        done = await _run("executor", env, tmp_path)
+    _assert_one_line(done, "executor", "no tickwork schema", "`tickwork migrate`")
+
+
+async def test_schema_behind_the_code(
+    mariadb_server_url: str, amqp_url: str, tmp_path: Path
+) -> None:
+    async with empty_database(mariadb_server_url, "behind") as url:
+        await asyncio.to_thread(command.upgrade, alembic_config(url), "0001")
+        env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": amqp_url}
+        done = await _run("planner", env, tmp_path)
+    _assert_one_line(done, "planner", "revision 0001, older", "run `tickwork migrate`")
+
+
+async def test_schema_ahead_of_the_code(
+    mariadb_server_url: str, amqp_url: str, tmp_path: Path
+) -> None:
+    name = f"tickwork_ahead_{uuid.uuid4().hex[:8]}"
+    await execute_on_server(mariadb_server_url, f"CREATE DATABASE `{name}`")
+    url = database_url(mariadb_server_url, name)
+    try:
+        await asyncio.to_thread(upgrade_to_head, url)
+        await execute_on_server(
+            mariadb_server_url, f"UPDATE `{name}`.alembic_version SET version_num = 'f00dcafe'"
+        )
+        env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": amqp_url}
+        done = await _run("api", env, tmp_path)
+    finally:
+        await execute_on_server(mariadb_server_url, f"DROP DATABASE IF EXISTS `{name}`")
+    _assert_one_line(done, "api", "revision f00dcafe", "does not know")
+
+
+def _json_lines(path: Path) -> list[dict[str, object]]:
+    entries = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            entries.append(orjson.loads(line))
+    return entries
+
+
+async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
+    migrated_url: str, amqp_url: str, tmp_path: Path
+) -> None:
+    url = make_url(migrated_url)
+    async with TcpProxy(url.host or "127.0.0.1", url.port or 3306) as proxy:
+        proxy.cut()
+        port = free_port()
+        stack = Stack(
+            env={
+                "TICKWORK_DATABASE_URL": url.set(
+                    host="127.0.0.1", port=proxy.port
+                ).render_as_string(hide_password=False),
+                "TICKWORK_AMQP_URL": amqp_url,
+                "TICKWORK_API_HOST": "127.0.0.1",
+                "TICKWORK_API_PORT": str(port),
+                "TICKWORK_LOG_FORMAT": "json",
+            },
+            workdir=tmp_path,
+        )
+        api = stack.start("api", "api")
+        try:
+
+            def attempts() -> list[dict[str, object]]:
+                return [e for e in _json_lines(api.log) if e.get("action") == "startup_waiting"]
+
+            async def two_attempts() -> list[dict[str, object]] | None:
+                found = attempts()
+                return found if len(found) >= 2 else None
+
+            waited = await wait_for(two_attempts, timeout=90, what="two start-up attempts")
+            assert [e["attempt"] for e in waited[:2]] == [1, 2]
+            assert all("database unreachable" in str(e["msg"]) for e in waited)
+            assert all("next try in" in str(e["msg"]) for e in waited)
+
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+                async def not_ready() -> httpx.Response | None:
+                    try:
+                        answer = await client.get("/ready")
+                    except httpx.TransportError:
+                        return None
+                    return answer if answer.status_code == 503 else None
+
+                answer = await wait_for(not_ready, timeout=30, what="/ready 503")
+                assert answer.json()["status"] == "not ready"
+                assert "database unreachable" in answer.json()["reason"]
+
+                proxy.restore()
+
+                async def ready() -> bool:
+                    try:
+                        return (await client.get("/ready")).status_code == 200
+                    except httpx.TransportError:
+                        return False
+
+                await wait_for(ready, timeout=90, what="/ready 200 after the outage")
+            assert api.alive()
+            log = api.log.read_text(errors="replace")
+            assert "Traceback" not in log
+            assert sum(1 for e in _json_lines(api.log) if e.get("level") == "error") == 0, log
+        except BaseException:
+            print(stack.logs())
+            raise
+        finally:
+            stack.stop_all()
+
+
+async def test_dev_names_a_bad_setting_too(tmp_path: Path) -> None:
+    done = await _run(
+        "dev", {"TICKWORK_LOG_LEVEL": "INFO", "TICKWORK_RELAY_BATCH_SIZE": "0"}, tmp_path
+    )
+    _assert_one_line(
+        done, "dev", "TICKWORK_RELAY_BATCH_SIZE must be an integer at least 1, got '0'"
+    )
+    assert not (tmp_path / "tickwork.db").exists()
+
+
+async def test_a_misspelt_variable_is_a_warning_naming_the_setting(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    env = {"TICKWORK_DATABASE_URL": migrated_url, "TICKWORK_RELAY_DELAY_SECOND": "3"}
+    done = await _run("migrate", env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    warnings = [
+        orjson.loads(line)
+        for line in done.stderr.splitlines()
+        if line.startswith("{") and '"unknown_setting"' in line
+    ]
+    assert [w["msg"] for w in warnings] == [
+        "TICKWORK_RELAY_DELAY_SECOND is not a tickwork setting and is ignored;"
+        " did you mean TICKWORK_RELAY_DELAY_SECONDS?"
+    ]
+    assert warnings[0]["level"] == "warning"
+
+
+async def test_a_broker_outage_at_start_is_waited_for_then_the_planner_runs(
+    migrated_url: str, amqp_url: str, tmp_path: Path
+) -> None:
+    parts = urlsplit(amqp_url)
+    async with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672) as proxy:
+        proxy.cut()
+        credentials = parts.netloc.rsplit("@", 1)[0]
+        via_proxy = urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{proxy.port}"))
+        stack = Stack(
+            env={
+                "TICKWORK_DATABASE_URL": migrated_url,
+                "TICKWORK_AMQP_URL": via_proxy,
+                "TICKWORK_LOG_FORMAT": "json",
+            },
+            workdir=tmp_path,
+        )
+        planner = stack.start("planner", "planner")
+        try:
+
+            async def attempts() -> list[dict[str, object]] | None:
+                assert planner.alive(), planner.log.read_text(errors="replace")
+                found = [
+                    e for e in _json_lines(planner.log) if e.get("action") == "startup_waiting"
+                ]
+                return found if len(found) >= 2 else None
+
+            waited = await wait_for(attempts, timeout=90, what="two start-up attempts")
+            assert all("RabbitMQ unreachable" in str(e["msg"]) for e in waited)
+            assert [e["next_try_seconds"] for e in waited[:2]] == [0.5, 1.0]
+            proxy.restore()
+
+            async def started() -> bool:
+                return any(e.get("action") == "planner_started" for e in _json_lines(planner.log))
+
+            await wait_for(started, timeout=90, what="the planner to start after the outage")
+            assert planner.alive()
+            text_log = planner.log.read_text(errors="replace")
+            assert "Traceback" not in text_log
+            assert not [e for e in _json_lines(planner.log) if e.get("level") == "error"]
+        except BaseException:
+            print(stack.logs())
+            raise
+        finally:
+            stack.stop_all()
