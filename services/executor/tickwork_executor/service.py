@@ -23,7 +23,7 @@ from tickwork_shared.settings import Settings
 
 from tickwork_executor import metrics
 from tickwork_executor.batching import Batcher
-from tickwork_executor.builtins import builtin_functions
+from tickwork_executor.builtins import Boundaries, boundaries_of, builtin_functions
 from tickwork_executor.claims import Claimer
 from tickwork_executor.consumer import RunConsumer
 from tickwork_executor.errors import ExecutorError
@@ -42,13 +42,15 @@ GATE_CHECK_SECONDS = 1.0
 """How often the consumer's pause/resume state is re-applied (after a broker outage)."""
 
 
-def build_registry(bus: Bus, task_modules: Iterable[str]) -> TaskRegistry:
+def build_registry(
+    bus: Bus, task_modules: Iterable[str], boundaries: Boundaries | None = None
+) -> TaskRegistry:
     """The built-ins plus every task function of `task_modules` (imported here).
 
     Raises `TaskDefinitionError` for a module that does not import or a function that
     cannot be offered, so a broken deployment fails at start, not run by run.
     """
-    registry = TaskRegistry(spec_of(func) for func in builtin_functions(bus))
+    registry = TaskRegistry(spec_of(func) for func in builtin_functions(bus, boundaries))
     for module in task_modules:
         registry.load_module(module)
     return registry
@@ -71,7 +73,7 @@ class Executor:
         self._settings = settings
         self._sessions = sessions
         self._bus = bus
-        self.registry = build_registry(bus, settings.task_modules)
+        self.registry = build_registry(bus, settings.task_modules, boundaries_of(settings))
         self._pool = create_pool(settings.executor_concurrency)
         self._events = EventSender(bus, name="executor-events")
         env = RunEnvironment(
