@@ -39,7 +39,7 @@ def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiConte
         bus=bus,
         publisher=publisher,
         events=events,
-        jobs=JobService(sessions, events),
+        jobs=JobService(sessions, events, publish_allow=frozenset(settings.amqp_publish_allow)),
         runs=RunService(
             sessions,
             publisher,

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import orjson
 from pydantic import AnyHttpUrl, Field
 from tickwork_shared.bus.abc import Bus
+from tickwork_shared.publish_policy import publish_refusal
 from tickwork_shared.settings import Settings
 
-from tickwork_executor.errors import TaskDefinitionError, TaskFailed
+from tickwork_executor.errors import PublishDenied, TaskDefinitionError, TaskFailed
 from tickwork_executor.tasks import RunContext, task_function
 
 if TYPE_CHECKING:
@@ -33,6 +34,10 @@ class Boundaries:
     http: HttpLimits | None = None
     """None: the defaults of `HttpLimits` (public addresses only, 1 MiB)."""
     publish_allow: frozenset[str] = field(default_factory=frozenset)
+    """Reserved exchanges (`""`, `amq.*`, `tickwork.*`) `amqp.publish` may use anyway."""
+    publish_bus: Bus | None = None
+    """The connection user publishes go over (`TICKWORK_AMQP_PUBLISH_URL`); None: the
+    executor's own bus."""
 
 
 @task_function("tickwork.noop", description="Does nothing and succeeds at once.")
@@ -78,7 +83,7 @@ def _body(answer: HttpAnswer) -> Any:
     return _text(answer)
 
 
-def boundaries_of(settings: Settings) -> Boundaries:
+def boundaries_of(settings: Settings, publish_bus: Bus | None = None) -> Boundaries:
     """The boundaries an operator set (`TICKWORK_HTTP_*`, `TICKWORK_AMQP_PUBLISH_ALLOW`).
 
     Raises `TaskDefinitionError` for an allow entry that means nothing, at start-up.
@@ -93,6 +98,7 @@ def boundaries_of(settings: Settings) -> Boundaries:
     return Boundaries(
         http=HttpLimits(policy=policy, max_response_bytes=settings.http_max_response_bytes),
         publish_allow=frozenset(settings.amqp_publish_allow),
+        publish_bus=publish_bus,
     )
 
 
@@ -148,14 +154,18 @@ def builtin_functions(bus: Bus, boundaries: Boundaries | None = None) -> list[Ca
         description=(
             "Publishes `body` to `exchange` with `routingKey` through the executor's bus "
             "(persistent, confirmed; a string is sent as UTF-8 text, anything else as JSON; "
-            "the message id is the run's idempotency key)."
+            "the message id is the run's idempotency key). The default exchange, `amq.*` "
+            "and `tickwork.*` are refused (`PublishDenied`) unless the operator allows them."
         ),
     )
     async def amqp_publish(
         exchange: str, routing_key: str, body: Any, *, context: RunContext
     ) -> dict[str, Any]:
+        refusal = publish_refusal(exchange, bounds.publish_allow)
+        if refusal is not None:
+            raise PublishDenied(refusal)
         payload = body.encode() if isinstance(body, str) else orjson.dumps(body)
-        await bus.publish(
+        await (bounds.publish_bus or bus).publish(
             exchange,
             routing_key,
             payload,

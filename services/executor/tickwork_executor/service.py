@@ -59,12 +59,22 @@ def build_registry(
 class Executor:
     """Claims and runs runs from `tickwork.runs` until stopped.
 
+    `publish_bus`, when given, carries `amqp.publish` (the user's messages) instead of
+    `bus` (see `TICKWORK_AMQP_PUBLISH_URL`); the caller starts and closes it.
+
     `run()` registers the task functions, consumes until `stop()` (or cancellation),
     then shuts down gracefully: no new runs, running ones get `shutdown_grace_seconds`,
     the rest are interrupted and their leases given up for the reaper to retry.
     """
 
-    def __init__(self, settings: Settings, *, sessions: SessionFactory, bus: Bus) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sessions: SessionFactory,
+        bus: Bus,
+        publish_bus: Bus | None = None,
+    ) -> None:
         if settings.heartbeat_seconds >= settings.lease_seconds:
             raise ExecutorError(
                 f"heartbeat_seconds ({settings.heartbeat_seconds}) must be shorter than "
@@ -73,7 +83,9 @@ class Executor:
         self._settings = settings
         self._sessions = sessions
         self._bus = bus
-        self.registry = build_registry(bus, settings.task_modules, boundaries_of(settings))
+        self.registry = build_registry(
+            bus, settings.task_modules, boundaries_of(settings, publish_bus)
+        )
         self._pool = create_pool(settings.executor_concurrency)
         self._events = EventSender(bus, name="executor-events")
         env = RunEnvironment(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from tickwork_executor.builtins import Boundaries, builtin_functions
 from tickwork_executor.egress import EgressPolicy, IPAddress
-from tickwork_executor.errors import EgressDenied, ResponseTooLarge, TaskFailed
+from tickwork_executor.errors import EgressDenied, PublishDenied, ResponseTooLarge, TaskFailed
 from tickwork_executor.http_limits import HttpLimits
 from tickwork_executor.tasks import RunContext, TaskRegistry, spec_of
 from tickwork_shared.bus import MemoryBus
@@ -367,3 +367,57 @@ async def test_a_10_mb_answer_fails_with_response_too_large_and_little_memory(
         await call(registry[0], "http.request", {"url": url + path})
     growth = _peak_rss_bytes() - before
     assert growth < 50 * 1024 * 1024, f"peak RSS grew by {growth / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize(
+    ("exchange", "routing_key"),
+    [
+        ("", "tickwork.runs"),
+        ("tickwork.events", "execution.succeeded"),
+        ("tickwork.commands", "job.trigger"),
+        ("amq.topic", "anything"),
+    ],
+)
+async def test_amqp_publish_refuses_tickworks_and_the_brokers_exchanges(
+    exchange: str, routing_key: str
+) -> None:
+    async with MemoryBus() as bus:
+        received: list[Delivery] = []
+
+        async def listen(delivery: Delivery) -> None:
+            received.append(delivery)
+
+        if exchange.startswith("tickwork."):
+            await bus.subscribe(exchange, ["#"], listen)
+        functions = _registry_with(bus, None)
+        with pytest.raises(PublishDenied):
+            await call(
+                functions,
+                "amqp.publish",
+                {"exchange": exchange, "routingKey": routing_key, "body": {"jobId": 1}},
+            )
+        await asyncio.sleep(0.05)
+        assert received == []
+
+
+async def test_amqp_publish_goes_over_the_publish_bus_when_there_is_one() -> None:
+    async with MemoryBus() as own, MemoryBus() as users:
+        on_users: list[Delivery] = []
+        on_own: list[Delivery] = []
+
+        async def listen_users(delivery: Delivery) -> None:
+            on_users.append(delivery)
+
+        async def listen_own(delivery: Delivery) -> None:
+            on_own.append(delivery)
+
+        await users.subscribe("tickwork.commands", ["reports.#"], listen_users)
+        await own.subscribe("tickwork.commands", ["reports.#"], listen_own)
+        boundaries = Boundaries(publish_allow=frozenset({"tickwork.commands"}), publish_bus=users)
+        functions = _registry_with(own, boundaries)
+        args = {"exchange": "tickwork.commands", "routingKey": "reports.x", "body": "hi"}
+        await call(functions, "amqp.publish", args)
+        async with asyncio.timeout(2):
+            while not on_users:
+                await asyncio.sleep(0.01)
+        assert on_own == []

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from jsonschema import exceptions as schema_exceptions
 from jsonschema import validators
+from tickwork_shared.publish_policy import publish_refusal
 from tickwork_shared.schedule import (
     DateSchedule,
     Schedule,
@@ -83,6 +84,18 @@ def check_args(
     if not errors and params_schema is not None:
         errors = args_errors(params_schema, args)
     return errors
+
+
+def publish_errors(
+    task_function: str, args: Mapping[str, Any], allow: Collection[str]
+) -> list[FieldError]:
+    """`amqp.publish` to a reserved exchange given literally (`""`, `amq.*`, `tickwork.*`):
+    refused at create, as the executor would refuse it at run time."""
+    exchange = args.get("exchange")
+    if task_function != "amqp.publish" or not isinstance(exchange, str):
+        return []
+    refusal = publish_refusal(exchange, allow)
+    return [FieldError("args.exchange", refusal)] if refusal else []
 
 
 def args_limit_errors(args: Mapping[str, Any]) -> list[FieldError]:

@@ -37,7 +37,7 @@ from tickwork_api.repositories.jobs import JobFilters
 from tickwork_api.schemas.common import Page, Paging
 from tickwork_api.schemas.jobs import JobCreate, JobPublic, JobUpdate, NextRun, NextRuns
 from tickwork_api.services import audit
-from tickwork_api.services.job_rules import check_args, plan_schedule
+from tickwork_api.services.job_rules import check_args, plan_schedule, publish_errors
 
 # What the audit log compares: the job's settings, not the scheduler's bookkeeping.
 AUDITED_FIELDS = {*JobCreate.model_fields, "is_active"}
@@ -72,9 +72,16 @@ async def _flush(session: AsyncSession, name: str) -> None:
 
 
 class JobService:
-    def __init__(self, sessions: SessionFactory, events: EventSender) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        events: EventSender,
+        *,
+        publish_allow: frozenset[str] = frozenset(),
+    ) -> None:
         self._sessions = sessions
         self._events = events
+        self._publish_allow = publish_allow
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -118,6 +125,7 @@ class JobService:
                 data.schedule, now, data.misfire_grace_seconds, errors
             )
             errors += check_args(function.params_schema if function else None, data.args)
+            errors += publish_errors(data.task_function, data.args, self._publish_allow)
             if errors or function is None or schedule is None:
                 raise ValidationFailed(errors)
             if await jobs.active_name_taken(session, data.name):
@@ -169,6 +177,9 @@ class JobService:
                     function = await session.get(TaskFunction, job.task_function_id)
                 schema = function.params_schema if function else None
                 errors += check_args(schema, sent.get("args", job.args))
+                if function is not None:
+                    args = sent.get("args", job.args)
+                    errors += publish_errors(function.name, args, self._publish_allow)
             schedule, next_run_at = None, None
             if "schedule" in sent:
                 grace = sent.get("misfire_grace_seconds", job.misfire_grace_seconds)

@@ -1,0 +1,90 @@
+"""What the api refuses or hides about a job's arguments (issue 14), with the real
+`paramsSchema` of the built-ins as an executor registers them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from tickwork_executor.builtins import builtin_functions
+from tickwork_executor.tasks import spec_of
+from tickwork_shared.bus import MemoryBus
+from tickwork_shared.bus.abc import Bus
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.models import TaskFunction
+from tickwork_shared.settings import Settings
+
+from tests.factories import ensure_task_function
+from tests.integration.api.conftest import Api, job_body, open_api
+
+JOBS = "/api/v1/jobs"
+
+
+async def register_builtins(sessions: SessionFactory) -> None:
+    """The built-ins' schemas, as an executor registers them."""
+    async with MemoryBus() as bus:
+        specs = [spec_of(f) for f in builtin_functions(bus)]
+    async with sessions() as session, session.begin():
+        for spec in specs:
+            await ensure_task_function(session, spec.name, spec.params_schema)
+            await session.execute(
+                update(TaskFunction)
+                .where(TaskFunction.name == spec.name)
+                .values(params_schema=spec.params_schema)
+            )
+
+
+@pytest.fixture
+async def real_api(maria_sessions: SessionFactory, memory_bus: Bus) -> AsyncIterator[Api]:
+    settings = Settings(amqp_publish_allow=["tickwork.commands"])
+    async with open_api(maria_sessions, memory_bus, settings) as harness:
+        await register_builtins(maria_sessions)
+        yield harness
+
+
+def field_errors(response: Any) -> dict[str, str]:
+    assert response.status_code == 422, response.text
+    return {e["field"]: e["message"] for e in response.json()["errors"]}
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/x", "file:///etc/passwd", "gopher://example.com/", "//x/y"]
+)
+async def test_http_request_refuses_other_schemes_at_create(real_api: Api, url: str) -> None:
+    body = job_body(taskFunction="http.request", args={"url": url})
+    response = await real_api.call("POST", JOBS, json=body)
+    assert "args.url" in field_errors(response)
+
+
+async def test_http_request_accepts_http_and_https(real_api: Api) -> None:
+    for index, url in enumerate(["http://example.com/x", "https://example.com/y"]):
+        await real_api.create_job(
+            name=f"hook-{index}", taskFunction="http.request", args={"url": url}
+        )
+
+
+@pytest.mark.parametrize("exchange", ["", "amq.topic", "tickwork.events", "tickwork.runs"])
+async def test_amqp_publish_to_a_reserved_exchange_is_422(real_api: Api, exchange: str) -> None:
+    args = {"exchange": exchange, "routingKey": "job.trigger", "body": {"jobId": 1}}
+    response = await real_api.call(
+        "POST", JOBS, json=job_body(taskFunction="amqp.publish", args=args)
+    )
+    assert "args.exchange" in field_errors(response)
+
+
+async def test_amqp_publish_to_an_allowed_or_own_exchange_is_accepted(real_api: Api) -> None:
+    for index, exchange in enumerate(["tickwork.commands", "reports"]):
+        job = await real_api.create_job(
+            name=f"publisher-{index}",
+            taskFunction="amqp.publish",
+            args={"exchange": exchange, "routingKey": "r", "body": "x"},
+        )
+        # An update cannot move it to a reserved exchange either.
+        response = await real_api.call(
+            "PATCH",
+            f"{JOBS}/{job['id']}",
+            json={"args": {"exchange": "tickwork.events", "routingKey": "r", "body": "x"}},
+        )
+        assert "args.exchange" in field_errors(response)
