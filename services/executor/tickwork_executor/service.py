@@ -30,6 +30,7 @@ from tickwork_executor.errors import ExecutorError
 from tickwork_executor.records import record_outcomes
 from tickwork_executor.registration import register_task_functions
 from tickwork_executor.runner import create_pool
+from tickwork_executor.secret_store import SecretStore
 from tickwork_executor.supervisor import RunEnvironment
 from tickwork_executor.tasks import TaskRegistry, spec_of
 
@@ -98,6 +99,7 @@ class Executor:
             lease_seconds=settings.lease_seconds,
             heartbeat_seconds=settings.heartbeat_seconds,
             max_result_bytes=settings.max_result_bytes,
+            secrets=SecretStore(settings.secrets_dir),
         )
         claimer = Claimer(
             sessions=sessions,

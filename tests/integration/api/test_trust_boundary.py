@@ -14,6 +14,7 @@ from tickwork_shared.bus import MemoryBus
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import TaskFunction
+from tickwork_shared.enums import Role
 from tickwork_shared.settings import Settings
 
 from tests.factories import ensure_task_function
@@ -88,3 +89,44 @@ async def test_amqp_publish_to_an_allowed_or_own_exchange_is_accepted(real_api: 
             json={"args": {"exchange": "tickwork.events", "routingKey": "r", "body": "x"}},
         )
         assert "args.exchange" in field_errors(response)
+
+
+async def test_a_secret_reference_is_accepted_where_a_string_is_expected_and_shown_as_is(
+    real_api: Api,
+) -> None:
+    args = {
+        "url": {"$secret": "hook-url"},
+        "headers": {"Authorization": {"$secret": "hook-token"}},
+    }
+    job = await real_api.create_job(name="hook", taskFunction="http.request", args=args)
+    assert job["args"] == args
+    for role in Role:
+        shown = await real_api.call("GET", f"{JOBS}/{job['id']}", role=role)
+        assert shown.json()["args"] == args, role
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ({"url": {"$secret": "../../etc/passwd"}}, "args.url.$secret"),
+        (
+            {"url": "https://x", "headers": {"A": {"$secret": "a", "b": 1}}},
+            "args.headers.A.$secret",
+        ),
+        ({"url": "https://x", "timeoutSeconds": {"$secret": 5}}, "args.timeoutSeconds.$secret"),
+    ],
+)
+async def test_a_malformed_secret_reference_is_422(
+    real_api: Api, args: dict[str, Any], field: str
+) -> None:
+    response = await real_api.call(
+        "POST", JOBS, json=job_body(taskFunction="http.request", args=args)
+    )
+    assert field in field_errors(response)
+
+
+async def test_the_job_schema_in_docs_shows_how_to_reference_a_secret(real_api: Api) -> None:
+    schema = (await real_api.client.get("/openapi.json")).json()
+    args = schema["components"]["schemas"]["JobCreate"]["properties"]["args"]
+    assert '{"$secret": "NAME"}' in args["description"]
+    assert args["examples"][0]["headers"]["Authorization"] == {"$secret": "hooks-token"}
