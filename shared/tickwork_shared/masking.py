@@ -37,6 +37,8 @@ def mask_args(value: Any) -> Any:
     stack.append((value, root))
     while stack:
         source, target = stack.pop()
+        if is_reference(source):
+            continue  # `{"$secret": NAME}` names a secret, it is none
         if isinstance(source, Mapping):
             for key, child in source.items():
                 if isinstance(key, str) and is_secret_key(key) and not is_reference(child):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import update
 from tickwork_executor.builtins import builtin_functions
@@ -18,7 +19,7 @@ from tickwork_shared.enums import Role
 from tickwork_shared.settings import Settings
 
 from tests.factories import ensure_task_function
-from tests.integration.api.conftest import Api, job_body, open_api
+from tests.integration.api.conftest import Api, Events, eventually, job_body, open_api
 
 JOBS = "/api/v1/jobs"
 
@@ -130,3 +131,54 @@ async def test_the_job_schema_in_docs_shows_how_to_reference_a_secret(real_api: 
     args = schema["components"]["schemas"]["JobCreate"]["properties"]["args"]
     assert '{"$secret": "NAME"}' in args["description"]
     assert args["examples"][0]["headers"]["Authorization"] == {"$secret": "hooks-token"}
+
+
+SECRET_ARGS = {
+    "url": "https://hooks.example/x",
+    "headers": {"Authorization": "Bearer abc-123", "X-Team": "ops"},
+    "json": {"password": "hunter2", "nested": {"apiKey": "k-9"}},
+}
+MASKED_ARGS = {
+    "url": "https://hooks.example/x",
+    "headers": {"Authorization": "***", "X-Team": "ops"},
+    "json": {"password": "***", "nested": {"apiKey": "***"}},
+}
+
+
+async def test_rest_masks_secret_looking_args_for_keys_other_than_admin(api: Api) -> None:
+    job = await api.create_job(taskFunction="tickwork.noop", args=SECRET_ARGS)
+    assert job["args"] == SECRET_ARGS  # the admin who wrote them
+    for role, expected in (
+        (Role.ADMIN, SECRET_ARGS),
+        (Role.OPERATOR, MASKED_ARGS),
+        (Role.VIEWER, MASKED_ARGS),
+    ):
+        one = await api.call("GET", f"{JOBS}/{job['id']}", role=role)
+        assert one.json()["args"] == expected, role
+        listed = await api.call("GET", JOBS, role=role)
+        [item] = [i for i in listed.json()["items"] if i["id"] == job["id"]]
+        assert item["args"] == expected, role
+    paused = await api.call("POST", f"{JOBS}/{job['id']}/disable", role=Role.OPERATOR)
+    assert paused.json()["args"] == MASKED_ARGS
+
+
+async def test_events_and_audit_are_always_masked(api: Api, events: Events) -> None:
+    job = await api.create_job(taskFunction="tickwork.noop", args=SECRET_ARGS)
+    changed = {**SECRET_ARGS, "json": {"password": "new-pass", "nested": {}}}
+    response = await api.call("PATCH", f"{JOBS}/{job['id']}", json={"args": changed})
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == 2  # a changed secret is a change
+    await api.call("POST", f"{JOBS}/{job['id']}/disable")
+
+    async def all_events() -> bool:
+        return all(events.of(k) for k in ("job.created", "job.updated", "job.disabled"))
+
+    await eventually(all_events)
+    for key in ("job.created", "job.updated", "job.disabled"):
+        [event] = [e for e in events.of(key) if e["id"] == job["id"]]
+        assert event["args"]["headers"]["Authorization"] == "***", key
+        assert event["args"]["json"]["password"] == "***", key
+    text = orjson.dumps([row.changes for row in await api.audit_rows("job", job["id"])]).decode()
+    for secret in ("abc-123", "hunter2", "k-9", "new-pass"):
+        assert secret not in text
+    assert '"Authorization":"***"' in text

@@ -18,8 +18,9 @@ from tickwork_shared.db.dialect import db_now
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJob, TaskFunction
 from tickwork_shared.db.retry import run_in_transaction
-from tickwork_shared.enums import SkipReason
+from tickwork_shared.enums import Role, SkipReason
 from tickwork_shared.events import EventSender
+from tickwork_shared.masking import mask_args
 from tickwork_shared.schedule import (
     Schedule,
     next_fire_time,
@@ -41,6 +42,17 @@ from tickwork_api.services.job_rules import check_args, plan_schedule, publish_e
 
 # What the audit log compares: the job's settings, not the scheduler's bookkeeping.
 AUDITED_FIELDS = {*JobCreate.model_fields, "is_active"}
+
+
+def masked(job: JobPublic) -> JobPublic:
+    """`job` with the values under secret-looking keys of its `args` as `***` (what
+    non-admin keys and every event see)."""
+    return job.model_copy(update={"args": mask_args(job.args)})
+
+
+def shown_to(job: JobPublic, actor: Actor) -> JobPublic:
+    """`job` as `actor` may read it: whole for admin keys, masked for the others."""
+    return job if actor.role is Role.ADMIN else masked(job)
 
 
 def snapshot(job: ScheduledJob) -> dict[str, Any]:
@@ -257,7 +269,7 @@ class JobService:
         """After commit: the job event, and an `execution.skipped` per run ended."""
         public = JobPublic.model_validate(outcome.job)
         if outcome.changed:
-            self._events.send(routing_key, public.model_dump(mode="json"))
+            self._events.send(routing_key, masked(public).model_dump(mode="json"))
         self._events.send_executions(outcome.skipped)
         runs_skipped(outcome.skipped)
         return public
