@@ -340,3 +340,39 @@ async def test_a_secret_file_is_resolved_by_the_executor_only(deployment: Deploy
     accepted = await api.ok("POST", f"/jobs/{missing['id']}/trigger", 202)
     failed = await api.wait_execution(accepted["executionId"], {"failed"})
     assert failed["error"].startswith("SecretMissing: secret 'not-there' not found")
+
+
+async def test_a_self_triggering_job_is_stopped_by_disable(deployment: Deployment) -> None:
+    # `amqp.publish` to tickwork.commands is allowed in these deployments
+    # (TICKWORK_AMQP_PUBLISH_ALLOW); refused by default.
+    api = deployment.api
+    name = _name("self-trigger")
+    job = await api.create_job(
+        name,
+        taskFunction="amqp.publish",
+        args={
+            "exchange": "tickwork.commands",
+            "routingKey": "job.trigger",
+            "body": {"jobName": name},
+        },
+        schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE},
+        overlapPolicy="allow",
+    )
+    await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
+    await api.wait_executions(job["id"], count=5, status="succeeded", timeout=30)
+    await api.ok("POST", f"/jobs/{job['id']}/disable")
+
+    async def total() -> int:
+        page = await api.ok("GET", "/executions", params={"jobId": job["id"], "perPage": 1})
+        return int(page["total"])
+
+    async def settled() -> int | None:
+        # Stable for 2 s: whatever was in flight at the disable has been handled.
+        before = await total()
+        await asyncio.sleep(2)
+        after = await total()
+        return after if after == before else None
+
+    count = await wait_for(settled, timeout=30, what="the loop to stop after disable")
+    await asyncio.sleep(3)
+    assert await total() == count

@@ -45,6 +45,7 @@ def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiConte
             publisher,
             events,
             relay_delay=timedelta(seconds=settings.relay_delay_seconds),
+            max_queued=settings.max_queued_runs_per_job,
         ),
         catalog=CatalogService(
             sessions, task_function_ttl=timedelta(seconds=settings.task_function_ttl_seconds)

@@ -182,3 +182,18 @@ async def test_events_and_audit_are_always_masked(api: Api, events: Events) -> N
     for secret in ("abc-123", "hunter2", "k-9", "new-pass"):
         assert secret not in text
     assert '"Authorization":"***"' in text
+
+
+async def test_rest_trigger_past_the_queued_runs_limit_is_429(
+    maria_sessions: SessionFactory, memory_bus: Bus
+) -> None:
+    settings = Settings(max_queued_runs_per_job=3)
+    async with open_api(maria_sessions, memory_bus, settings) as api:
+        job = await api.create_job(overlapPolicy="allow", isEnabled=False)
+        for _ in range(3):
+            accepted = await api.call("POST", f"{JOBS}/{job['id']}/trigger")
+            assert accepted.status_code == 202, accepted.text
+        refused = await api.call("POST", f"{JOBS}/{job['id']}/trigger")
+        assert refused.status_code == 429, refused.text
+        assert "3 queued runs" in refused.json()["detail"]
+        assert "TICKWORK_MAX_QUEUED_RUNS_PER_JOB" in refused.json()["detail"]

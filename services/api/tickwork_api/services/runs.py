@@ -21,12 +21,13 @@ from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus, OverlapPolicy, Trigger
 from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher, RunRef
+from tickwork_shared.run_limits import queue_refusal, queued_runs
 from tickwork_shared.runs import manual_fire_key, new_run
 from tickwork_shared.telemetry import trace_headers
 from tickwork_shared.views import ExecutionPublic
 
 from tickwork_api.actor import Actor
-from tickwork_api.errors import BusinessRuleViolation, Conflict, NotFound
+from tickwork_api.errors import BusinessRuleViolation, Conflict, NotFound, QueueFull
 from tickwork_api.repositories import executions, jobs
 from tickwork_api.repositories.executions import ExecutionFilters
 from tickwork_api.schemas.common import Page, Paging
@@ -45,15 +46,18 @@ class RunService:
         events: EventSender,
         *,
         relay_delay: timedelta,
+        max_queued: int = 100,
     ) -> None:
         self._sessions = sessions
         self._publisher = publisher
         self._events = events
         self._relay_delay = relay_delay
+        self._max_queued = max_queued
 
     async def trigger(self, job_id: int, actor: Actor) -> TriggerAccepted:
         """Queue a run now (also for a disabled job). A `skip` job with a run queued or
-        running refuses (`BusinessRuleViolation`); `queue` and `allow` jobs accept."""
+        running refuses (`BusinessRuleViolation`); `queue` and `allow` jobs accept, up to
+        `max_queued` queued runs (`QueueFull`, 429)."""
 
         async def work(session: AsyncSession) -> JobExecution:
             job = await jobs.get_job(session, job_id, lock=True)
@@ -63,6 +67,9 @@ class RunService:
                 session, job.id
             ):
                 raise BusinessRuleViolation(ALREADY_RUNNING)
+            refusal = queue_refusal(job.id, await queued_runs(session, job.id), self._max_queued)
+            if refusal is not None:
+                raise QueueFull(refusal)
             now = await db_now(session)
             row = new_run(
                 job,
