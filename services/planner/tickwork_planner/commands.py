@@ -104,9 +104,11 @@ async def trigger_job(
             query = query.where(ScheduledJob.id == command.job_id)
         else:
             query = query.where(ScheduledJob.active_name == command.job_name)
-        # A shared lock: a concurrent delete or disable (which skips queued runs) either
-        # sees this row or happens before we look.
-        job = await session.scalar(query.with_for_update(read=True))
+        # Locked: a concurrent delete or disable (which skips queued runs) either sees
+        # this row or happens before we look, and commands for one job (and REST
+        # triggers, which lock it too) count its queued runs one after the other, so
+        # the limit holds exactly.
+        job = await session.scalar(query.with_for_update())
         if job is None:
             raise CommandRejected(f"job.trigger for {_target(command)}: no such active job")
         if not job.is_enabled:
