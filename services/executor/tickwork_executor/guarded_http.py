@@ -11,6 +11,8 @@ to the proxy's address.
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -74,15 +76,23 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes milliseconds: once per process, not per request.
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport over a connection pool that connects through `GuardedBackend`."""
+    """httpx's own transport over a connection pool that connects through `GuardedBackend`.
+
+    httpx offers no way to pass a network backend to the pool it builds, so this sets the
+    pool itself (the one attribute `AsyncHTTPTransport` keeps) instead of calling
+    `AsyncHTTPTransport.__init__`, which would build and throw away another.
+    """
 
     def __init__(self, policy: EgressPolicy, resolver: Resolver) -> None:
-        super().__init__(trust_env=False)
-        # httpx builds its pool without a way to pass a network backend: replace it with
-        # the same pool (same TLS context) on the guarded backend.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=_ssl_context(),
             network_backend=GuardedBackend(policy, resolver),
         )
 
