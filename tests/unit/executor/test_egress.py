@@ -104,3 +104,11 @@ async def test_an_address_literal_is_its_own_resolution() -> None:
     assert await system_resolver("::ffff:127.0.0.1", 80) == [
         ipaddress.ip_address("::ffff:127.0.0.1")
     ]
+
+
+async def test_localhost_resolves_to_loopback_and_is_refused() -> None:
+    # /etc/hosts answers: no query leaves the machine. (`localhost:3306` from the issue.)
+    addresses = await system_resolver("localhost", 3306)
+    assert addresses
+    assert all(refusal_class(a) == "loopback" for a in addresses)
+    assert not any(decide("localhost", a, DEFAULT).allowed for a in addresses)
