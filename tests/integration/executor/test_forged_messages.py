@@ -113,3 +113,54 @@ async def test_an_exchange_the_operator_allows_is_published_to(
             await asyncio.sleep(0.05)
     assert orjson.loads(seen[0].body) == {"n": 1}
     await watch.close()
+
+
+async def test_user_publishes_go_over_the_publish_connection(
+    maria_sessions: SessionFactory, publish: Publish, rabbit_bus: RabbitBus, amqp_url: str
+) -> None:
+    from tickwork_executor.service import Executor
+    from tickwork_shared.settings import Settings
+    from tickwork_shared.wiring import create_publish_bus
+
+    from tests.integration.executor.conftest import executor_settings
+
+    assert create_publish_bus(Settings()) is None
+    users = create_publish_bus(Settings(amqp_publish_url=amqp_url, instance_id="users-test"))
+    assert users is not None
+    await users.start()  # declares nothing: a user without `configure` can start it
+    own = RabbitBus(amqp_url, connection_name="tickwork-test-executor-own")
+    await own.start()
+    settings = executor_settings(amqp_publish_allow=["tickwork.commands"])
+    executor = Executor(settings, sessions=maria_sessions, bus=own, publish_bus=users)
+    task = asyncio.create_task(executor.run())
+    seen: list[Delivery] = []
+
+    async def listen(delivery: Delivery) -> None:
+        seen.append(delivery)
+
+    watch = await rabbit_bus.subscribe(COMMANDS_EXCHANGE, ["reports.#"], listen)
+    try:
+        publisher = await add_job(
+            maria_sessions,
+            task_function="amqp.publish",
+            args={"exchange": COMMANDS_EXCHANGE, "routingKey": "reports.x", "body": "hi"},
+        )
+        row = await add_run(maria_sessions, publisher)
+        await publish(message_of(row).to_bytes())
+        await run_status(maria_sessions, row.execution_id, "succeeded")
+        async with asyncio.timeout(5):
+            while not seen:
+                await asyncio.sleep(0.05)
+        assert seen[0].body == b"hi"
+        # Closed, the user connection fails user publishes; the executor's own bus is fine.
+        await users.close()
+        again = await add_run(maria_sessions, publisher)
+        await publish(message_of(again).to_bytes())
+        failed = await run_status(maria_sessions, again.execution_id, "failed")
+        assert failed.error is not None
+        assert failed.error.startswith("BusUnavailable"), failed.error
+    finally:
+        await watch.close()
+        await executor.stop()
+        await task
+        await own.close()
