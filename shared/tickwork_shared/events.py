@@ -15,6 +15,7 @@ from typing import Any
 from tickwork_shared.bus.abc import Bus, OutgoingMessage
 from tickwork_shared.bus.topology import EVENTS_EXCHANGE
 from tickwork_shared.db.models import JobExecution
+from tickwork_shared.masking import mask_args
 from tickwork_shared.messages import event_body
 from tickwork_shared.queues import take_batch
 from tickwork_shared.views import execution_payload
@@ -38,9 +39,19 @@ async def publish_event(
         )
 
 
-async def publish_execution_event(bus: Bus, row: JobExecution) -> None:
-    """`execution.<status>` with the execution's REST shape."""
+def execution_event(row: JobExecution) -> dict[str, Any]:
+    """The body of `execution.<status>`: the execution's REST shape, its `result` masked
+    (values under secret-looking keys as `***`: events are read by anyone on the bus)."""
     payload = execution_payload(row)
+    result = payload.get("result")
+    if isinstance(result, dict | list):
+        payload["result"] = mask_args(result)
+    return payload
+
+
+async def publish_execution_event(bus: Bus, row: JobExecution) -> None:
+    """`execution.<status>` with the execution's REST shape (`execution_event`)."""
+    payload = execution_event(row)
     await publish_event(bus, f"execution.{row.status}", payload)
 
 
@@ -86,7 +97,7 @@ class EventSender:
     def send_executions(self, rows: Iterable[JobExecution]) -> None:
         """Queue `execution.<status>` for each committed row."""
         for row in rows:
-            self.send(f"execution.{row.status}", execution_payload(row))
+            self.send(f"execution.{row.status}", execution_event(row))
 
     async def start(self) -> None:
         if self._task is None:

@@ -3,7 +3,8 @@
 Log calls pass structured fields through `extra` (`action`, `job_id`, `execution_id`, …);
 the formatters add the current trace id. Secrets never reach a log call; as a safety net
 the formatters also mask what looks like one: an API key (`tw_…`), the password in a URL
-(`amqp://user:***@host`), and fields named like `password`, `api_key` or `authorization`.
+(`amqp://user:***@host`), and fields named like `password`, `api_key` or `authorization`
+(also inside a field holding a dict or list, as `tickwork_shared.masking` decides).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 import orjson
 from opentelemetry import trace
+
+from tickwork_shared.masking import is_secret_key, mask_args
 
 # Attributes every LogRecord has; anything else came from `extra`.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -48,10 +51,12 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     for key, value in vars(record).items():
         if key in _STANDARD:
             continue
-        if key.lower() in _SECRET_FIELDS:
+        if key.lower() in _SECRET_FIELDS or is_secret_key(key):
             extras[key] = MASK
         elif isinstance(value, str):
             extras[key] = redact(value)
+        elif isinstance(value, dict | list):
+            extras[key] = mask_args(value)
         else:
             extras[key] = value
     return extras

@@ -78,6 +78,29 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     instance_id: str = Field(default_factory=default_instance_id)
 
+    # Trust boundary (issue 14): what a job's arguments may reach, read and start.
+    http_egress: Literal["default", "allowlist"] = "default"
+    """`default`: public addresses only, special ones (loopback, private, link-local, …)
+    when `http_allow` lists them; `allowlist`: only what `http_allow` lists."""
+    http_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Host names, `*.suffix` patterns and CIDRs `http.request` may reach (comma-separated)."""
+    http_max_response_bytes: int = Field(default=1024 * 1024, ge=1)
+    amqp_publish_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Exchanges `amqp.publish` may use although they are `""`, `amq.*` or `tickwork.*`."""
+    amqp_publish_url: str | None = None
+    """When set, user publishes (`amqp.publish`) go over their own connection with these
+    credentials (a RabbitMQ user that may only write to the users' exchanges)."""
+    secrets_dir: str | None = None
+    """Where an executor reads `{"$secret": NAME}` from (one file per secret)."""
+    max_queued_runs_per_job: int = Field(default=100, ge=1)
+
+    @field_validator("http_allow", "amqp_publish_allow", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("task_modules", mode="before")
     @classmethod
     def _split_modules(cls, value: object) -> object:

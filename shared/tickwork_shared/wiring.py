@@ -36,3 +36,21 @@ def create_bus(settings: Settings) -> Bus:
         publish_timeout=settings.publish_timeout_seconds,
         connection_name=f"tickwork {settings.instance_id}",
     )
+
+
+def create_publish_bus(settings: Settings) -> Bus | None:
+    """The connection `amqp.publish` uses when `TICKWORK_AMQP_PUBLISH_URL` is set, else None.
+
+    It declares nothing (its user needs no `configure` permission, only `write` on the
+    users' exchanges) and is used only to publish.
+    """
+    if not settings.amqp_publish_url:
+        return None
+    from tickwork_shared.bus.rabbitmq import RabbitBus
+
+    return RabbitBus(
+        settings.amqp_publish_url,
+        publish_timeout=settings.publish_timeout_seconds,
+        connection_name=f"tickwork user publishes {settings.instance_id}",
+        declare_topology=False,
+    )

@@ -215,3 +215,111 @@ def test_settings_are_real_settings_with_valid_values(rendered: list[Resource]) 
             unknown = set(fields) - set(Settings.model_fields)
             assert not unknown, f"{resource['metadata']['name']}: no such settings {unknown}"
             Settings.model_validate(fields)
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for rule in selector.get("matchExpressions", []):
+        if rule["operator"] == "In" and labels.get(rule["key"]) not in rule["values"]:
+            return False
+    return True
+
+
+def _policies(rendered: list[Resource]) -> list[Resource]:
+    return [r for r in rendered if r["kind"] == "NetworkPolicy"]
+
+
+def test_only_executors_mount_the_task_secrets_where_tickwork_secrets_dir_points(
+    rendered: list[Resource],
+) -> None:
+    executor = pod_spec(deployment(rendered, "executor"))
+    container = executor["containers"][0]
+    secret_volumes = {v["name"]: v["secret"] for v in executor["volumes"] if "secret" in v}
+    [mount] = [m for m in container["volumeMounts"] if m["name"] in secret_volumes]
+    assert mount["readOnly"] is True
+    assert container_env(rendered, container)["TICKWORK_SECRETS_DIR"] == mount["mountPath"]
+    assert secret_volumes[mount["name"]]["optional"] is True
+    for resource in workloads(rendered):
+        if resource is deployment(rendered, "executor"):
+            continue
+        assert not any("secret" in v for v in pod_spec(resource).get("volumes", [])), resource[
+            "metadata"
+        ]["name"]
+
+
+def test_network_policies_select_tickwork_pods_by_their_named_ports(
+    rendered: list[Resource],
+) -> None:
+    policies = {p["metadata"]["name"]: p for p in _policies(rendered)}
+    pods = {
+        c: deployment(rendered, c)["spec"]["template"]["metadata"]["labels"] for c in COMPONENTS
+    }
+    api_ingress = policies["tickwork-api-ingress"]["spec"]
+    assert [c for c in COMPONENTS if _selects(api_ingress["podSelector"], pods[c])] == ["api"]
+    api_ports = {p["name"] for p in pod_spec(deployment(rendered, "api"))["containers"][0]["ports"]}
+    assert [p["port"] for rule in api_ingress["ingress"] for p in rule["ports"]] == ["http"]
+    assert "http" in api_ports
+    metrics = policies["tickwork-metrics-ingress"]["spec"]
+    for component in ("planner", "executor"):
+        assert _selects(metrics["podSelector"], pods[component])
+        ports = pod_spec(deployment(rendered, component))["containers"][0]["ports"]
+        assert "metrics" in {p["name"] for p in ports}
+    assert policies["tickwork-default-deny-ingress"]["spec"] == {
+        "podSelector": {},
+        "policyTypes": ["Ingress"],
+    }
+    for store, port in (("mariadb", 3306), ("rabbitmq", 5672)):
+        spec = policies[f"tickwork-{store}-ingress"]["spec"]
+        assert spec["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": store}
+        [rule] = spec["ingress"]
+        [source] = rule["from"]
+        assert all(_selects(source["podSelector"], labels) for labels in pods.values())
+        assert [p["port"] for p in rule["ports"]] == [port]
+
+
+@pytest.mark.parametrize(
+    ("address", "reachable"),
+    [
+        ("1.1.1.1", True),
+        ("2606:4700:4700::1111", True),
+        ("169.254.169.254", False),
+        ("10.96.0.1", False),  # a typical service CIDR
+        ("10.244.1.7", False),  # a typical pod CIDR
+        ("172.20.0.5", False),
+        ("192.168.1.1", False),
+        ("100.64.0.1", False),
+        ("127.0.0.1", False),
+        ("fd00::1", False),
+        ("fe80::1", False),
+    ],
+)
+def test_executor_egress_reaches_the_internet_but_not_the_cluster(
+    rendered: list[Resource], address: str, reachable: bool
+) -> None:
+    import ipaddress
+
+    policy = find(rendered, "NetworkPolicy", "tickwork-executor-egress")["spec"]
+    assert _selects(
+        policy["podSelector"],
+        deployment(rendered, "executor")["spec"]["template"]["metadata"]["labels"],
+    )
+    assert policy["policyTypes"] == ["Egress"]
+    ip = ipaddress.ip_address(address)
+    allowed = False
+    for rule in policy["egress"]:
+        for peer in rule["to"]:
+            block = peer.get("ipBlock")
+            if block is None:
+                continue
+            network = ipaddress.ip_network(block["cidr"])
+            if ip.version == network.version and ip in network:
+                excluded = [ipaddress.ip_network(e) for e in block.get("except", [])]
+                allowed |= not any(ip in e for e in excluded)
+    assert allowed is reachable
+    # Everything else it may reach is named: DNS, MariaDB, RabbitMQ.
+    named = [peer for rule in policy["egress"] for peer in rule["to"] if "ipBlock" not in peer]
+    labels = [p["podSelector"]["matchLabels"] for p in named]
+    assert {"k8s-app": "kube-dns"} in labels
+    assert {"app.kubernetes.io/name": "mariadb"} in labels
+    assert {"app.kubernetes.io/name": "rabbitmq"} in labels

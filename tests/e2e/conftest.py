@@ -26,6 +26,23 @@ FAST_SETTINGS = {
 }
 
 
+E2E_SECRET = "e2e-s3cr3t-value"
+
+
+def _trust_settings(workdir: Path) -> dict[str, str]:
+    """A secret file the executors read, and what the trust-boundary tests open up:
+    loopback for the test's own HTTP server, `tickwork.commands` for the self-trigger
+    loop (both refused by default)."""
+    secrets = workdir / "secrets"
+    secrets.mkdir(exist_ok=True)
+    (secrets / "hook-token").write_text(f"Bearer {E2E_SECRET}\n")
+    return {
+        "TICKWORK_SECRETS_DIR": str(secrets),
+        "TICKWORK_HTTP_ALLOW": "127.0.0.1",
+        "TICKWORK_AMQP_PUBLISH_ALLOW": "tickwork.commands",
+    }
+
+
 @dataclass
 class Deployment:
     mode: str  # "full" or "dev"
@@ -61,6 +78,7 @@ async def _full(workdir: Path, database_url: str, amqp_url: str) -> AsyncIterato
     stack = Stack(
         env={
             **FAST_SETTINGS,
+            **_trust_settings(workdir),
             "TICKWORK_DATABASE_URL": database_url,
             "TICKWORK_AMQP_URL": amqp_url,
             "TICKWORK_API_PORT": str(port),
@@ -92,7 +110,10 @@ async def _full(workdir: Path, database_url: str, amqp_url: str) -> AsyncIterato
 
 async def _dev(workdir: Path) -> AsyncIterator[Deployment]:
     port = free_port()
-    stack = Stack(env={**FAST_SETTINGS, "TICKWORK_API_PORT": str(port)}, workdir=workdir)
+    stack = Stack(
+        env={**FAST_SETTINGS, **_trust_settings(workdir), "TICKWORK_API_PORT": str(port)},
+        workdir=workdir,
+    )
     try:
         dev = stack.start("dev", "dev")
         base_url = f"http://127.0.0.1:{port}"

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 
 import aio_pika
 import orjson
 
-from tests.e2e.conftest import Deployment
+from tests.e2e.conftest import E2E_SECRET, Deployment
 from tests.harness.waiting import wait_for
 
 FAR_FUTURE = "2099-01-01T00:00:00Z"  # an interval that never fires by itself
@@ -277,3 +279,100 @@ async def test_events_reach_a_plain_amqp_consumer(deployment: Deployment) -> Non
     assert finished["event"] == "execution.succeeded"
     assert finished["occurredAt"].endswith("Z")
     assert seen["job.created"]["name"] == job["name"]
+
+
+class _Hook(BaseHTTPRequestHandler):
+    seen: ClassVar[list[dict[str, str]]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.seen.append(dict(self.headers))
+        body = orjson.dumps({"echo": self.headers.get("Authorization", "")})
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def test_a_secret_file_is_resolved_by_the_executor_only(deployment: Deployment) -> None:
+    api = deployment.api
+    _Hook.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        args = {
+            "url": url,
+            "method": "POST",
+            "headers": {"Authorization": {"$secret": "hook-token"}},
+        }
+        job = await api.create_job(
+            _name("secret"),
+            taskFunction="http.request",
+            args=args,
+            schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE},
+        )
+        assert job["args"] == args  # stored and shown as the reference
+        accepted = await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
+        done = await api.wait_execution(accepted["executionId"], {"succeeded", "failed"})
+        assert done["status"] == "succeeded", done
+    finally:
+        server.shutdown()
+        server.server_close()
+    [request] = _Hook.seen
+    assert request["Authorization"] == f"Bearer {E2E_SECRET}"
+    # The server echoed it: the recorded result masks the value.
+    assert E2E_SECRET not in orjson.dumps(done).decode()
+    assert done["result"]["body"] == {"echo": "***"}
+    logs = deployment.stack.logs(tail_lines=100_000)
+    assert E2E_SECRET not in logs
+
+    missing = await api.create_job(
+        _name("no-secret"),
+        taskFunction="http.request",
+        args={"url": url, "headers": {"X-Token": {"$secret": "not-there"}}},
+        schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE},
+    )
+    accepted = await api.ok("POST", f"/jobs/{missing['id']}/trigger", 202)
+    failed = await api.wait_execution(accepted["executionId"], {"failed"})
+    assert failed["error"].startswith("SecretMissing: secret 'not-there' not found")
+
+
+async def test_a_self_triggering_job_is_stopped_by_disable(deployment: Deployment) -> None:
+    # `amqp.publish` to tickwork.commands is allowed in these deployments
+    # (TICKWORK_AMQP_PUBLISH_ALLOW); refused by default.
+    api = deployment.api
+    name = _name("self-trigger")
+    job = await api.create_job(
+        name,
+        taskFunction="amqp.publish",
+        args={
+            "exchange": "tickwork.commands",
+            "routingKey": "job.trigger",
+            "body": {"jobName": name},
+        },
+        schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE},
+        overlapPolicy="allow",
+    )
+    await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
+    await api.wait_executions(job["id"], count=5, status="succeeded", timeout=30)
+    await api.ok("POST", f"/jobs/{job['id']}/disable")
+
+    async def total() -> int:
+        page = await api.ok("GET", "/executions", params={"jobId": job["id"], "perPage": 1})
+        return int(page["total"])
+
+    async def settled() -> int | None:
+        # Stable for 2 s: whatever was in flight at the disable has been handled.
+        before = await total()
+        await asyncio.sleep(2)
+        after = await total()
+        return after if after == before else None
+
+    count = await wait_for(settled, timeout=30, what="the loop to stop after disable")
+    await asyncio.sleep(3)
+    assert await total() == count

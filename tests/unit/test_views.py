@@ -75,3 +75,12 @@ def test_the_event_payload_is_the_rest_shape(row: JobExecution) -> None:
     expected = ExecutionPublic.of(row).model_dump(mode="json")
     assert execution_payload(row) == expected
     assert orjson.dumps(execution_payload(row)) == orjson.dumps(expected)  # key order too
+
+
+def test_execution_events_carry_the_result_masked() -> None:
+    from tickwork_shared.events import execution_event
+
+    row = _finished(result={"status": 200, "body": {"accessToken": "t-1", "user": "ann"}})
+    event = execution_event(row)
+    assert event["result"] == {"status": 200, "body": {"accessToken": "***", "user": "ann"}}
+    assert row.result["body"]["accessToken"] == "t-1"  # the row (and REST for admins) keeps it

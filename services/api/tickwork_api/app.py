@@ -43,12 +43,13 @@ def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiConte
         bus=bus,
         publisher=publisher,
         events=events,
-        jobs=JobService(sessions, events),
+        jobs=JobService(sessions, events, publish_allow=frozenset(settings.amqp_publish_allow)),
         runs=RunService(
             sessions,
             publisher,
             events,
             relay_delay=timedelta(seconds=settings.relay_delay_seconds),
+            max_queued=settings.max_queued_runs_per_job,
         ),
         catalog=CatalogService(
             sessions, task_function_ttl=timedelta(seconds=settings.task_function_ttl_seconds)

@@ -38,6 +38,10 @@ class BusinessRuleViolation(ApiError):
     already has a run queued or running)."""
 
 
+class QueueFull(ApiError):
+    """A trigger for a job that already has `TICKWORK_MAX_QUEUED_RUNS_PER_JOB` queued runs."""
+
+
 class ValidationFailed(ApiError):
     """Malformed input, caught by a check that pydantic cannot do (schedule, arguments,
     references); names every field at fault."""

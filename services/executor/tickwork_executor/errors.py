@@ -31,3 +31,19 @@ class TaskFailed(ExecutorError):
 
 class PoisonMessage(ExecutorError):
     """A delivery on `tickwork.runs` that can never be handled; it is dead-lettered."""
+
+
+class EgressDenied(ExecutorError):
+    """`http.request` to a destination the egress policy refuses (the run fails)."""
+
+
+class ResponseTooLarge(ExecutorError):
+    """`http.request` got a body over `TICKWORK_HTTP_MAX_RESPONSE_BYTES` (the run fails)."""
+
+
+class PublishDenied(ExecutorError):
+    """`amqp.publish` to an exchange of tickwork's own or the broker's (the run fails)."""
+
+
+class SecretMissing(ExecutorError):
+    """A `{"$secret": NAME}` argument names a secret this executor does not have."""

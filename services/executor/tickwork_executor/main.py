@@ -20,7 +20,7 @@ from tickwork_shared.metrics import serve_metrics
 from tickwork_shared.settings import Settings
 from tickwork_shared.startup import wait_until_ready
 from tickwork_shared.telemetry import configure_tracing
-from tickwork_shared.wiring import create_bus, open_database
+from tickwork_shared.wiring import create_bus, create_publish_bus, open_database
 
 from tickwork_executor.service import Executor
 from tickwork_executor.tasks import TaskRegistry
@@ -61,9 +61,14 @@ async def run(settings: Settings) -> None:
         sessions = await stack.enter_async_context(open_database(settings))
         bus = create_bus(settings)
         stack.push_async_callback(bus.close)
+        publish_bus = create_publish_bus(settings)
+        if publish_bus is not None:
+            stack.push_async_callback(publish_bus.close)
         # Built before connecting: a task module that does not import fails at once.
-        executor = Executor(settings, sessions=sessions, bus=bus)
+        executor = Executor(settings, sessions=sessions, bus=bus, publish_bus=publish_bus)
         if not await _start_bus(bus, stop):
+            return
+        if publish_bus is not None and not await _start_bus(publish_bus, stop):
             return
         if stop.is_set():
             return

@@ -6,13 +6,17 @@ No I/O and no clock here; the supervisor and the records module act on these ans
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 import pydantic_core
 from tickwork_shared.enums import ExecutionStatus
+from tickwork_shared.masking import MASK, strip_credentials_deep, strip_url_credentials
 
+MIN_SCRUBBED_CHARS = 4
+"""Shorter secret values are not searched for in outcomes (they would mask noise)."""
 MAX_ERROR_CHARS = 4000
 """An execution's `error` is a one-line summary; the traceback goes to the log."""
 
@@ -100,3 +104,33 @@ def bound_result(value: Any, max_bytes: int) -> Any:
     while (overflow := _stored_size(note) - max_bytes) > 0 and note["preview"]:
         note["preview"] = note["preview"][: max(len(note["preview"]) - overflow, 0)]
     return note
+
+
+def scrubbed(outcome: Outcome, secrets: Sequence[str] = ()) -> Outcome:
+    """`outcome` as it may be recorded: the `user:password@` of URLs removed from its
+    error and result, and every resolved secret value (`secrets`) in them replaced by
+    `***`, so a task that echoes its arguments does not leak them."""
+    values = sorted({v for v in secrets if len(v) >= MIN_SCRUBBED_CHARS}, key=len, reverse=True)
+    error = outcome.error
+    if error is not None:
+        error = hide(error, values)
+    result = outcome.result
+    if result is not None:
+        result = strip_credentials_deep(result)
+        text = json.dumps(result)
+        hidden = hide(text, [json.dumps(v)[1:-1] for v in values])
+        if hidden != text:
+            try:
+                result = json.loads(hidden)
+            except ValueError:
+                result = hidden
+    if (error, result) == (outcome.error, outcome.result):
+        return outcome
+    return replace(outcome, error=error, result=result)
+
+
+def hide(text: str, values: Sequence[str]) -> str:
+    """`text` with URL credentials removed and each of `values` replaced by `***`."""
+    for value in values:
+        text = text.replace(value, MASK)
+    return strip_url_credentials(text)

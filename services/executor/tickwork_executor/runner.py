@@ -17,9 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tickwork_shared.enums import ExecutionStatus
+from tickwork_shared.secret_refs import SecretNotFound, resolve
 
-from tickwork_executor.errors import InvalidArguments, TaskFailed
-from tickwork_executor.outcomes import Outcome, bound_result, error_text
+from tickwork_executor.errors import InvalidArguments, SecretMissing, TaskFailed
+from tickwork_executor.outcomes import Outcome, bound_result, error_text, hide, scrubbed
+from tickwork_executor.secret_store import SecretStore
 from tickwork_executor.tasks import RunContext, TaskFunctionSpec
 
 logger = logging.getLogger(__name__)
@@ -39,13 +41,59 @@ async def execute(
     pool: ThreadPoolExecutor,
     max_result_bytes: int,
     threads: list[asyncio.Future[Any]],
+    secrets: SecretStore | None = None,
 ) -> Outcome:
     """Run `spec` once and say how it ended; raises only `CancelledError` (interrupted).
 
     A sync call's thread future is appended to `threads` as soon as it is submitted.
-    A timeout of 0 or less means none.
+    A timeout of 0 or less means none. Secret references in `args` are resolved from
+    `secrets` first (a missing one fails the run: `SecretMissing`), and the values
+    resolved never reach the recorded error or result (they read `***`).
     """
     log_fields = {"execution_id": context.execution_id, "job_id": context.job_id}
+    store = secrets or SecretStore(None)
+    used: list[str] = []
+
+    def lookup(name: str) -> str | None:
+        value = store.get(name)
+        if value:
+            used.append(value)
+        return value
+
+    try:
+        args = resolve(args, lookup)
+    except SecretNotFound as missing:
+        error = SecretMissing(
+            f"secret {missing.name!r} not found (looked for {store.where(missing.name)})"
+        )
+        logger.warning("%s", error, extra={"action": "secret_missing", **log_fields})
+        return Outcome(ExecutionStatus.FAILED, error=error_text(error))
+    outcome = await _execute(
+        spec,
+        args,
+        context,
+        timeout_seconds=timeout_seconds,
+        pool=pool,
+        max_result_bytes=max_result_bytes,
+        threads=threads,
+        log_fields=log_fields,
+        used=used,
+    )
+    return scrubbed(outcome, used)
+
+
+async def _execute(
+    spec: TaskFunctionSpec,
+    args: Mapping[str, Any],
+    context: RunContext,
+    *,
+    timeout_seconds: float,
+    pool: ThreadPoolExecutor,
+    max_result_bytes: int,
+    threads: list[asyncio.Future[Any]],
+    log_fields: dict[str, Any],
+    used: list[str],
+) -> Outcome:
     try:
         kwargs = spec.bind(args, context)
     except InvalidArguments as error:
@@ -68,20 +116,26 @@ async def execute(
             )
             message = f"TimeoutError: the task did not finish within {timeout_seconds:g} s"
             return Outcome(ExecutionStatus.TIMED_OUT, error=message)
-        return _failed(spec, error, log_fields)
+        return _failed(spec, error, log_fields, used)
     except (Exception, SystemExit) as error:
-        return _failed(spec, error, log_fields)
+        return _failed(spec, error, log_fields, used)
     return Outcome(ExecutionStatus.SUCCEEDED, result=bound_result(value, max_result_bytes))
 
 
-def _failed(spec: TaskFunctionSpec, error: BaseException, log_fields: dict[str, Any]) -> Outcome:
+def _failed(
+    spec: TaskFunctionSpec, error: BaseException, log_fields: dict[str, Any], used: list[str]
+) -> Outcome:
     # The traceback goes to the log, not the execution; `TaskFailed` is a task saying
-    # "failed, because <message>", where a traceback adds nothing.
+    # "failed, because <message>", where a traceback adds nothing. A message that
+    # carries a resolved secret is logged masked, and without its traceback (which
+    # would repeat it).
+    text = error_text(error)
+    shown = hide(text, used)
     logger.warning(
         "task %s failed: %s",
         spec.name,
-        error_text(error),
-        exc_info=None if isinstance(error, TaskFailed) else error,
+        shown,
+        exc_info=None if isinstance(error, TaskFailed) or shown != text else error,
         extra={"action": "task_failed", **log_fields},
     )
     return Outcome(ExecutionStatus.FAILED, error=error_text(error))

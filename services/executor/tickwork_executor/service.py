@@ -23,13 +23,14 @@ from tickwork_shared.settings import Settings
 
 from tickwork_executor import metrics
 from tickwork_executor.batching import Batcher
-from tickwork_executor.builtins import builtin_functions
+from tickwork_executor.builtins import Boundaries, boundaries_of, builtin_functions
 from tickwork_executor.claims import Claimer
 from tickwork_executor.consumer import RunConsumer
 from tickwork_executor.errors import ExecutorError
 from tickwork_executor.records import record_outcomes
 from tickwork_executor.registration import register_task_functions
 from tickwork_executor.runner import create_pool
+from tickwork_executor.secret_store import SecretStore
 from tickwork_executor.supervisor import RunEnvironment
 from tickwork_executor.tasks import TaskRegistry, spec_of
 
@@ -42,13 +43,15 @@ GATE_CHECK_SECONDS = 1.0
 """How often the consumer's pause/resume state is re-applied (after a broker outage)."""
 
 
-def build_registry(bus: Bus, task_modules: Iterable[str]) -> TaskRegistry:
+def build_registry(
+    bus: Bus, task_modules: Iterable[str], boundaries: Boundaries | None = None
+) -> TaskRegistry:
     """The built-ins plus every task function of `task_modules` (imported here).
 
     Raises `TaskDefinitionError` for a module that does not import or a function that
     cannot be offered, so a broken deployment fails at start, not run by run.
     """
-    registry = TaskRegistry(spec_of(func) for func in builtin_functions(bus))
+    registry = TaskRegistry(spec_of(func) for func in builtin_functions(bus, boundaries))
     for module in task_modules:
         registry.load_module(module)
     return registry
@@ -57,12 +60,22 @@ def build_registry(bus: Bus, task_modules: Iterable[str]) -> TaskRegistry:
 class Executor:
     """Claims and runs runs from `tickwork.runs` until stopped.
 
+    `publish_bus`, when given, carries `amqp.publish` (the user's messages) instead of
+    `bus` (see `TICKWORK_AMQP_PUBLISH_URL`); the caller starts and closes it.
+
     `run()` registers the task functions, consumes until `stop()` (or cancellation),
     then shuts down gracefully: no new runs, running ones get `shutdown_grace_seconds`,
     the rest are interrupted and their leases given up for the reaper to retry.
     """
 
-    def __init__(self, settings: Settings, *, sessions: SessionFactory, bus: Bus) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sessions: SessionFactory,
+        bus: Bus,
+        publish_bus: Bus | None = None,
+    ) -> None:
         if settings.heartbeat_seconds >= settings.lease_seconds:
             raise ExecutorError(
                 f"heartbeat_seconds ({settings.heartbeat_seconds}) must be shorter than "
@@ -71,7 +84,9 @@ class Executor:
         self._settings = settings
         self._sessions = sessions
         self._bus = bus
-        self.registry = build_registry(bus, settings.task_modules)
+        self.registry = build_registry(
+            bus, settings.task_modules, boundaries_of(settings, publish_bus)
+        )
         self._pool = create_pool(settings.executor_concurrency)
         self._events = EventSender(bus, name="executor-events")
         env = RunEnvironment(
@@ -84,6 +99,7 @@ class Executor:
             lease_seconds=settings.lease_seconds,
             heartbeat_seconds=settings.heartbeat_seconds,
             max_result_bytes=settings.max_result_bytes,
+            secrets=SecretStore(settings.secrets_dir),
         )
         claimer = Claimer(
             sessions=sessions,

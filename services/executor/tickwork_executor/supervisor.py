@@ -26,6 +26,7 @@ from tickwork_executor.lease import Lease, LeaseKeeper, extend_lease
 from tickwork_executor.outcomes import Finish, Outcome, StopReason, decide_finish, error_text
 from tickwork_executor.records import RecordRequest, give_up_lease, record_outcomes
 from tickwork_executor.runner import execute
+from tickwork_executor.secret_store import SecretStore
 from tickwork_executor.shield import uncut
 from tickwork_executor.tasks import RunContext, TaskRegistry
 
@@ -50,6 +51,8 @@ class RunEnvironment:
     events: EventSender | None = None
     """Sends events in the background, in batches; None: each published and confirmed
     before the run frees its slot."""
+    secrets: SecretStore | None = None
+    """Where `{"$secret": NAME}` arguments are read from; None: the environment only."""
 
     async def announce(self, row: JobExecution) -> None:
         """`execution.<status>` for a committed row, at most once, never raising."""
@@ -197,6 +200,7 @@ class RunSupervisor:
             pool=env.pool,
             max_result_bytes=env.max_result_bytes,
             threads=self.threads,
+            secrets=env.secrets,
         )
 
     async def _record(self, outcome: Outcome, lease_expires: float) -> JobExecution | None:

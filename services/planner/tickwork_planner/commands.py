@@ -6,7 +6,10 @@ key (job, fire key, attempt) and is a no-op. Without a key, the AMQP message id 
 (so a redelivery of a command whose ack was lost is absorbed too); without either, every
 command runs. The delivery is acked after commit. A malformed body or a job that does not
 exist (or was deleted) can never succeed: logged and rejected (dead-lettered), never
-retried. A command for a job with a run in progress is still written: the executor's claim
+retried. So is a command for a disabled job (a job that triggers itself through
+`amqp.publish` stops when disabled) and one for a job that already has
+`TICKWORK_MAX_QUEUED_RUNS_PER_JOB` queued runs (the reason is in the warning logged).
+A command for a job with a run in progress is still written: the executor's claim
 applies the overlap policy and records `skipped`/`overlap`, so the command leaves a record.
 """
 
@@ -31,6 +34,7 @@ from tickwork_shared.db.models import JobExecution, ScheduledJob
 from tickwork_shared.db.retry import is_transient, run_in_transaction
 from tickwork_shared.enums import Trigger
 from tickwork_shared.messages import TriggerCommand
+from tickwork_shared.run_limits import queue_refusal, queued_runs
 from tickwork_shared.runs import command_fire_key, new_run
 from tickwork_shared.telemetry import context_from_headers, tracer
 
@@ -84,10 +88,12 @@ async def trigger_job(
     key: str | None,
     claim: str,
     relay_delay: timedelta,
+    max_queued: int = 100,
 ) -> Triggered:
     """Write the command's run in one transaction.
 
-    Raises `CommandRejected` when no active job matches. The row carries `claim`: the
+    Raises `CommandRejected` when no active job matches, when the job is disabled and
+    when it already has `max_queued` queued runs. The row carries `claim`: the
     caller publishes it after commit.
     """
     fire_key = command_fire_key(key)
@@ -98,11 +104,18 @@ async def trigger_job(
             query = query.where(ScheduledJob.id == command.job_id)
         else:
             query = query.where(ScheduledJob.active_name == command.job_name)
-        # A shared lock: a concurrent delete or disable (which skips queued runs) either
-        # sees this row or happens before we look.
-        job = await session.scalar(query.with_for_update(read=True))
+        # Locked: a concurrent delete or disable (which skips queued runs) either sees
+        # this row or happens before we look, and commands for one job (and REST
+        # triggers, which lock it too) count its queued runs one after the other, so
+        # the limit holds exactly.
+        job = await session.scalar(query.with_for_update())
         if job is None:
             raise CommandRejected(f"job.trigger for {_target(command)}: no such active job")
+        if not job.is_enabled:
+            raise CommandRejected(
+                f"job.trigger for {_target(command)}: job {job.id} is disabled "
+                "(commands do not run a disabled job; REST may)"
+            )
         if key is not None:
             existing = await session.scalar(
                 select(JobExecution.id).where(
@@ -113,6 +126,9 @@ async def trigger_job(
             )
             if existing is not None:
                 return Triggered(job.id, None)
+        refusal = queue_refusal(job.id, await queued_runs(session, job.id), max_queued)
+        if refusal is not None:
+            raise CommandRejected(f"job.trigger for {_target(command)}: {refusal}")
         now = await db_now(session)
         row = new_run(
             job,
@@ -153,8 +169,10 @@ class TriggerConsumer:
         stats: PlannerStats,
         on_written: Callable[[JobExecution], None],
         stopping: asyncio.Event,
+        max_queued: int = 100,
     ) -> None:
         self._sessions = sessions
+        self._max_queued = max_queued
         self._claim = claim
         self._relay_delay = relay_delay
         self._stats = stats
@@ -227,6 +245,7 @@ class TriggerConsumer:
                     key=key,
                     claim=self._claim,
                     relay_delay=self._relay_delay,
+                    max_queued=self._max_queued,
                 )
             except Exception as error:
                 if not is_transient(error):

@@ -122,6 +122,7 @@ class Planner:
             stats=self.stats,
             on_written=self._hand_over_one,
             stopping=self._stopping,
+            max_queued=self.settings.max_queued_runs_per_job,
         )
         listeners = self._listeners = BusListeners(
             self._bus, commands=consumer, on_job_event=self.wake, stopping=self._stopping

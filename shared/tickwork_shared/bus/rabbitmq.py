@@ -198,7 +198,8 @@ class RabbitBus(abc.Bus):
 
     `publish_timeout` bounds each publish (and each consume/subscribe set-up);
     `connection_name` shows in RabbitMQ's connection list, so operators and drills can
-    tell tickwork's connections apart; `reconnect_interval` paces reconnect attempts.
+    tell tickwork's connections apart; `reconnect_interval` paces reconnect attempts;
+    `declare_topology=False` declares nothing (a publish-only user without `configure`).
     """
 
     def __init__(
@@ -208,8 +209,10 @@ class RabbitBus(abc.Bus):
         publish_timeout: float = 5.0,
         connection_name: str = "tickwork",
         reconnect_interval: float = 2.0,
+        declare_topology: bool = True,
     ) -> None:
         self.reconnects = 0
+        self._declare = declare_topology
         self._url = url
         self._publish_timeout = publish_timeout
         self._connection_name = connection_name
@@ -235,7 +238,8 @@ class RabbitBus(abc.Bus):
         try:
             with _translated("declare the topology"):
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-                await declare_topology(channel)
+                if self._declare:
+                    await declare_topology(channel)
                 unconfirmed = await connection.channel(publisher_confirms=False)
         except BaseException:
             await connection.close()

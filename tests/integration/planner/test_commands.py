@@ -77,3 +77,33 @@ async def test_unknown_jobs_and_malformed_commands_are_dead_lettered(
         assert planner.stats.commands_accepted == 0
     await dead_letters.close()
     assert await executions(maria_sessions) == []
+
+
+async def test_commands_for_a_disabled_job_and_past_the_queue_limit_are_dead_lettered(
+    maria_sessions: SessionFactory,
+    rabbit_bus: RabbitBus,
+    amqp_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with maria_sessions() as session, session.begin():
+        paused = await make_job(session, name="paused", is_enabled=False, next_run_at=None)
+        busy = await make_job(session, name="busy", next_run_at=None)
+    dead = Inbox()
+    dead_letters = await rabbit_bus.consume(COMMANDS_DEAD_QUEUE, dead, prefetch=10)
+    settings = fast_settings(amqp_url, max_queued_runs_per_job=2)
+    async with running(settings, maria_sessions, rabbit_bus) as planner:
+        await send(rabbit_bus, {"jobId": paused.id, "idempotencyKey": "p-1"})
+        await send(rabbit_bus, {"jobName": "paused"})
+        for index in range(4):  # nothing consumes the runs: they stay queued
+            await send(rabbit_bus, {"jobId": busy.id, "idempotencyKey": f"b-{index}"})
+        await wait_until(lambda: planner.stats.commands_handled == 6, what="6 commands handled")
+        assert (planner.stats.commands_accepted, planner.stats.commands_rejected) == (2, 4)
+        await wait_until(lambda: len(dead.bodies) == 4, what="4 dead letters")
+    await dead_letters.close()
+    assert await executions(maria_sessions, job_id=paused.id) == []
+    assert len(await executions(maria_sessions, job_id=busy.id)) == 2
+    reasons = [
+        r.getMessage() for r in caplog.records if getattr(r, "action", "") == "command_rejected"
+    ]
+    assert sum("is disabled" in reason for reason in reasons) == 2
+    assert sum("TICKWORK_MAX_QUEUED_RUNS_PER_JOB=2" in reason for reason in reasons) == 2

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Body, Path, Query, Response, status
 from tickwork_shared.views import ExecutionPublic
 
-from tickwork_api.auth import AdminDep, OperatorDep, authenticated_router
+from tickwork_api.auth import AdminDep, OperatorDep, ViewerDep, authenticated_router
 from tickwork_api.context import JobsDep, RunsDep
 from tickwork_api.errors import ValidationFailed
 from tickwork_api.repositories.jobs import JobFilters
@@ -33,7 +33,7 @@ from tickwork_api.schemas.jobs import (
     TriggerAccepted,
     TriggerRequest,
 )
-from tickwork_api.services.jobs import Change
+from tickwork_api.services.jobs import Change, shown_to
 
 router = authenticated_router(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
 
@@ -48,6 +48,7 @@ async def create_job(data: JobCreate, jobs: JobsDep, actor: AdminDep) -> JobPubl
 async def list_jobs(
     jobs: JobsDep,
     paging: PagingDep,
+    actor: ViewerDep,
     is_enabled: Annotated[bool | None, Query(alias="isEnabled")] = None,
     job_type_id: Annotated[IdQuery, Query(alias="jobTypeId")] = None,
     task_function_id: Annotated[IdQuery, Query(alias="taskFunctionId")] = None,
@@ -67,10 +68,12 @@ async def list_jobs(
         ),
     ] = None,
 ) -> Page[JobPublic]:
-    """Active jobs, highest `priority` first, then by id."""
+    """Active jobs, highest `priority` first, then by id. Keys other than admin see the
+    values under secret-looking keys of `args` as `***`."""
     labels = tuple(_label_pair(text) for text in label or ())
     filters = JobFilters(is_enabled, job_type_id, task_function_id, search, stale, labels)
-    return await jobs.list(filters, paging)
+    page = await jobs.list(filters, paging)
+    return page.model_copy(update={"items": [shown_to(job, actor) for job in page.items]})
 
 
 def _label_pair(text: str) -> tuple[str, str]:
@@ -110,8 +113,9 @@ async def put_job(
 
 
 @router.get("/{jobId}", responses=errors(404))
-async def get_job(job_id: JobIdPath, jobs: JobsDep) -> JobPublic:
-    return await jobs.get(job_id)
+async def get_job(job_id: JobIdPath, jobs: JobsDep, actor: ViewerDep) -> JobPublic:
+    """One job; keys other than admin see secret-looking `args` values as `***`."""
+    return shown_to(await jobs.get(job_id), actor)
 
 
 @router.patch("/{jobId}", responses=errors(404, 409))
@@ -132,13 +136,13 @@ async def delete_job(job_id: JobIdPath, jobs: JobsDep, actor: AdminDep) -> Respo
 @router.post("/{jobId}/enable", responses=errors(404))
 async def enable_job(job_id: JobIdPath, jobs: JobsDep, actor: OperatorDep) -> JobPublic:
     """Resume scheduling from the next fire time after now."""
-    return await jobs.set_enabled(job_id, True, actor)
+    return shown_to(await jobs.set_enabled(job_id, True, actor), actor)
 
 
 @router.post("/{jobId}/disable", responses=errors(404))
 async def disable_job(job_id: JobIdPath, jobs: JobsDep, actor: OperatorDep) -> JobPublic:
     """Pause scheduling; queued runs end `skipped` (reason `disabled`)."""
-    return await jobs.set_enabled(job_id, False, actor)
+    return shown_to(await jobs.set_enabled(job_id, False, actor), actor)
 
 
 @router.post("/{jobId}/trigger", status_code=status.HTTP_202_ACCEPTED, responses=errors(400, 404))

@@ -97,6 +97,30 @@ Labels = Annotated[
 ]
 
 
+ARGS_DESCRIPTION = (
+    "The task function's arguments (JSON; checked against its `paramsSchema`). A secret "
+    'is never written here: reference it as `{"$secret": "NAME"}` anywhere a string is '
+    "expected; only an executor resolves it at run time, from the file "
+    "`TICKWORK_SECRETS_DIR/NAME` or the variable `TICKWORK_SECRET_NAME` (upper-cased, "
+    "`-` and `.` as `_`), and a run whose secret is missing fails with `SecretMissing`. "
+    "Keys other than admin see values under secret-looking keys (`authorization`, "
+    '`password`, `token`, `secret`, `apiKey`, …) as `"***"`.'
+)
+Args = Annotated[
+    dict[str, Any],
+    Field(
+        description=ARGS_DESCRIPTION,
+        examples=[
+            {
+                "url": "https://hooks.example.com/nightly",
+                "method": "POST",
+                "headers": {"Authorization": {"$secret": "hooks-token"}},
+            }
+        ],
+    ),
+]
+
+
 class JobBase(CamelModel):
     """The fields a client sets, with their defaults and ranges."""
 
@@ -104,7 +128,7 @@ class JobBase(CamelModel):
     description: Description | None = None
     job_type_id: JobTypeId | None = None
     task_function: TaskFunctionName
-    args: dict[str, Any] = Field(default_factory=dict)
+    args: Args = Field(default_factory=dict)
     schedule: ScheduleObject
     is_enabled: bool = True
     priority: Priority = 0
@@ -164,7 +188,7 @@ class JobUpdate(CamelModel):
     description: Description | None = None
     job_type_id: JobTypeId | None = None
     task_function: TaskFunctionName | None = None
-    args: dict[str, Any] | None = None
+    args: Args | None = None
     schedule: ScheduleObject | None = None
     is_enabled: bool | None = None
     priority: Priority | None = None

@@ -1,4 +1,8 @@
-"""Audit rows: who changed what, written in the same transaction as the change."""
+"""Audit rows: who changed what, written in the same transaction as the change.
+
+Values under secret-looking keys are recorded as `***` (`tickwork_shared.masking`): the
+audit log is read by people who must not learn a job's credentials from it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.db.models import AuditLog
+from tickwork_shared.masking import mask_args
 
 
 def diff(
@@ -42,6 +47,6 @@ def record(
             action=action,
             entity_type=entity_type,
             entity_id=str(entity_id),
-            changes=dict(changes) if changes is not None else None,
+            changes=mask_args(dict(changes)) if changes is not None else None,
         )
     )

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from jsonschema import exceptions as schema_exceptions
 from jsonschema import validators
+from tickwork_shared.publish_policy import publish_refusal
 from tickwork_shared.schedule import (
     DateSchedule,
     Schedule,
@@ -21,6 +22,7 @@ from tickwork_shared.schedule import (
     next_fire_time,
     parse_schedule,
 )
+from tickwork_shared.secret_refs import reference_problems, references, with_placeholders
 
 from tickwork_api.errors import FieldError, ValidationFailed, field_name
 
@@ -78,11 +80,29 @@ def plan_schedule(
 def check_args(
     params_schema: Mapping[str, Any] | None, args: Mapping[str, Any]
 ) -> list[FieldError]:
-    """Size and depth limits, then the task function's `paramsSchema` (when known)."""
+    """Size and depth limits, well-formed secret references, then the task function's
+    `paramsSchema` (when known)."""
     errors = args_limit_errors(args)
+    if not errors:
+        errors = [
+            FieldError(field_name(["args", *path]), message)
+            for path, message in reference_problems(args)
+        ]
     if not errors and params_schema is not None:
         errors = args_errors(params_schema, args)
     return errors
+
+
+def publish_errors(
+    task_function: str, args: Mapping[str, Any], allow: Collection[str]
+) -> list[FieldError]:
+    """`amqp.publish` to a reserved exchange given literally (`""`, `amq.*`, `tickwork.*`):
+    refused at create, as the executor would refuse it at run time."""
+    exchange = args.get("exchange")
+    if task_function != "amqp.publish" or not isinstance(exchange, str):
+        return []
+    refusal = publish_refusal(exchange, allow)
+    return [FieldError("args.exchange", refusal)] if refusal else []
 
 
 def args_limit_errors(args: Mapping[str, Any]) -> list[FieldError]:
@@ -134,7 +154,9 @@ def args_errors(params_schema: Mapping[str, Any], args: Mapping[str, Any]) -> li
     """Where `args` break the task function's `paramsSchema` (JSON Schema), by field.
 
     A schema that is itself invalid is the executor's bug, not the user's: it is logged
-    and the arguments are accepted.
+    and the arguments are accepted. A secret reference stands for a value only the
+    executor knows: it is validated as a placeholder string and nothing is said about
+    its own place (the executor checks the resolved value at run time).
     """
     cls = validators.validator_for(params_schema, default=validators.Draft202012Validator)
     try:
@@ -146,7 +168,15 @@ def args_errors(params_schema: Mapping[str, Any], args: Mapping[str, Any]) -> li
         )
         return []
     validator = cls(params_schema, format_checker=cls.FORMAT_CHECKER)
-    errors = sorted(validator.iter_errors(args), key=schema_exceptions.relevance)
+    secret_paths = [path for path, _name in references(args)]
+    errors = sorted(
+        (
+            error
+            for error in validator.iter_errors(with_placeholders(args))
+            if not any(tuple(error.absolute_path)[: len(p)] == p for p in secret_paths)
+        ),
+        key=schema_exceptions.relevance,
+    )
     return [_field_error(error) for error in errors[:MAX_ARG_ERRORS]]
 
 

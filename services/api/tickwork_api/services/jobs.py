@@ -19,8 +19,9 @@ from tickwork_shared.db.dialect import db_now
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJob, TaskFunction
 from tickwork_shared.db.retry import run_in_transaction
-from tickwork_shared.enums import SkipReason
+from tickwork_shared.enums import Role, SkipReason
 from tickwork_shared.events import EventSender
+from tickwork_shared.masking import mask_args
 from tickwork_shared.schedule import (
     Schedule,
     next_fire_time,
@@ -38,10 +39,21 @@ from tickwork_api.repositories.jobs import JobFilters
 from tickwork_api.schemas.common import Page, Paging
 from tickwork_api.schemas.jobs import JobCreate, JobPublic, JobUpdate, NextRun, NextRuns
 from tickwork_api.services import audit
-from tickwork_api.services.job_rules import check_args, plan_schedule
+from tickwork_api.services.job_rules import check_args, plan_schedule, publish_errors
 
 # What the audit log compares: the job's settings, not the scheduler's bookkeeping.
 AUDITED_FIELDS = {*JobCreate.model_fields, "is_active"}
+
+
+def masked(job: JobPublic) -> JobPublic:
+    """`job` with the values under secret-looking keys of its `args` as `***` (what
+    non-admin keys and every event see)."""
+    return job.model_copy(update={"args": mask_args(job.args)})
+
+
+def shown_to(job: JobPublic, actor: Actor) -> JobPublic:
+    """`job` as `actor` may read it: whole for admin keys, masked for the others."""
+    return job if actor.role is Role.ADMIN else masked(job)
 
 
 def snapshot(job: ScheduledJob) -> dict[str, Any]:
@@ -73,9 +85,16 @@ async def _flush(session: AsyncSession, name: str) -> None:
 
 
 class JobService:
-    def __init__(self, sessions: SessionFactory, events: EventSender) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        events: EventSender,
+        *,
+        publish_allow: frozenset[str] = frozenset(),
+    ) -> None:
         self._sessions = sessions
         self._events = events
+        self._publish_allow = publish_allow
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -111,7 +130,7 @@ class JobService:
 
     async def create(self, data: JobCreate, actor: Actor) -> JobPublic:
         async def work(session: AsyncSession) -> _Outcome:
-            return await _create(session, data, actor)
+            return await _create(session, data, actor, self._publish_allow)
 
         outcome = await run_in_transaction(self._sessions, work, what="create job")
         return self._announce("job.created", outcome)
@@ -130,7 +149,7 @@ class JobService:
                     f"Job {job_id} was changed meanwhile (version {job.version}, not "
                     f"{data.version}); reload it and apply the change again"
                 )
-            return await _update(session, job, sent, actor)
+            return await _update(session, job, sent, actor, self._publish_allow)
 
         outcome = await run_in_transaction(self._sessions, work, what="update job")
         return self._announce("job.updated", outcome)
@@ -147,9 +166,12 @@ class JobService:
         async def work(session: AsyncSession) -> tuple[_Outcome, Change]:
             job = await jobs.get_job_by_name(session, data.name, lock=True)
             if job is None:
-                outcome, change = await _create(session, data, actor), Change.CREATED
+                outcome = await _create(session, data, actor, self._publish_allow)
+                change = Change.CREATED
             else:
-                outcome = await _update(session, job, _keep_interval_start(sent, job), actor)
+                outcome = await _update(
+                    session, job, _keep_interval_start(sent, job), actor, self._publish_allow
+                )
                 change = Change.UPDATED if outcome.changed else Change.UNCHANGED
             if dry_run:
                 raise _DryRun(JobPublic.model_validate(outcome.job), change)
@@ -208,7 +230,7 @@ class JobService:
         """After commit: the job event, and an `execution.skipped` per run ended."""
         public = JobPublic.model_validate(outcome.job)
         if outcome.changed:
-            self._events.send(routing_key, public.model_dump(mode="json"))
+            self._events.send(routing_key, masked(public).model_dump(mode="json"))
         self._events.send_executions(outcome.skipped)
         runs_skipped(outcome.skipped)
         return public
@@ -231,13 +253,16 @@ class _DryRun(Exception):
         self.change = change
 
 
-async def _create(session: AsyncSession, data: JobCreate, actor: Actor) -> _Outcome:
+async def _create(
+    session: AsyncSession, data: JobCreate, actor: Actor, publish_allow: frozenset[str]
+) -> _Outcome:
     now = await db_now(session)
     function = await catalog.task_function_by_name(session, data.task_function)
     errors = _function_errors(data.task_function, function)
     errors += await _job_type_errors(session, data.job_type_id)
     schedule, next_run_at = plan_schedule(data.schedule, now, data.misfire_grace_seconds, errors)
     errors += check_args(function.params_schema if function else None, data.args)
+    errors += publish_errors(data.task_function, data.args, publish_allow)
     if errors or function is None or schedule is None:
         raise ValidationFailed(errors)
     if await jobs.active_name_taken(session, data.name):
@@ -263,7 +288,11 @@ async def _create(session: AsyncSession, data: JobCreate, actor: Actor) -> _Outc
 
 
 async def _update(
-    session: AsyncSession, job: ScheduledJob, sent: dict[str, Any], actor: Actor
+    session: AsyncSession,
+    job: ScheduledJob,
+    sent: dict[str, Any],
+    actor: Actor,
+    publish_allow: frozenset[str],
 ) -> _Outcome:
     """Apply the fields in `sent` (snake_case, JSON values) to the locked `job`."""
     now = await db_now(session)
@@ -278,6 +307,8 @@ async def _update(
             function = await session.get(TaskFunction, job.task_function_id)
         schema = function.params_schema if function else None
         errors += check_args(schema, sent.get("args", job.args))
+        if function is not None:
+            errors += publish_errors(function.name, sent.get("args", job.args), publish_allow)
     schedule, next_run_at = None, None
     if "schedule" in sent:
         grace = sent.get("misfire_grace_seconds", job.misfire_grace_seconds)

@@ -23,13 +23,20 @@ from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus, OverlapPolicy, Trigger
 from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher, RunRef
+from tickwork_shared.run_limits import queue_refusal, queued_runs
 from tickwork_shared.runs import command_fire_key, manual_fire_key, new_run, schedule_fire_key
 from tickwork_shared.schedule import fire_times, parse_schedule
 from tickwork_shared.telemetry import trace_headers
 from tickwork_shared.views import ExecutionPublic
 
 from tickwork_api.actor import Actor
-from tickwork_api.errors import BusinessRuleViolation, Conflict, NotFound, ValidationFailed
+from tickwork_api.errors import (
+    BusinessRuleViolation,
+    Conflict,
+    NotFound,
+    QueueFull,
+    ValidationFailed,
+)
 from tickwork_api.repositories import executions, jobs
 from tickwork_api.repositories.executions import ExecutionFilters
 from tickwork_api.schemas.common import Page, Paging
@@ -54,17 +61,20 @@ class RunService:
         events: EventSender,
         *,
         relay_delay: timedelta,
+        max_queued: int = 100,
     ) -> None:
         self._sessions = sessions
         self._publisher = publisher
         self._events = events
         self._relay_delay = relay_delay
+        self._max_queued = max_queued
 
     async def trigger(
         self, job_id: int, actor: Actor, request: TriggerRequest | None = None
     ) -> TriggerAccepted:
         """Queue a run now (also for a disabled job). A `skip` job with a run queued or
-        running refuses (`BusinessRuleViolation`); `queue` and `allow` jobs accept.
+        running refuses (`BusinessRuleViolation`); `queue` and `allow` jobs accept, up to
+        `max_queued` queued runs (`QueueFull`, 429).
 
         `request.args` replace the job's arguments for this run (checked against the
         function's `paramsSchema`). `request.idempotencyKey` is the run's fire key, as
@@ -91,6 +101,9 @@ class RunService:
                 session, job.id
             ):
                 raise BusinessRuleViolation(ALREADY_RUNNING)
+            refusal = queue_refusal(job.id, await queued_runs(session, job.id), self._max_queued)
+            if refusal is not None:
+                raise QueueFull(refusal)
             now = await db_now(session)
             row = new_run(
                 job,

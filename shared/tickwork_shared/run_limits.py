@@ -1,0 +1,33 @@
+"""How many queued runs one job may have: a trigger past the limit is refused.
+
+A job can trigger itself (an `amqp.publish` to `tickwork.commands`) or be triggered in a
+loop by a client; without a bound its queue grows as fast as the loop runs and buries
+every other job's runs. Every trigger path (REST, `job.trigger` commands) asks
+`queue_refusal` before writing a run: REST answers 429, a command is dead-lettered.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tickwork_shared.db.models import JobExecution
+from tickwork_shared.enums import ExecutionStatus
+
+
+async def queued_runs(session: AsyncSession, job_id: int) -> int:
+    """The job's `queued` runs (`ix_job_executions_job_status`)."""
+    query = select(func.count()).where(
+        JobExecution.job_id == job_id, JobExecution.status == ExecutionStatus.QUEUED.value
+    )
+    return int(await session.scalar(query) or 0)
+
+
+def queue_refusal(job_id: int, queued: int, limit: int) -> str | None:
+    """Why one more queued run of the job is refused, or None (pure)."""
+    if queued < limit:
+        return None
+    return (
+        f"job {job_id} already has {queued} queued runs "
+        f"(TICKWORK_MAX_QUEUED_RUNS_PER_JOB={limit}); wait for them to run"
+    )
