@@ -23,10 +23,11 @@ from tickwork_api.auth import authenticate
 from tickwork_api.context import ApiContext
 from tickwork_api.http_errors import install_error_handlers
 from tickwork_api.metrics import MetricsMiddleware, ScrapeGauges
-from tickwork_api.routes import catalog, executions, jobs, system
+from tickwork_api.routes import catalog, executions, jobs, pools, system
 from tickwork_api.routes.params import errors
 from tickwork_api.services.catalog import CatalogService
 from tickwork_api.services.jobs import JobService
+from tickwork_api.services.pools import PoolService
 from tickwork_api.services.runs import RunService
 from tickwork_api.tracing import instrument
 
@@ -39,7 +40,7 @@ def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiConte
         bus=bus,
         publisher=publisher,
         events=events,
-        jobs=JobService(sessions, events),
+        jobs=JobService(sessions, events, bus=bus),
         runs=RunService(
             sessions,
             publisher,
@@ -50,6 +51,9 @@ def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiConte
             sessions, task_function_ttl=timedelta(seconds=settings.task_function_ttl_seconds)
         ),
         gauges=ScrapeGauges(sessions, bus),
+        pools=PoolService(
+            sessions, dead_after=timedelta(seconds=settings.executor_dead_after_seconds)
+        ),
     )
 
 
@@ -79,7 +83,12 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
     instrument(app, sessions)  # a span per request, trace context on to the run messages
 
     app.include_router(system.router)
-    for router in (jobs.router, executions.router, catalog.router):  # all under /api/v1
+    for router in (
+        jobs.router,
+        executions.router,
+        catalog.router,
+        pools.router,
+    ):  # all under /api/v1
         app.include_router(
             router,
             dependencies=[Depends(authenticate)],

@@ -12,10 +12,10 @@ import logging
 import socket
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from functools import partial
 
-from tickwork_shared.bus.abc import Bus
-from tickwork_shared.bus.topology import RUNS_QUEUE
+from tickwork_shared.bus.abc import Bus, Subscription
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.events import EventSender
@@ -28,8 +28,9 @@ from tickwork_executor.claims import Claimer
 from tickwork_executor.consumer import RunConsumer
 from tickwork_executor.errors import ExecutorError
 from tickwork_executor.records import record_outcomes
-from tickwork_executor.registration import register_task_functions
+from tickwork_executor.registration import ExecutorInfo, heartbeat, register_task_functions
 from tickwork_executor.runner import create_pool
+from tickwork_executor.subscriptions import SubscriptionGroup
 from tickwork_executor.supervisor import RunEnvironment
 from tickwork_executor.tasks import TaskRegistry, spec_of
 
@@ -55,7 +56,7 @@ def build_registry(bus: Bus, task_modules: Iterable[str]) -> TaskRegistry:
 
 
 class Executor:
-    """Claims and runs runs from `tickwork.runs` until stopped.
+    """Claims and runs runs from its pools' queues until stopped.
 
     `run()` registers the task functions, consumes until `stop()` (or cancellation),
     then shuts down gracefully: no new runs, running ones get `shutdown_grace_seconds`,
@@ -93,7 +94,17 @@ class Executor:
             lease_seconds=settings.lease_seconds,
             overlap_requeue_seconds=settings.overlap_requeue_seconds,
         )
-        self.consumer = RunConsumer(claimer, env, concurrency=settings.executor_concurrency)
+        self.pools = list(settings.executor_pools)
+        self.consumer = RunConsumer(
+            claimer, env, concurrency=settings.executor_concurrency, queues=len(self.pools)
+        )
+        self._info = ExecutorInfo(
+            executor_id=settings.instance_id,
+            host_name=socket.gethostname(),
+            pools=self.pools,
+            concurrency=settings.executor_concurrency,
+            started_at=datetime.now(UTC),
+        )
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
         self._started = False
@@ -106,14 +117,17 @@ class Executor:
             if not await self._register_at_start():
                 return
             await self._events.start()
-            subscription = await self._bus.consume(
-                RUNS_QUEUE, self.consumer.handle, prefetch=self.consumer.prefetch
-            )
+            subscription = await self._consume_pools()
             logger.info(
-                "executor consuming with %d slots; offers %s",
+                "executor consuming pools %s with %d slots; offers %s",
+                ", ".join(self.pools),
                 self._settings.executor_concurrency,
                 ", ".join(self.registry.names),
-                extra={"action": "executor_started", "executor_id": self._settings.instance_id},
+                extra={
+                    "action": "executor_started",
+                    "executor_id": self._settings.instance_id,
+                    "pools": self.pools,
+                },
             )
             try:
                 await self.consumer.attach(subscription)
@@ -130,9 +144,25 @@ class Executor:
                 extra={"action": "executor_stopped", **vars(self.consumer.stats)},
             )
 
+    async def _consume_pools(self) -> Subscription:
+        """Declare each pool's run queue and consume it; one group for the gate."""
+        members: list[Subscription] = []
+        try:
+            for pool in self.pools:
+                queue = await self._bus.declare_pool(pool)
+                members.append(
+                    await self._bus.consume(
+                        queue, self.consumer.handle, prefetch=self.consumer.queue_prefetch
+                    )
+                )
+        except BaseException:
+            await SubscriptionGroup(members).close()
+            raise
+        return members[0] if len(members) == 1 else SubscriptionGroup(members)
+
     @property
     def consuming(self) -> bool:
-        """True from the moment run() consumes `tickwork.runs` (task functions registered)."""
+        """True from the moment run() consumes its pools' queues (functions registered)."""
         return self.consumer.attached and not self._done.is_set()
 
     async def stop(self) -> None:
@@ -149,7 +179,8 @@ class Executor:
         delay = 0.5
         while not self._stop.is_set():
             try:
-                await register_task_functions(self._sessions, self.registry)
+                await register_task_functions(self._sessions, self.registry, self.pools)
+                await self._heartbeat()
                 return True
             except Exception as error:
                 if not is_transient(error):
@@ -165,9 +196,20 @@ class Executor:
             delay = min(delay * 2, REGISTRATION_RETRY_CAP_SECONDS)
         return False
 
+    async def _heartbeat(self) -> None:
+        await heartbeat(
+            self._sessions,
+            self._info,
+            self.registry,
+            in_flight=self.consumer.slots.used,
+            forget_after_seconds=self._settings.executor_forget_seconds,
+        )
+
     async def _until_stopped(self) -> None:
         refresh_every = self._settings.task_function_ttl_seconds / 3
         next_refresh = time.monotonic() + refresh_every
+        beat_every = self._settings.executor_heartbeat_seconds
+        next_beat = time.monotonic() + beat_every
         while not self._stop.is_set():
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=GATE_CHECK_SECONDS)
@@ -176,10 +218,22 @@ class Executor:
                 pass
             await self.consumer.sync_gate()
             metrics.bus_reconnects(self._bus.reconnects)
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + beat_every
+                try:
+                    await self._heartbeat()
+                except Exception as error:
+                    if not is_transient(error):
+                        raise
+                    logger.warning(
+                        "could not write the executor heartbeat: %r",
+                        error,
+                        extra={"action": "heartbeat_failed"},
+                    )
             if time.monotonic() >= next_refresh:
                 next_refresh = time.monotonic() + refresh_every
                 try:
-                    await register_task_functions(self._sessions, self.registry)
+                    await register_task_functions(self._sessions, self.registry, self.pools)
                 except Exception as error:
                     if not is_transient(error):
                         raise
