@@ -50,7 +50,11 @@ def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiConte
         catalog=CatalogService(
             sessions, task_function_ttl=timedelta(seconds=settings.task_function_ttl_seconds)
         ),
-        gauges=ScrapeGauges(sessions, bus),
+        gauges=ScrapeGauges(
+            sessions,
+            bus,
+            executor_dead_after=timedelta(seconds=settings.executor_dead_after_seconds),
+        ),
         pools=PoolService(
             sessions, dead_after=timedelta(seconds=settings.executor_dead_after_seconds)
         ),
