@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete
@@ -39,7 +39,6 @@ class ExecutorInfo:
     host_name: str
     pools: Sequence[str]
     concurrency: int
-    started_at: datetime
 
 
 async def _upsert(
@@ -116,8 +115,13 @@ async def heartbeat(
     *,
     in_flight: int,
     forget_after_seconds: float,
+    starting: bool = False,
 ) -> None:
-    """Upsert this executor's row (last seen now); forget executors long gone."""
+    """Upsert this executor's row (last seen now); forget executors long gone.
+
+    `starting` (the first beat of a process) also sets `started_at`: a restarted
+    container may come back with the same id (host name and pid 1).
+    """
 
     async def work(session: AsyncSession) -> None:
         now = await db_now(session)
@@ -128,15 +132,16 @@ async def heartbeat(
             "task_functions": list(registry.names),
             "concurrency": info.concurrency,
             "in_flight": in_flight,
-            "started_at": info.started_at,
+            "started_at": now,
             "last_seen_at": now,
         }
+        kept = {"executor_id"} if starting else {"executor_id", "started_at"}
         await _upsert(
             session,
             Executor,
             [row],
             keys=["executor_id"],
-            refreshed=[key for key in row if key != "executor_id"],
+            refreshed=[key for key in row if key not in kept],
         )
         await session.execute(
             delete(Executor).where(

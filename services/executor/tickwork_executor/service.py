@@ -12,7 +12,6 @@ import logging
 import socket
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from functools import partial
 
 from tickwork_shared.bus.abc import Bus, Subscription
@@ -103,7 +102,6 @@ class Executor:
             host_name=socket.gethostname(),
             pools=self.pools,
             concurrency=settings.executor_concurrency,
-            started_at=datetime.now(UTC),
         )
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
@@ -180,7 +178,7 @@ class Executor:
         while not self._stop.is_set():
             try:
                 await register_task_functions(self._sessions, self.registry, self.pools)
-                await self._heartbeat()
+                await self._heartbeat(starting=True)
                 return True
             except Exception as error:
                 if not is_transient(error):
@@ -196,13 +194,14 @@ class Executor:
             delay = min(delay * 2, REGISTRATION_RETRY_CAP_SECONDS)
         return False
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self, *, starting: bool = False) -> None:
         await heartbeat(
             self._sessions,
             self._info,
             self.registry,
             in_flight=self.consumer.slots.used,
             forget_after_seconds=self._settings.executor_forget_seconds,
+            starting=starting,
         )
 
     async def _until_stopped(self) -> None:
