@@ -209,35 +209,51 @@ class Executor:
         next_refresh = time.monotonic() + refresh_every
         beat_every = self._settings.executor_heartbeat_seconds
         next_beat = time.monotonic() + beat_every
-        while not self._stop.is_set():
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=GATE_CHECK_SECONDS)
-                return
-            except TimeoutError:
-                pass
-            await self.consumer.sync_gate()
-            metrics.bus_reconnects(self._bus.reconnects)
-            if time.monotonic() >= next_beat:
-                next_beat = time.monotonic() + beat_every
+        beat: asyncio.Task[None] | None = None
+        try:
+            while not self._stop.is_set():
                 try:
-                    await self._heartbeat()
-                except Exception as error:
-                    if not is_transient(error):
-                        raise
-                    logger.warning(
-                        "could not write the executor heartbeat: %r",
-                        error,
-                        extra={"action": "heartbeat_failed"},
-                    )
-            if time.monotonic() >= next_refresh:
-                next_refresh = time.monotonic() + refresh_every
-                try:
-                    await register_task_functions(self._sessions, self.registry, self.pools)
-                except Exception as error:
-                    if not is_transient(error):
-                        raise
-                    logger.warning(
-                        "could not refresh the task functions: %r",
-                        error,
-                        extra={"action": "registration_failed"},
-                    )
+                    await asyncio.wait_for(self._stop.wait(), timeout=GATE_CHECK_SECONDS)
+                    return
+                except TimeoutError:
+                    pass
+                await self.consumer.sync_gate()
+                metrics.bus_reconnects(self._bus.reconnects)
+                if time.monotonic() >= next_beat and (beat is None or beat.done()):
+                    # In the background: a database that hangs must not hold up the gate.
+                    next_beat = time.monotonic() + beat_every
+                    beat = asyncio.create_task(self._beat_quietly(), name="executor-heartbeat")
+                next_refresh = await self._refresh_when_due(next_refresh, refresh_every)
+        finally:
+            if beat is not None:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
+
+    async def _beat_quietly(self) -> None:
+        """One heartbeat; a failure is logged (the next beat tries again)."""
+        try:
+            await self._heartbeat()
+        except Exception as error:
+            logger.warning(
+                "could not write the executor heartbeat: %r",
+                error,
+                extra={"action": "heartbeat_failed"},
+            )
+
+    async def _refresh_when_due(self, next_refresh: float, refresh_every: float) -> float:
+        """Refresh the task functions if it is time; when to next."""
+        if time.monotonic() < next_refresh:
+            return next_refresh
+        next_refresh = time.monotonic() + refresh_every
+        try:
+            await register_task_functions(self._sessions, self.registry, self.pools)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            logger.warning(
+                "could not refresh the task functions: %r",
+                error,
+                extra={"action": "registration_failed"},
+            )
+        return next_refresh
