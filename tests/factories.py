@@ -7,16 +7,26 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from tickwork_shared.db.models import ScheduledJob, TaskFunction
+from tickwork_shared.db.models import PoolTaskFunction, ScheduledJob, TaskFunction
 
 
 async def ensure_task_function(
-    session: AsyncSession, name: str = "tickwork.noop", params_schema: dict[str, Any] | None = None
+    session: AsyncSession,
+    name: str = "tickwork.noop",
+    params_schema: dict[str, Any] | None = None,
+    *,
+    pools: tuple[str, ...] = ("default",),
 ) -> TaskFunction:
+    """The function, registered as an executor would: offered by each of `pools`."""
+    now = datetime.now(UTC)
+    for pool in pools:
+        key = {"pool": pool, "task_function": name}
+        if await session.get(PoolTaskFunction, key) is None:
+            session.add(PoolTaskFunction(**key, first_seen_at=now, last_seen_at=now))
     existing = await session.scalar(select(TaskFunction).where(TaskFunction.name == name))
     if existing is not None:
+        await session.flush()
         return existing
-    now = datetime.now(UTC)
     function = TaskFunction(
         name=name,
         params_schema=params_schema or {"type": "object"},

@@ -7,7 +7,8 @@ execution ids. The api serves them on `/metrics`; planners and executors on
 Who feeds what: executors count `tickwork_executions` (every run they brought to a final
 status, at claim or after running) with its lag, duration, in-flight and capacity; planners
 the misfire skips, reaper recoveries, outbox backlog and tick times; the api the runs it
-skipped (a job disabled or deleted) and, at scrape time, the stale jobs. Runs that never
+skipped (a job disabled or deleted) and, at scrape time, the stale jobs and the pools
+(queued runs, oldest queued age, capacity, in flight, live executors). Runs that never
 reached an executor (skipped, lost with their executor) are counted by
 `tickwork_runs_skipped{reason}` and `tickwork_reaper_recoveries`, not by
 `tickwork_executions`. Gauges that are states of the whole system (stale jobs, outbox
@@ -66,6 +67,21 @@ BUS_RECONNECTS = Gauge(
 STALE_JOBS = Gauge(
     "tickwork_stale_jobs", "Enabled jobs with no successful run within their staleAfterSeconds"
 )
+
+# Per executor pool (from the database at the api's scrape: every replica reports the
+# same, aggregate with `max`). Scale a pool's executors on `tickwork_pool_queued`.
+POOL_QUEUED = Gauge("tickwork_pool_queued", "Runs of the pool waiting queued", ["pool"])
+POOL_OLDEST_QUEUED_AGE = Gauge(
+    "tickwork_pool_oldest_queued_age_seconds",
+    "How long the pool's oldest queued run has waited (0 when none)",
+    ["pool"],
+)
+POOL_CAPACITY = Gauge("tickwork_pool_capacity", "Slots of the pool's live executors", ["pool"])
+POOL_IN_FLIGHT = Gauge(
+    "tickwork_pool_in_flight", "Runs in the slots of the pool's live executors", ["pool"]
+)
+POOL_EXECUTORS = Gauge("tickwork_pool_executors", "Live executors serving the pool", ["pool"])
+POOL_GAUGES = (POOL_QUEUED, POOL_OLDEST_QUEUED_AGE, POOL_CAPACITY, POOL_IN_FLIGHT, POOL_EXECUTORS)
 
 
 def serve_metrics(port: int | None) -> None:

@@ -24,13 +24,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tickwork_shared.bus.abc import Bus, OutgoingMessage
-from tickwork_shared.bus.topology import RUNS_QUEUE
 from tickwork_shared.db.dialect import db_now_expr, for_claim
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import is_transient, run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.messages import RunMessage
+from tickwork_shared.pools import DEFAULT_POOL, run_queue_of
 from tickwork_shared.queues import take_batch
 
 logger = logging.getLogger(__name__)
@@ -45,12 +45,20 @@ class RunRef:
     job_id: int
     scheduled_at: datetime
     attempt: int
+    pool: str = DEFAULT_POOL
+    """The row's pool: the message goes to that pool's run queue."""
     headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, row: JobExecution, headers: Mapping[str, str] | None = None) -> RunRef:
         return cls(
-            row.id, row.execution_id, row.job_id, row.scheduled_at, row.attempt, headers or {}
+            row.id,
+            row.execution_id,
+            row.job_id,
+            row.scheduled_at,
+            row.attempt,
+            row.pool or DEFAULT_POOL,
+            headers or {},
         )
 
     def message(self) -> OutgoingMessage:
@@ -62,7 +70,7 @@ class RunRef:
         ).to_bytes()
         return OutgoingMessage(
             exchange="",
-            routing_key=RUNS_QUEUE,
+            routing_key=run_queue_of(self.pool),
             body=body,
             headers=dict(self.headers) or None,
             message_id=self.execution_id,
@@ -87,6 +95,7 @@ async def claim_due_rows(
                 JobExecution.job_id,
                 JobExecution.scheduled_at,
                 JobExecution.attempt,
+                JobExecution.pool,
             )
             .where(JobExecution.next_publish_at <= db_now_expr(session))
             .where(JobExecution.status == ExecutionStatus.QUEUED.value)
@@ -121,6 +130,10 @@ async def publish_and_mark(
     """
     if not refs:
         return 0
+    for pool in sorted({ref.pool for ref in refs}):
+        # Once per pool and bus: a pool whose queue no executor or api has declared yet
+        # (its executors are not up) still keeps its runs, queued in the broker.
+        await bus.declare_pool(pool)
     confirmed_flags = await bus.publish_many([ref.message() for ref in refs])
     confirmed = [ref.row_id for ref, ok in zip(refs, confirmed_flags, strict=True) if ok]
     if len(confirmed) < len(refs):

@@ -63,6 +63,7 @@ def new_run(
         task_function=job.task_function,
         args=job.args,
         timeout_seconds=job.timeout_seconds,
+        pool=job.pool,
         idempotency_key=f"{job.id}:{fire_key}",
         due_at=due,
         next_publish_at=next_publish_at,

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tickwork_shared.pools import parse_pools
 from tickwork_shared.setting_errors import SettingsInvalid, settings_problems
 
 DEFAULT_DATABASE_URL = "mysql+asyncmy://root@127.0.0.1:3306/tickwork"
@@ -100,6 +101,31 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    # Executor pools: the pools an executor serves, and how its liveness is told.
+    executor_pools: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
+    """`TICKWORK_EXECUTOR_POOLS`: comma-separated pool names whose run queues it consumes."""
+    executor_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    """How often an executor refreshes its row in `executors` (`GET /executors`)."""
+    executor_dead_after_seconds: float = Field(default=30.0, gt=0)
+    """An executor not heard from for this long is shown `isAlive: false` (3 heartbeats)."""
+    executor_forget_seconds: float = Field(default=7 * 86_400.0, gt=0)
+    """Rows of executors not heard from for this long are deleted by live executors."""
+
+    @field_validator("executor_pools", mode="before")
+    @classmethod
+    def _split_pools(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_pools(value)
+        return value
+
+    @field_validator("executor_pools", mode="after")
+    @classmethod
+    def _check_pools(cls, value: list[str]) -> list[str]:
+        pools = parse_pools(",".join(value))
+        if not pools:
+            raise ValueError("at least one pool")
+        return pools
 
     @field_validator("task_modules", mode="before")
     @classmethod

@@ -206,3 +206,26 @@ def test_every_tickwork_setting_is_a_real_setting_with_a_valid_value(
         unknown = set(fields) - set(Settings.model_fields)
         assert not unknown, f"{name}: no such settings {unknown}"
         Settings.model_validate(fields)  # raises on a value of the wrong type or out of range
+
+
+def test_a_second_pool_has_executors_of_its_own(services: dict[str, Any]) -> None:
+    """`executor` serves `default`; `executor-batch` serves only `batch`, from the same
+    image, with the same stop grace and wiring as any executor."""
+    default, batch = services["executor"], services["executor-batch"]
+    pools_of = {
+        name: Settings(
+            executor_pools=environment(service).get("TICKWORK_EXECUTOR_POOLS", "default")
+        ).executor_pools
+        for name, service in (("executor", default), ("executor-batch", batch))
+    }
+    assert pools_of == {"executor": ["default"], "executor-batch": ["batch"]}
+    assert batch["command"] == default["command"] == ["executor"]
+    assert batch["image"] == default["image"]
+    assert batch["stop_grace_period"] == default["stop_grace_period"]
+    assert batch["depends_on"] == default["depends_on"]
+    env = environment(batch)
+    assert env["TICKWORK_DATABASE_URL"] == environment(default)["TICKWORK_DATABASE_URL"]
+    fields = {
+        k.removeprefix("TICKWORK_").lower(): v for k, v in env.items() if k[:9] == "TICKWORK_"
+    }
+    Settings.model_validate(fields)

@@ -51,8 +51,9 @@ class Drill:
 
     # -- processes ---------------------------------------------------------------------
 
-    async def start_executor(self, *, wait: bool = True) -> Proc:
-        proc = self._start("executor")
+    async def start_executor(self, *, wait: bool = True, env: dict[str, str] | None = None) -> Proc:
+        """An executor; `env` adds settings (e.g. `TICKWORK_EXECUTOR_POOLS`)."""
+        proc = self._start("executor", env)
         self.executors.append(proc)
         if wait:
             await self.wait_log(proc, "executor_started")
@@ -65,9 +66,9 @@ class Drill:
             await self.wait_log(proc, "planner_started")
         return proc
 
-    def _start(self, role: str) -> Proc:
+    def _start(self, role: str, env: dict[str, str] | None = None) -> Proc:
         self._serial += 1
-        return self.stack.start(f"{role}-{self._serial}", role)
+        return self.stack.start(f"{role}-{self._serial}", role, env=env)
 
     async def kill(self, proc: Proc) -> None:
         """SIGKILL, and wait for it to be gone."""

@@ -8,6 +8,7 @@ published last on the same queue, whose arrival means everything before it arriv
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from tickwork_shared.bus import (
@@ -24,6 +25,7 @@ from tickwork_shared.bus import (
 )
 from tickwork_shared.bus.topology import LISTENER_PREFETCH
 from tickwork_shared.errors import BusUnavailable
+from tickwork_shared.pools import run_queue_of
 
 from tests.integration.bus_inbox import WAIT, Inbox, runs, wait_until
 
@@ -286,3 +288,39 @@ async def test_closed_bus_refuses_to_publish(bus: Bus) -> None:
     with pytest.raises(BusUnavailable):
         await bus.publish("", RUNS_QUEUE, b"too late")
     assert await bus.publish_many(runs(b"too late")) == [False]
+
+
+async def test_a_pools_run_queue_exists_once_declared_and_keeps_its_runs(bus: Bus) -> None:
+    pool = f"pool-{uuid.uuid4().hex[:8]}"
+    queue = run_queue_of(pool)
+    with pytest.raises(LookupError):  # nobody declared it: a run is refused, not lost
+        await bus.publish("", queue, b"too early")
+    assert await bus.declare_pool(pool) == queue
+    assert await bus.declare_pool(pool) == queue  # idempotent
+    await bus.publish("", queue, b"gpu-run")  # kept with no consumer yet
+    await bus.publish("", RUNS_QUEUE, b"default-run")
+    pooled, default = Inbox(), Inbox()
+    await bus.consume(RUNS_QUEUE, default, prefetch=5)
+    await bus.consume(queue, pooled, prefetch=5)
+    assert [d.body for d in await pooled.wait_for(1)] == [b"gpu-run"]
+    assert [d.body for d in await default.wait_for(1)] == [b"default-run"]
+    # The sentinel proves nothing else reached either queue.
+    await bus.publish("", queue, b"sentinel")
+    await pooled.wait_for(2)
+    assert pooled.bodies == [b"gpu-run", b"sentinel"]
+    assert default.bodies == [b"default-run"]
+
+
+async def test_a_pools_poison_run_is_dead_lettered_like_defaults(bus: Bus) -> None:
+    pool = f"pool-{uuid.uuid4().hex[:8]}"
+    queue = await bus.declare_pool(pool)
+    dead = Inbox()
+    await bus.consume(RUNS_DEAD_QUEUE, dead, prefetch=5)
+    await bus.publish("", queue, b"poison")
+    await bus.consume(queue, Inbox(settle="reject"), prefetch=1)
+    assert [d.body for d in await dead.wait_for(1)] == [b"poison"]
+
+
+async def test_invalid_pool_is_refused_before_the_broker(bus: Bus) -> None:
+    with pytest.raises(ValueError, match="pool"):
+        await bus.declare_pool("dead")

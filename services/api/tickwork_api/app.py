@@ -27,10 +27,11 @@ from tickwork_api.context import ApiContext
 from tickwork_api.docs import install_docs
 from tickwork_api.http_errors import install_error_handlers
 from tickwork_api.metrics import MetricsMiddleware, ScrapeGauges
-from tickwork_api.routes import api_keys, catalog, executions, jobs, system
+from tickwork_api.routes import api_keys, catalog, executions, jobs, pools, system
 from tickwork_api.routes.params import errors
 from tickwork_api.services.catalog import CatalogService
 from tickwork_api.services.jobs import JobService
+from tickwork_api.services.pools import PoolService
 from tickwork_api.services.runs import RunService
 from tickwork_api.tracing import instrument
 
@@ -43,7 +44,9 @@ def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiConte
         bus=bus,
         publisher=publisher,
         events=events,
-        jobs=JobService(sessions, events, publish_allow=frozenset(settings.amqp_publish_allow)),
+        jobs=JobService(
+            sessions, events, bus=bus, publish_allow=frozenset(settings.amqp_publish_allow)
+        ),
         runs=RunService(
             sessions,
             publisher,
@@ -54,11 +57,18 @@ def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiConte
         catalog=CatalogService(
             sessions, task_function_ttl=timedelta(seconds=settings.task_function_ttl_seconds)
         ),
-        gauges=ScrapeGauges(sessions, bus),
+        gauges=ScrapeGauges(
+            sessions,
+            bus,
+            executor_dead_after=timedelta(seconds=settings.executor_dead_after_seconds),
+        ),
         admission=Admission(
             sessions,
             rate_limit=settings.api_rate_limit,
             auth_failure_rate=settings.api_auth_failure_rate,
+        ),
+        pools=PoolService(
+            sessions, dead_after=timedelta(seconds=settings.executor_dead_after_seconds)
         ),
     )
 
@@ -95,7 +105,7 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
     install_docs(app)
     app.include_router(system.router)
     # All under /api/v1.
-    for router in (jobs.router, executions.router, catalog.router, api_keys.router):
+    for router in (jobs.router, executions.router, catalog.router, api_keys.router, pools.router):
         app.include_router(
             router,
             dependencies=[Depends(authenticate)],

@@ -19,6 +19,7 @@ from tickwork_api.admission import Admission
 from tickwork_api.metrics import ScrapeGauges
 from tickwork_api.services.catalog import CatalogService
 from tickwork_api.services.jobs import JobService
+from tickwork_api.services.pools import PoolService
 from tickwork_api.services.runs import RunService
 
 
@@ -33,6 +34,7 @@ class ApiContext:
     catalog: CatalogService
     gauges: ScrapeGauges
     admission: Admission
+    pools: PoolService
 
 
 def get_context(request: Request) -> ApiContext:
@@ -55,8 +57,13 @@ def _catalog(request: Request) -> CatalogService:
     return get_context(request).catalog
 
 
+def _pools(request: Request) -> PoolService:
+    return get_context(request).pools
+
+
 ContextDep = Annotated[ApiContext, Depends(get_context)]
 SessionsDep = Annotated[SessionFactory, Depends(_sessions)]
 JobsDep = Annotated[JobService, Depends(_jobs)]
 RunsDep = Annotated[RunService, Depends(_runs)]
 CatalogDep = Annotated[CatalogService, Depends(_catalog)]
+PoolsDep = Annotated[PoolService, Depends(_pools)]

@@ -8,8 +8,10 @@ no route matches is `unmatched`; a method outside HTTP's standard ones is `other
 a caller inventing paths or methods adds no series: cardinality stays bounded.
 
 States are read at scrape time (`ScrapeGauges`): the number of stale jobs (one count
-over the active jobs, at most every `STALE_REFRESH_SECONDS`) and the bus's reconnects.
-Every api replica reports the same stale count: aggregate it with `max`, not `sum`.
+over the active jobs) and the pools (queued runs by pool through
+`ix_job_executions_pool_queue`, the executors' last heartbeats), at most every
+`STALE_REFRESH_SECONDS`, and the bus's reconnects. Every api replica reports the same
+stale count and pool gauges: aggregate them with `max`, not `sum`.
 """
 
 from __future__ import annotations
@@ -19,20 +21,26 @@ import logging
 import re
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
 
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tickwork_shared import metrics
 from tickwork_shared.bus.abc import Bus
+from tickwork_shared.db.dialect import db_now
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
 
+from tickwork_api.repositories import pools
 from tickwork_api.repositories.jobs import count_stale_jobs
+from tickwork_api.services.pools import summarize_pools
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +132,16 @@ class ScrapeGauges:
     """Sets the gauges that are states of the system just before `/metrics` answers."""
 
     def __init__(
-        self, sessions: SessionFactory, bus: Bus, *, min_interval: float = STALE_REFRESH_SECONDS
+        self,
+        sessions: SessionFactory,
+        bus: Bus,
+        *,
+        min_interval: float = STALE_REFRESH_SECONDS,
+        executor_dead_after: timedelta = timedelta(seconds=30),
     ) -> None:
         self._sessions = sessions
         self._bus = bus
+        self._dead_after = executor_dead_after
         self.min_interval = min_interval
         """Scrapes closer together than this reuse the last stale count."""
         self._stale_read_at: float | None = None
@@ -141,15 +155,61 @@ class ScrapeGauges:
             return
         try:
             async with asyncio.timeout(STALE_QUERY_TIMEOUT_SECONDS):
-                count = await run_in_transaction(
-                    self._sessions, count_stale_jobs, what="count stale jobs"
+                count, pools = await run_in_transaction(
+                    self._sessions, self._read_states, what="count stale jobs and pools"
                 )
         except Exception as error:
             logger.warning(
-                "could not count stale jobs for /metrics: %s",
+                "could not count stale jobs and pools for /metrics: %s",
                 type(error).__name__,
                 extra={"action": "metrics_stale_failed"},
             )
             return
         metrics.STALE_JOBS.set(count)
+        _set_pool_gauges(pools)
         self._stale_read_at = now
+
+    async def _read_states(self, session: AsyncSession) -> tuple[int, list[_PoolState]]:
+        count = await count_stale_jobs(session)
+        now = await db_now(session)
+        summary = summarize_pools(
+            await pools.all_executors(session),
+            await pools.queued_by_pool(session),
+            set(),
+            now,
+            self._dead_after,
+        )
+        states = [
+            _PoolState(
+                pool.name,
+                pool.queued,
+                (now - pool.oldest_queued_at).total_seconds() if pool.oldest_queued_at else 0.0,
+                pool.capacity,
+                pool.in_flight,
+                pool.executors,
+            )
+            for pool in summary
+        ]
+        return count, states
+
+
+@dataclass(frozen=True)
+class _PoolState:
+    name: str
+    queued: int
+    oldest_age: float
+    capacity: int
+    in_flight: int
+    executors: int
+
+
+def _set_pool_gauges(states: list[_PoolState]) -> None:
+    """Replace every pool's gauges (a pool no longer known disappears)."""
+    for gauge in metrics.POOL_GAUGES:
+        gauge.clear()
+    for state in states:
+        metrics.POOL_QUEUED.labels(state.name).set(state.queued)
+        metrics.POOL_OLDEST_QUEUED_AGE.labels(state.name).set(max(0.0, state.oldest_age))
+        metrics.POOL_CAPACITY.labels(state.name).set(state.capacity)
+        metrics.POOL_IN_FLIGHT.labels(state.name).set(state.in_flight)
+        metrics.POOL_EXECUTORS.labels(state.name).set(state.executors)

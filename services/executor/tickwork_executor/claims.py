@@ -134,6 +134,9 @@ class Claimer:
         claims: list[Claim | None] = []
         starting: dict[int, _Starting] = {}
         seen: set[str] = set()
+        # Runs of `maxConcurrentRuns` jobs counted so far in this transaction (job id:
+        # running ones plus those this batch starts).
+        slots: dict[int, int] = {}
         for index, request in enumerate(requests):
             message = request.message
             row = rows.get(message.execution_id)
@@ -145,7 +148,9 @@ class Claimer:
                     claims.append(Claim(ClaimKind.DUPLICATE, row, note="delivered twice"))
                     continue
                 seen.add(message.execution_id)
-            decided = await self._decide(session, message, row, jobs, now, request.lease_token)
+            decided = await self._decide(
+                session, message, row, jobs, now, request.lease_token, slots
+            )
             if isinstance(decided, _Starting):
                 starting[index] = decided
                 claims.append(None)
@@ -167,6 +172,7 @@ class Claimer:
         jobs: dict[int, _JobFacts],
         now: datetime,
         lease_token: str,
+        slots: dict[int, int],
     ) -> Claim | _Starting:
         """What the claim does with one run; `_Starting` if it starts (written later)."""
         if row is None:
@@ -220,6 +226,15 @@ class Claimer:
                 return await self._defer(session, row, now)
             overlap = EndAtClaim(ExecutionStatus.SKIPPED, SkipReason.OVERLAP.value)
             return await self._end(session, row, overlap, now, job_type)
+        limit = job.max_concurrent_runs
+        if not locked and limit is not None:
+            if row.job_id not in slots:
+                slots[row.job_id] = await _running_of_job(session, row.job_id, now)
+            if slots[row.job_id] >= limit:
+                # Like a `queue` job whose lock is held: it waits queued, republished by
+                # the relay a little later (no hot loop of requeued deliveries).
+                return await self._defer(session, row, now, note="maxConcurrentRuns reached")
+            slots[row.job_id] += 1
         return _Starting(row, lease_token, locked, job_type)
 
     async def _start_all(
@@ -310,14 +325,20 @@ class Claimer:
         )
 
     async def _defer(
-        self, session: AsyncSession, row: JobExecution, now: datetime, *, rounds: int = 1
+        self,
+        session: AsyncSession,
+        row: JobExecution,
+        now: datetime,
+        *,
+        rounds: int = 1,
+        note: str = "job lock held",
     ) -> Claim:
         later = now + timedelta(seconds=self.overlap_requeue_seconds * rounds)
         if not await _update_queued(
             session, row, due_at=later, next_publish_at=later, publish_claim=None
         ):
             raise _Raced
-        return Claim(ClaimKind.DEFERRED, row, note="job lock held")
+        return Claim(ClaimKind.DEFERRED, row, note=note)
 
 
 @dataclass(frozen=True)
@@ -329,6 +350,7 @@ class _JobFacts:
     is_active: bool
     is_enabled: bool
     overlap_policy: str
+    max_concurrent_runs: int | None
     type_name: str
 
 
@@ -370,6 +392,16 @@ async def _older_backfills_waiting(session: AsyncSession, row: JobExecution) -> 
 
 class _Raced(Exception):
     """The conditional update matched nothing: roll back, it is a duplicate."""
+
+
+async def _running_of_job(session: AsyncSession, job_id: int, now: datetime) -> int:
+    """The job's runs holding a live lease, counted under the job row's lock, so two
+    claims of a `maxConcurrentRuns` job (two executors) never both see a free slot."""
+    connection = await session.connection()
+    if not is_sqlite(session):  # SQLite has one writer: the transaction is the fence
+        await connection.execute(statements.LOCK_JOB, {"job_id": job_id})
+    counted = await connection.scalar(statements.RUNNING_OF_JOB, {"job_id": job_id, "now": now})
+    return int(counted or 0)
 
 
 async def _update_queued(session: AsyncSession, row: JobExecution, **values: Any) -> bool:

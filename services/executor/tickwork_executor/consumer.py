@@ -64,6 +64,12 @@ def prefetch_for(concurrency: int) -> int:
     return max(1, concurrency // 2)
 
 
+def queue_prefetch_for(concurrency: int, queues: int) -> int:
+    """The prefetch of each of `queues` subscriptions (one per pool): the executor's
+    prefetch shared among them, at least 1 each."""
+    return max(1, prefetch_for(concurrency) // max(1, queues))
+
+
 @dataclass
 class ConsumerStats:
     """Counts since start (logged at shutdown; handy in tests and metrics)."""
@@ -81,12 +87,17 @@ class ConsumerStats:
 class RunConsumer:
     """Handles deliveries of `tickwork.runs` for one executor and owns its running tasks."""
 
-    def __init__(self, claimer: Claimer, env: RunEnvironment, *, concurrency: int) -> None:
+    def __init__(
+        self, claimer: Claimer, env: RunEnvironment, *, concurrency: int, queues: int = 1
+    ) -> None:
         self._claims: Batcher[ClaimRequest, Claim] = Batcher(
             claimer.claim_many, max_size=MAX_CLAIM_BATCH
         )
         self._env = env
-        self.prefetch = prefetch_for(concurrency)
+        self.queue_prefetch = queue_prefetch_for(concurrency, queues)
+        """The prefetch of each queue's subscription (one queue per pool served)."""
+        self.prefetch = self.queue_prefetch * max(1, queues)
+        """Unsettled deliveries the executor may hold at once, over all its queues."""
         self.slots = Slots(concurrency)
         self.stats = ConsumerStats()
         self.runs: dict[str, RunSupervisor] = {}
@@ -145,7 +156,10 @@ class RunConsumer:
             )
 
     def _wants_pause(self) -> bool:
-        return self._stop.is_set() or self.slots.used > self.slots.size - self.prefetch
+        # With more pools than half the slots, P may exceed C: then pause as soon as one
+        # slot is taken (a delivery may then wait for a slot, never for ever).
+        threshold = max(0, self.slots.size - self.prefetch)
+        return self._stop.is_set() or self.slots.used > threshold
 
     def _gate_settled(self) -> bool:
         """The gate is as it should be, and no change of it is under way."""
@@ -260,7 +274,8 @@ class RunConsumer:
         elif claim.kind is ClaimKind.DEFERRED:
             self.stats.deferred += 1
             logger.info(
-                "job lock held; the run waits for the relay to republish it",
+                "%s; the run waits for the relay to republish it",
+                claim.note,
                 extra={"action": "run_deferred", **fields},
             )
         else:

@@ -14,8 +14,7 @@ import time
 from collections.abc import Iterable
 from functools import partial
 
-from tickwork_shared.bus.abc import Bus
-from tickwork_shared.bus.topology import RUNS_QUEUE
+from tickwork_shared.bus.abc import Bus, Subscription
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.events import EventSender
@@ -28,9 +27,10 @@ from tickwork_executor.claims import Claimer
 from tickwork_executor.consumer import RunConsumer
 from tickwork_executor.errors import ExecutorError
 from tickwork_executor.records import record_outcomes
-from tickwork_executor.registration import register_task_functions
+from tickwork_executor.registration import ExecutorInfo, heartbeat, register_task_functions
 from tickwork_executor.runner import create_pool
 from tickwork_executor.secret_store import SecretStore
+from tickwork_executor.subscriptions import SubscriptionGroup
 from tickwork_executor.supervisor import RunEnvironment
 from tickwork_executor.tasks import TaskRegistry, spec_of
 
@@ -58,7 +58,7 @@ def build_registry(
 
 
 class Executor:
-    """Claims and runs runs from `tickwork.runs` until stopped.
+    """Claims and runs runs from its pools' queues until stopped.
 
     `publish_bus`, when given, carries `amqp.publish` (the user's messages) instead of
     `bus` (see `TICKWORK_AMQP_PUBLISH_URL`); the caller starts and closes it.
@@ -109,7 +109,16 @@ class Executor:
             lease_seconds=settings.lease_seconds,
             overlap_requeue_seconds=settings.overlap_requeue_seconds,
         )
-        self.consumer = RunConsumer(claimer, env, concurrency=settings.executor_concurrency)
+        self.pools = list(settings.executor_pools)
+        self.consumer = RunConsumer(
+            claimer, env, concurrency=settings.executor_concurrency, queues=len(self.pools)
+        )
+        self._info = ExecutorInfo(
+            executor_id=settings.instance_id,
+            host_name=socket.gethostname(),
+            pools=self.pools,
+            concurrency=settings.executor_concurrency,
+        )
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
         self._started = False
@@ -122,14 +131,17 @@ class Executor:
             if not await self._register_at_start():
                 return
             await self._events.start()
-            subscription = await self._bus.consume(
-                RUNS_QUEUE, self.consumer.handle, prefetch=self.consumer.prefetch
-            )
+            subscription = await self._consume_pools()
             logger.info(
-                "executor consuming with %d slots; offers %s",
+                "executor consuming pools %s with %d slots; offers %s",
+                ", ".join(self.pools),
                 self._settings.executor_concurrency,
                 ", ".join(self.registry.names),
-                extra={"action": "executor_started", "executor_id": self._settings.instance_id},
+                extra={
+                    "action": "executor_started",
+                    "executor_id": self._settings.instance_id,
+                    "pools": self.pools,
+                },
             )
             try:
                 await self.consumer.attach(subscription)
@@ -146,9 +158,25 @@ class Executor:
                 extra={"action": "executor_stopped", **vars(self.consumer.stats)},
             )
 
+    async def _consume_pools(self) -> Subscription:
+        """Declare each pool's run queue and consume it; one group for the gate."""
+        members: list[Subscription] = []
+        try:
+            for pool in self.pools:
+                queue = await self._bus.declare_pool(pool)
+                members.append(
+                    await self._bus.consume(
+                        queue, self.consumer.handle, prefetch=self.consumer.queue_prefetch
+                    )
+                )
+        except BaseException:
+            await SubscriptionGroup(members).close()
+            raise
+        return members[0] if len(members) == 1 else SubscriptionGroup(members)
+
     @property
     def consuming(self) -> bool:
-        """True from the moment run() consumes `tickwork.runs` (task functions registered)."""
+        """True from the moment run() consumes its pools' queues (functions registered)."""
         return self.consumer.attached and not self._done.is_set()
 
     async def stop(self) -> None:
@@ -165,7 +193,8 @@ class Executor:
         delay = 0.5
         while not self._stop.is_set():
             try:
-                await register_task_functions(self._sessions, self.registry)
+                await register_task_functions(self._sessions, self.registry, self.pools)
+                await self._heartbeat(starting=True)
                 return True
             except Exception as error:
                 if not is_transient(error):
@@ -181,26 +210,66 @@ class Executor:
             delay = min(delay * 2, REGISTRATION_RETRY_CAP_SECONDS)
         return False
 
+    async def _heartbeat(self, *, starting: bool = False) -> None:
+        await heartbeat(
+            self._sessions,
+            self._info,
+            self.registry,
+            in_flight=self.consumer.slots.used,
+            forget_after_seconds=self._settings.executor_forget_seconds,
+            starting=starting,
+        )
+
     async def _until_stopped(self) -> None:
         refresh_every = self._settings.task_function_ttl_seconds / 3
         next_refresh = time.monotonic() + refresh_every
-        while not self._stop.is_set():
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=GATE_CHECK_SECONDS)
-                return
-            except TimeoutError:
-                pass
-            await self.consumer.sync_gate()
-            metrics.bus_reconnects(self._bus.reconnects)
-            if time.monotonic() >= next_refresh:
-                next_refresh = time.monotonic() + refresh_every
+        beat_every = self._settings.executor_heartbeat_seconds
+        next_beat = time.monotonic() + beat_every
+        beat: asyncio.Task[None] | None = None
+        try:
+            while not self._stop.is_set():
                 try:
-                    await register_task_functions(self._sessions, self.registry)
-                except Exception as error:
-                    if not is_transient(error):
-                        raise
-                    logger.warning(
-                        "could not refresh the task functions: %r",
-                        error,
-                        extra={"action": "registration_failed"},
-                    )
+                    await asyncio.wait_for(self._stop.wait(), timeout=GATE_CHECK_SECONDS)
+                    return
+                except TimeoutError:
+                    pass
+                await self.consumer.sync_gate()
+                metrics.bus_reconnects(self._bus.reconnects)
+                if time.monotonic() >= next_beat and (beat is None or beat.done()):
+                    # In the background: a database that hangs must not hold up the gate.
+                    next_beat = time.monotonic() + beat_every
+                    beat = asyncio.create_task(self._beat_quietly(), name="executor-heartbeat")
+                next_refresh = await self._refresh_when_due(next_refresh, refresh_every)
+        finally:
+            if beat is not None:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
+
+    async def _beat_quietly(self) -> None:
+        """One heartbeat; a failure is logged (the next beat tries again)."""
+        try:
+            await self._heartbeat()
+        except Exception as error:
+            logger.warning(
+                "could not write the executor heartbeat: %r",
+                error,
+                extra={"action": "heartbeat_failed"},
+            )
+
+    async def _refresh_when_due(self, next_refresh: float, refresh_every: float) -> float:
+        """Refresh the task functions if it is time; when to next."""
+        if time.monotonic() < next_refresh:
+            return next_refresh
+        next_refresh = time.monotonic() + refresh_every
+        try:
+            await register_task_functions(self._sessions, self.registry, self.pools)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            logger.warning(
+                "could not refresh the task functions: %r",
+                error,
+                extra={"action": "registration_failed"},
+            )
+        return next_refresh

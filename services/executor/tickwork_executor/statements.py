@@ -65,12 +65,28 @@ JOB_FACTS = (
         ScheduledJob.is_active,
         ScheduledJob.is_enabled,
         ScheduledJob.overlap_policy,
+        ScheduledJob.max_concurrent_runs,
         JobType.name,
     )
     .outerjoin(JobType, JobType.id == ScheduledJob.job_type_id)
     .where(ScheduledJob.id.in_(_IDS))
 )
 """What a claim reads of the jobs `ids` (columns, not entities: no JSON to decode)."""
+
+LOCK_JOB = select(JOBS.c.id).where(JOBS.c.id == bindparam("job_id")).with_for_update()
+"""Fences a `maxConcurrentRuns` job's claims: one claim transaction counts at a time."""
+
+RUNNING_OF_JOB = (
+    select(func.count())
+    .select_from(EXECUTIONS)
+    .where(
+        EXECUTIONS.c.job_id == bindparam("job_id"),
+        EXECUTIONS.c.status == ExecutionStatus.RUNNING.value,
+        EXECUTIONS.c.lease_expires_at > _NOW,
+    )
+)
+"""Runs of a job that hold a live lease (`ix_job_executions_job_status`): an expired one
+no longer counts, as an expired job lock is replaced; the reaper ends it."""
 
 STAMP_LAST_RUN = update(JOBS).where(JOBS.c.id.in_(_IDS)).values(last_run_at=_NOW)
 STAMP_LAST_SUCCESS = update(JOBS).where(JOBS.c.id.in_(_IDS)).values(last_success_at=_NOW)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
+from tickwork_shared.bus.topology import QueueSpec, run_queue_spec
 from tickwork_shared.errors import BusUnavailable
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,27 @@ class Bus(ABC):
 
     reconnects: int
     """Times the connection to the broker was re-established (a metric)."""
+
+    _declared_pools: set[str] | None = None
+
+    async def declare_pool(self, pool: str) -> str:
+        """Declare `pool`'s run queue (once per bus: later calls return at once); its name.
+
+        Every service that publishes to or consumes a pool's queue declares it first, so
+        a run is never published to a queue that does not exist yet. Raises
+        `ValueError` for an invalid pool name and `BusUnavailable` like `publish`.
+        """
+        spec = run_queue_spec(pool)
+        if self._declared_pools is None:
+            self._declared_pools = set()
+        if pool not in self._declared_pools:
+            await self._declare_queue(spec)
+            self._declared_pools.add(pool)
+        return spec.name
+
+    @abstractmethod
+    async def _declare_queue(self, spec: QueueSpec) -> None:
+        """Declare one durable queue (and its bindings); idempotent."""
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -23,7 +23,13 @@ from tickwork_shared.bus.abc import (
     Subscription,
     run_handler,
 )
-from tickwork_shared.bus.topology import DELIVERY_LIMIT, EXCHANGES, LISTENER_PREFETCH, QUEUES
+from tickwork_shared.bus.topology import (
+    DELIVERY_LIMIT,
+    EXCHANGES,
+    LISTENER_PREFETCH,
+    QUEUES,
+    QueueSpec,
+)
 from tickwork_shared.errors import BusUnavailable
 
 log = logging.getLogger(__name__)
@@ -193,13 +199,20 @@ class MemoryBus(Bus):
         for exchange in EXCHANGES:
             self._bindings.setdefault(exchange, [])
         for spec in QUEUES:
-            if spec.name in self._queues:
-                continue
-            dead = self._queues[spec.dead_letter_queue] if spec.dead_letter_queue else None
-            queue = self._queues[spec.name] = _Queue(spec.name, dead_letter=dead)
-            for exchange, binding_key in spec.bindings:
-                self._bindings[exchange].append((binding_key, queue))
+            self._build(spec)
         self._started = True
+
+    def _build(self, spec: QueueSpec) -> None:
+        if spec.name in self._queues:
+            return
+        dead = self._queues[spec.dead_letter_queue] if spec.dead_letter_queue else None
+        queue = self._queues[spec.name] = _Queue(spec.name, dead_letter=dead)
+        for exchange, binding_key in spec.bindings:
+            self._bindings[exchange].append((binding_key, queue))
+
+    async def _declare_queue(self, spec: QueueSpec) -> None:
+        self._check_open()
+        self._build(spec)
 
     async def close(self) -> None:
         self._closed = True

@@ -30,7 +30,12 @@ from aiormq import spec
 
 from tickwork_shared.bus import abc
 from tickwork_shared.bus.acks import ChannelAcks
-from tickwork_shared.bus.topology import LISTENER_PREFETCH, declare_topology
+from tickwork_shared.bus.topology import (
+    LISTENER_PREFETCH,
+    QueueSpec,
+    declare_queue,
+    declare_topology,
+)
 from tickwork_shared.errors import BusUnavailable
 
 log = logging.getLogger(__name__)
@@ -269,6 +274,14 @@ class RabbitBus(abc.Bus):
         if self._closed or self._connection is None or self._channel is None:
             raise BusUnavailable("the bus is not started or was closed")
         return self._connection, self._channel
+
+    async def _declare_queue(self, spec: QueueSpec) -> None:
+        # On the publishing channel, which is robust: a reconnect declares it again, as
+        # it does the topology declared at start.
+        _, channel = self._require()
+        with _translated(f"declare queue {spec.name!r}"):
+            async with asyncio.timeout(self._publish_timeout):
+                await declare_queue(channel, spec)
 
     async def _publish_unconfirmed(self, messages: Sequence[abc.OutgoingMessage]) -> list[bool]:
         # Straight to aiormq: without confirms there is nothing to wait for per message,

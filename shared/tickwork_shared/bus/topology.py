@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tickwork_shared.pools import DEFAULT_POOL, run_queue_of
+
 if TYPE_CHECKING:
     from aio_pika.abc import AbstractChannel
 
@@ -22,8 +24,10 @@ COMMANDS_EXCHANGE = "tickwork.commands"
 """Topic exchange of inbound commands (`job.trigger`)."""
 EXCHANGES = (EVENTS_EXCHANGE, COMMANDS_EXCHANGE)
 
-RUNS_QUEUE = "tickwork.runs"
-"""Run messages, published to the default exchange with this name as routing key."""
+RUNS_QUEUE = run_queue_of(DEFAULT_POOL)
+"""Run messages of the `default` pool, published to the default exchange with this name
+as routing key. Every other pool has a queue of its own (`run_queue_spec`), declared by
+whoever needs it (`Bus.declare_pool`), not at start."""
 RUNS_DEAD_QUEUE = "tickwork.runs.dead"
 TRIGGER_QUEUE = "tickwork.commands.job-trigger"
 TRIGGER_ROUTING_KEY = "job.trigger"
@@ -60,17 +64,29 @@ class QueueSpec:
         return arguments
 
 
+def run_queue_spec(pool: str) -> QueueSpec:
+    """The run queue of `pool` (dead-lettering to `tickwork.runs.dead`, like `default`'s)."""
+    return QueueSpec(run_queue_of(pool), dead_letter_queue=RUNS_DEAD_QUEUE)
+
+
 QUEUES = (
     # Dead-letter queues first: they exist before anything can be dead-lettered to them.
     QueueSpec(RUNS_DEAD_QUEUE),
     QueueSpec(COMMANDS_DEAD_QUEUE),
-    QueueSpec(RUNS_QUEUE, dead_letter_queue=RUNS_DEAD_QUEUE),
+    run_queue_spec(DEFAULT_POOL),
     QueueSpec(
         TRIGGER_QUEUE,
         dead_letter_queue=COMMANDS_DEAD_QUEUE,
         bindings=((COMMANDS_EXCHANGE, TRIGGER_ROUTING_KEY),),
     ),
 )
+
+
+async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> None:
+    """Declare one queue and its bindings on `channel`; idempotent."""
+    queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
+    for exchange, binding_key in spec.bindings:
+        await queue.bind(exchange, binding_key)
 
 
 async def declare_topology(channel: AbstractChannel) -> None:
@@ -82,6 +98,4 @@ async def declare_topology(channel: AbstractChannel) -> None:
     for exchange in EXCHANGES:
         await channel.declare_exchange(exchange, "topic", durable=True)
     for spec in QUEUES:
-        queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
-        for exchange, binding_key in spec.bindings:
-            await queue.bind(exchange, binding_key)
+        await declare_queue(channel, spec)

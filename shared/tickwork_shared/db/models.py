@@ -89,6 +89,10 @@ class ScheduledJob(Base):
     stale_after_seconds: Mapped[int | None] = mapped_column(Integer)
     # The job's labels as sent; `job_labels` holds the same pairs, indexed, for filters.
     labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    # The executor pool its runs go to (copied to each run when it is queued).
+    pool: Mapped[str] = mapped_column(String(40), default="default", server_default="default")
+    # At most this many runs at once (`allow` jobs only); NULL: no limit.
+    max_concurrent_runs: Mapped[int | None] = mapped_column(Integer)
     # The next fire time to plan; NULL while disabled, deleted or finished (a past date),
     # so the due-jobs index holds only jobs that can become due.
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -146,6 +150,9 @@ class JobExecution(Base):
     task_function: Mapped[str] = mapped_column(String(200))
     args: Mapped[dict[str, Any]] = mapped_column(JSON)
     timeout_seconds: Mapped[int] = mapped_column(Integer)
+    # The job's pool when this row was queued: its run queue (the relay needs no join,
+    # and moving the job affects only runs queued afterwards).
+    pool: Mapped[str] = mapped_column(String(40), default="default", server_default="default")
     idempotency_key: Mapped[str] = mapped_column(String(255))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Outbox: the relay publishes queued rows whose next_publish_at has come; NULL once
@@ -179,6 +186,8 @@ class JobExecution(Base):
         Index("ix_job_executions_lease", "status", "lease_expires_at"),
         Index("ix_job_executions_retry", "retry_handled", "status"),
         Index("ix_job_executions_job_status", "job_id", "status"),
+        # `GET /pools` and the pool metrics: queued runs per pool and the oldest of them.
+        Index("ix_job_executions_pool_queue", "status", "pool", "queued_at"),
     )
 
 
@@ -192,6 +201,33 @@ class ScheduledJobLock(Base):
     locked_by: Mapped[str] = mapped_column(String(200))
     locked_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Executor(Base):
+    """One executor process: upserted at start and by its heartbeat (`GET /executors`)."""
+
+    __tablename__ = "executors"
+
+    executor_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host_name: Mapped[str] = mapped_column(String(255))
+    pools: Mapped[list[str]] = mapped_column(JSON)
+    task_functions: Mapped[list[str]] = mapped_column(JSON)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    in_flight: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class PoolTaskFunction(Base):
+    """A task function some executor of a pool has offered (ever; `last_seen_at` says when
+    last). The api refuses a job whose pool has no row for its function."""
+
+    __tablename__ = "pool_task_functions"
+
+    pool: Mapped[str] = mapped_column(String(40), primary_key=True)
+    task_function: Mapped[str] = mapped_column(String(200), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ApiKey(Base):

@@ -47,6 +47,8 @@ MIN_ROLE: dict[tuple[str, str], Role | None] = {
     ("GET", f"{V1}/executions/{{executionId}}"): Role.VIEWER,
     ("POST", f"{V1}/executions/{{executionId}}/cancel"): Role.OPERATOR,
     ("GET", f"{V1}/task-functions"): Role.VIEWER,
+    ("GET", f"{V1}/executors"): Role.VIEWER,
+    ("GET", f"{V1}/pools"): Role.VIEWER,
     ("GET", f"{V1}/job-types"): Role.VIEWER,
     ("POST", f"{V1}/job-types"): Role.ADMIN,
     ("GET", f"{V1}/job-types/{{jobTypeId}}"): Role.VIEWER,

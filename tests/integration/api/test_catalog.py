@@ -78,5 +78,7 @@ async def test_task_functions_show_availability(api: Api) -> None:
         "paramsSchema",
         "isAvailable",
         "lastSeenAt",
+        "pools",
     }
+    assert by_name["http.request"]["pools"] == ["default"]
     assert by_name["http.request"]["lastSeenAt"].endswith("Z")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import update
-from tickwork_executor.claims import Claim, Claimer, ClaimKind
+from tickwork_executor.claims import Claim, Claimer, ClaimKind, ClaimRequest
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 from tickwork_shared.enums import Trigger
@@ -236,3 +236,45 @@ async def test_concurrent_claims_of_one_skip_job_let_exactly_one_run(
     lock = await read_lock(db_sessions, job.id)
     assert lock is not None
     assert lock.execution_id == winner.row.execution_id
+
+
+async def test_max_concurrent_runs_defers_the_runs_past_the_limit(
+    claimer: Claimer, db_sessions: SessionFactory
+) -> None:
+    """In one batch, in concurrent claims, and once a slot is free again; an expired
+    lease no longer holds a slot (its run is the reaper's)."""
+    job = await add_job(db_sessions, overlap_policy="allow", max_concurrent_runs=2)
+    rows = [await add_run(db_sessions, job) for _ in range(5)]
+    batch = await claimer.claim_many(
+        [ClaimRequest(message_of(row), f"token-{i}") for i, row in enumerate(rows[:3])]
+    )
+    assert [c.kind for c in batch] == [ClaimKind.CLAIMED] * 2 + [ClaimKind.DEFERRED]
+    assert batch[2].note == "maxConcurrentRuns reached"
+    concurrent = await asyncio.gather(
+        *(claim(claimer, row, token=f"later-{i}") for i, row in enumerate(rows[3:]))
+    )
+    assert [c.kind for c in concurrent] == [ClaimKind.DEFERRED] * 2
+    deferred = await read_run(db_sessions, rows[2].execution_id)
+    assert deferred.status == "queued"
+    assert deferred.next_publish_at == deferred.due_at
+
+    # One of the two running loses its lease: its slot is free for the next claim.
+    async with db_sessions() as session, session.begin():
+        await session.execute(
+            update(JobExecution)
+            .where(JobExecution.execution_id == rows[0].execution_id)
+            .values(lease_expires_at=ago(1))
+        )
+    assert (await claim(claimer, rows[3], token="again-3")).kind is ClaimKind.CLAIMED
+    assert (await claim(claimer, rows[4], token="again-4")).kind is ClaimKind.DEFERRED
+
+
+async def test_without_max_concurrent_runs_allow_runs_everything(
+    claimer: Claimer, db_sessions: SessionFactory
+) -> None:
+    job = await add_job(db_sessions, overlap_policy="allow")
+    rows = [await add_run(db_sessions, job) for _ in range(4)]
+    claims = await claimer.claim_many(
+        [ClaimRequest(message_of(row), f"token-{i}") for i, row in enumerate(rows)]
+    )
+    assert [c.kind for c in claims] == [ClaimKind.CLAIMED] * 4

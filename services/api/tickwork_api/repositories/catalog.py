@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import false, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from tickwork_shared.db.models import JobType, ScheduledJob, TaskFunction
+from tickwork_shared.db.models import JobType, PoolTaskFunction, ScheduledJob, TaskFunction
 
 from tickwork_api.repositories.paging import fetch_page
 from tickwork_api.schemas.common import Paging
@@ -53,3 +53,13 @@ async def detach_deleted_jobs(session: AsyncSession, type_id: int) -> None:
         .values(job_type_id=None)
         .execution_options(synchronize_session=False)
     )
+
+
+async def pool_offers(session: AsyncSession, pool: str, function: str) -> bool:
+    """True once some executor of `pool` has registered `function` (ever)."""
+    found = await session.scalar(
+        select(PoolTaskFunction.pool).where(
+            PoolTaskFunction.pool == pool, PoolTaskFunction.task_function == function
+        )
+    )
+    return found is not None

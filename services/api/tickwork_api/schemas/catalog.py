@@ -47,3 +47,6 @@ class TaskFunctionPublic(CamelModel):
     params_schema: dict[str, Any]
     is_available: bool = Field(description="an executor offered it within the last TTL")
     last_seen_at: UtcDatetime
+    pools: list[str] = Field(
+        default_factory=list, description="the pools whose executors have offered it"
+    )

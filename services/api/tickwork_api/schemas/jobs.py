@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 from tickwork_shared.camel import CamelModel, UtcDatetime
 from tickwork_shared.enums import MisfirePolicy, OverlapPolicy
+from tickwork_shared.pools import DEFAULT_POOL, POOL_NAME_PATTERN, RESERVED_POOL_NAMES
 from tickwork_shared.schedule import MAX_INTERVAL_SECONDS
 
 from tickwork_api.schemas.common import INT32_MAX, UtcInput
@@ -121,6 +129,29 @@ Args = Annotated[
 ]
 
 
+def _not_reserved_pool(name: str) -> str:
+    if name in RESERVED_POOL_NAMES:
+        raise ValueError(f"{name!r} is reserved and cannot name a pool")
+    return name
+
+
+PoolName = Annotated[
+    str,
+    StringConstraints(pattern=POOL_NAME_PATTERN),
+    AfterValidator(_not_reserved_pool),
+    Field(description="the executor pool that runs the job's runs (`GET /pools`)"),
+]
+MaxConcurrentRuns = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=INT32_MAX,
+        description="at most this many runs at once (only with overlapPolicy `allow`); "
+        "the others wait queued",
+    ),
+]
+
+
 class JobBase(CamelModel):
     """The fields a client sets, with their defaults and ranges."""
 
@@ -141,6 +172,8 @@ class JobBase(CamelModel):
     jitter_seconds: JitterSeconds = 0
     stale_after_seconds: StaleAfterSeconds | None = None
     labels: Labels = Field(default_factory=dict)
+    pool: PoolName = DEFAULT_POOL
+    max_concurrent_runs: MaxConcurrentRuns | None = None
 
 
 class JobCreate(JobBase):
@@ -175,6 +208,7 @@ _NOT_NULLABLE = (
     "timeout_seconds",
     "jitter_seconds",
     "labels",
+    "pool",
 )
 
 
@@ -202,6 +236,11 @@ class JobUpdate(CamelModel):
     stale_after_seconds: StaleAfterSeconds | None = None
     """Null clears it (the job is then never stale)."""
     labels: Labels | None = None
+    pool: PoolName | None = None
+    """Runs queued after the change go to the new pool; those already queued stay in the
+    old pool's queue and run there."""
+    max_concurrent_runs: MaxConcurrentRuns | None = None
+    """Null clears it (no limit)."""
     version: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
 
     @field_validator(*_NOT_NULLABLE, mode="after")

@@ -14,7 +14,7 @@ from tickwork_shared.db.retry import run_in_transaction
 
 from tickwork_api.actor import Actor
 from tickwork_api.errors import Conflict, NotFound
-from tickwork_api.repositories import catalog
+from tickwork_api.repositories import catalog, pools
 from tickwork_api.schemas.catalog import (
     JobTypeCreate,
     JobTypePublic,
@@ -38,11 +38,14 @@ class CatalogService:
         """Every function an executor ever registered; `isAvailable` while one was seen
         within the TTL (executors refresh `last_seen_at` while they live)."""
 
-        async def work(session: AsyncSession) -> tuple[list[TaskFunction], int, datetime]:
+        async def work(
+            session: AsyncSession,
+        ) -> tuple[list[TaskFunction], int, datetime, dict[str, list[str]]]:
             rows, total = await catalog.list_task_functions(session, paging)
-            return rows, total, await db_now(session)
+            offered = await pools.pools_of_functions(session, [row.name for row in rows])
+            return rows, total, await db_now(session), offered
 
-        rows, total, now = await run_in_transaction(self._sessions, work)
+        rows, total, now, offered = await run_in_transaction(self._sessions, work)
         items = [
             TaskFunctionPublic(
                 id=row.id,
@@ -51,6 +54,7 @@ class CatalogService:
                 params_schema=row.params_schema,
                 is_available=now - row.last_seen_at <= self._ttl,
                 last_seen_at=row.last_seen_at,
+                pools=offered.get(row.name, []),
             )
             for row in rows
         ]

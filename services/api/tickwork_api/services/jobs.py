@@ -7,6 +7,7 @@ commit through the `EventSender`, never inside the transaction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,11 +16,13 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.dialect import db_now
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJob, TaskFunction
 from tickwork_shared.db.retry import run_in_transaction
-from tickwork_shared.enums import Role, SkipReason
+from tickwork_shared.enums import OverlapPolicy, Role, SkipReason
+from tickwork_shared.errors import BusUnavailable
 from tickwork_shared.events import EventSender
 from tickwork_shared.masking import mask_args
 from tickwork_shared.schedule import (
@@ -40,6 +43,8 @@ from tickwork_api.schemas.common import Page, Paging
 from tickwork_api.schemas.jobs import JobCreate, JobPublic, JobUpdate, NextRun, NextRuns
 from tickwork_api.services import audit
 from tickwork_api.services.job_rules import check_args, plan_schedule, publish_errors
+
+logger = logging.getLogger(__name__)
 
 # What the audit log compares: the job's settings, not the scheduler's bookkeeping.
 AUDITED_FIELDS = {*JobCreate.model_fields, "is_active"}
@@ -90,11 +95,29 @@ class JobService:
         sessions: SessionFactory,
         events: EventSender,
         *,
+        bus: Bus | None = None,
         publish_allow: frozenset[str] = frozenset(),
     ) -> None:
         self._sessions = sessions
         self._events = events
+        self._bus = bus
         self._publish_allow = publish_allow
+
+    async def _declare_pool(self, pool: str) -> None:
+        """Declare the pool's run queue once a job uses it, so it exists (and autoscalers
+        see it) before any run is published. Best effort: a relay or the api's publisher
+        declares it again before publishing, so a broker away now loses nothing."""
+        if self._bus is None:
+            return
+        try:
+            await self._bus.declare_pool(pool)
+        except (BusUnavailable, LookupError) as error:
+            logger.warning(
+                "could not declare the run queue of pool %r now: %s",
+                pool,
+                error,
+                extra={"action": "pool_declare_failed", "pool": pool},
+            )
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -133,6 +156,7 @@ class JobService:
             return await _create(session, data, actor, self._publish_allow)
 
         outcome = await run_in_transaction(self._sessions, work, what="create job")
+        await self._declare_pool(outcome.job.pool)
         return self._announce("job.created", outcome)
 
     async def update(self, job_id: int, data: JobUpdate, actor: Actor) -> JobPublic:
@@ -152,6 +176,8 @@ class JobService:
             return await _update(session, job, sent, actor, self._publish_allow)
 
         outcome = await run_in_transaction(self._sessions, work, what="update job")
+        if "pool" in sent:
+            await self._declare_pool(outcome.job.pool)
         return self._announce("job.updated", outcome)
 
     async def replace(
@@ -181,6 +207,8 @@ class JobService:
             outcome, change = await run_in_transaction(self._sessions, work, what="put job")
         except _DryRun as dry:
             return dry.job, dry.change
+        if outcome.changed:
+            await self._declare_pool(outcome.job.pool)
         routing_key = "job.created" if change is Change.CREATED else "job.updated"
         return self._announce(routing_key, outcome), change
 
@@ -263,6 +291,8 @@ async def _create(
     schedule, next_run_at = plan_schedule(data.schedule, now, data.misfire_grace_seconds, errors)
     errors += check_args(function.params_schema if function else None, data.args)
     errors += publish_errors(data.task_function, data.args, publish_allow)
+    errors += await _pool_errors(session, data.pool, function)
+    errors += _concurrency_errors(data.overlap_policy, data.max_concurrent_runs)
     if errors or function is None or schedule is None:
         raise ValidationFailed(errors)
     if await jobs.active_name_taken(session, data.name):
@@ -309,6 +339,15 @@ async def _update(
         errors += check_args(schema, sent.get("args", job.args))
         if function is not None:
             errors += publish_errors(function.name, sent.get("args", job.args), publish_allow)
+    if "pool" in sent or "task_function" in sent:
+        if function is None and "task_function" not in sent:
+            function = await session.get(TaskFunction, job.task_function_id)
+        errors += await _pool_errors(session, sent.get("pool", job.pool), function)
+    if "overlap_policy" in sent or "max_concurrent_runs" in sent:
+        errors += _concurrency_errors(
+            sent.get("overlap_policy", job.overlap_policy),
+            sent.get("max_concurrent_runs", job.max_concurrent_runs),
+        )
     schedule, next_run_at = None, None
     if "schedule" in sent:
         grace = sent.get("misfire_grace_seconds", job.misfire_grace_seconds)
@@ -365,6 +404,34 @@ async def _require(session: AsyncSession, job_id: int, *, lock: bool = False) ->
 def _function_errors(name: str, function: TaskFunction | None) -> list[FieldError]:
     if function is None:
         return [FieldError("taskFunction", f"unknown task function {name!r}; see /task-functions")]
+    return []
+
+
+async def _pool_errors(
+    session: AsyncSession, pool: str, function: TaskFunction | None
+) -> list[FieldError]:
+    """A job's function must be offered by its pool: some executor of that pool has
+    registered it (ever, like `/task-functions`: an executor restarting or scaled to zero
+    does not make its jobs invalid; their runs wait queued)."""
+    if function is None or await catalog.pool_offers(session, pool, function.name):
+        return []
+    return [
+        FieldError(
+            "taskFunction",
+            f"no executor of pool {pool!r} offers {function.name!r}; "
+            "see the pools of each function at /task-functions",
+        )
+    ]
+
+
+def _concurrency_errors(overlap_policy: str, max_concurrent_runs: int | None) -> list[FieldError]:
+    if max_concurrent_runs is not None and overlap_policy != OverlapPolicy.ALLOW.value:
+        return [
+            FieldError(
+                "maxConcurrentRuns",
+                "only with overlapPolicy 'allow' (skip and queue already run one at a time)",
+            )
+        ]
     return []
 
 
