@@ -64,10 +64,11 @@ def _reconnected(drill: Drill) -> int:
 
 
 @at_scales(
-    small=Scale(jobs=30, before=3, down=0, after=5),
+    # No small variant in the regular suite: the rig took 39-62 s to start and the
+    # drill 3.5 min on the loaded 2 cores, past CI's 300 s per test (tests/drills/README.md).
+    small=None,
     full=Scale(jobs=200, before=20, down=30, after=20, concurrency=48),
     timeout=1200,
-    small_timeout=600,  # the rig alone takes 30-40 s on the loaded 2 cores
 )
 async def test_rabbit_leader_kill9(request: pytest.FixtureRequest, scale: Scale) -> None:
     async with (
