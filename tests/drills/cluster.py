@@ -12,7 +12,7 @@ import asyncio
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,9 +99,3 @@ async def new_leader(cluster: RabbitCluster, queue: str, old: str, timeout: floa
         return leader if leader != old and leader in {n.name for n in cluster.nodes} else None
 
     return await wait_for(elected, timeout=timeout, what=f"{queue} to elect a leader")
-
-
-async def timed(action: Callable[[], Awaitable[object]]) -> float:
-    began = time.monotonic()
-    await action()
-    return time.monotonic() - began

@@ -208,8 +208,10 @@ class RabbitCluster:
             raise RuntimeError(f"nodes not running in the cluster: {missing} ({running})")
 
     def stop(self) -> None:
+        """Tear down: SIGKILL of every node (the rig's data goes with its folder)."""
         for node in reversed(self.nodes):
-            node.kill9() if node.alive() else None
+            if node.alive():
+                node.kill9()
 
     def queue_leader(self, queue: str, vhost: str = "/") -> str:
         """The node that leads quorum queue `queue` now."""
