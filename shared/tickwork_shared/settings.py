@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tickwork_shared.bus.urls import split_amqp_urls
 from tickwork_shared.pools import parse_pools
 from tickwork_shared.setting_errors import SettingsInvalid, settings_problems
 
@@ -28,10 +29,14 @@ def default_instance_id() -> str:
 class Settings(BaseSettings):
     """Everything an operator can set. Durations are seconds."""
 
-    model_config = SettingsConfigDict(env_prefix="TICKWORK_", extra="ignore")
+    # hide_input_in_errors: a refused URL setting must not print its password.
+    model_config = SettingsConfigDict(
+        env_prefix="TICKWORK_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = DEFAULT_DATABASE_URL
     amqp_url: str = DEFAULT_AMQP_URL
+    """One URL per RabbitMQ node, comma separated (`tickwork_shared.bus.urls`)."""
     database_pool_size: int = Field(default=10, ge=1)
     database_idle_transaction_timeout_seconds: int = Field(default=30, ge=0)
     """MariaDB ends a session whose transaction sat idle this long (0: never), so a process
@@ -133,6 +138,12 @@ class Settings(BaseSettings):
         # Operators write `TICKWORK_TASK_MODULES=a.tasks,b.tasks`, not JSON.
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _check_amqp_urls(cls, value: str) -> str:
+        split_amqp_urls(value)  # a clear error at start, not at the first connect
         return value
 
     @property

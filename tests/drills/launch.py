@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.drills.stack import Drill
 from tests.drills.tasks import LEDGER_ENV
 from tests.fixtures.amqp import purge_topology_queues
-from tests.fixtures.database import empty_database
+from tests.fixtures.database import database_url as url_of_database
+from tests.fixtures.database import empty_database, execute_on_server
 from tests.harness.api_client import Api, wait_ready
 from tests.harness.processes import ROOT, Stack, free_port
 from tests.harness.tcp_proxy import TcpProxy
@@ -65,23 +66,48 @@ def _proxied_url(url: str, port: int) -> str:
 
 
 @asynccontextmanager
+async def _rig_database(server_url: str, name: str) -> AsyncIterator[str]:
+    """A database on a rig's server: never dropped (the rig goes, and its server may be
+    the primary the drill stopped)."""
+    await execute_on_server(server_url, f"CREATE DATABASE `drill_{name}`")
+    yield url_of_database(server_url, f"drill_{name}")
+
+
+@asynccontextmanager
 async def open_drill(
-    request: pytest.FixtureRequest, name: str, topology: Topology | None = None
+    request: pytest.FixtureRequest,
+    name: str,
+    topology: Topology | None = None,
+    *,
+    rig_server_url: str | None = None,
+    rig_amqp_urls: list[str] | None = None,
 ) -> AsyncIterator[Drill]:
     """Start the drill's stack (migrate, key, api, planners, executors) and yield it.
 
+    By default on the machine's MariaDB and RabbitMQ (the test fixtures); a cluster drill
+    passes its rig's instead: `rig_server_url` (a MariaDB server, the database made on
+    it) and `rig_amqp_urls` (every node, given to the services as one comma-separated
+    `TICKWORK_AMQP_URL`; the drill injects through the first).
     Everything is stopped and the database dropped afterwards; on failure the process
     logs are printed.
     """
     topology = topology or Topology()
-    server_url: str = request.getfixturevalue("mariadb_server_url")
-    amqp_url: str = request.getfixturevalue("amqp_url")
+    server_url: str = rig_server_url or request.getfixturevalue("mariadb_server_url")
+    amqp_url: str = (rig_amqp_urls or [request.getfixturevalue("amqp_url")])[0]
+    services_amqp_url = ",".join(rig_amqp_urls) if rig_amqp_urls else amqp_url
+    assert not (rig_amqp_urls and topology.bus_proxy), "one proxy cannot stand for a cluster"
     workdir: Path = request.getfixturevalue("tmp_path")
-    async with empty_database(server_url, f"drill_{name}") as database_url:
-        await purge_topology_queues(amqp_url)
+    database = (
+        _rig_database(rig_server_url, name)
+        if rig_server_url
+        else empty_database(server_url, f"drill_{name}")
+    )
+    async with database as database_url:
+        if not rig_amqp_urls:
+            await purge_topology_queues(amqp_url)
         db = make_url(database_url)
         database_proxy = bus_proxy = None
-        service_db_url, service_amqp_url = database_url, amqp_url
+        service_db_url, service_amqp_url = database_url, services_amqp_url
         if topology.database_proxy:
             database_proxy = await TcpProxy(db.host or "127.0.0.1", db.port or 3306).start()
             service_db_url = db.set(host="127.0.0.1", port=database_proxy.port).render_as_string(
@@ -111,6 +137,7 @@ async def open_drill(
         )
         engine = create_async_engine(database_url, pool_pre_ping=True)
         api: Api | None = None
+        drill: Drill | None = None
         try:
             await asyncio.to_thread(stack.run, "migrate")
             created = await asyncio.to_thread(
@@ -152,6 +179,8 @@ async def open_drill(
                 await api.close()
             await asyncio.to_thread(stack.stop_all)
             await engine.dispose()
+            if drill is not None:
+                await drill.engine.dispose()  # a drill may have moved it (failover)
             for proxy in (database_proxy, bus_proxy):
                 if proxy is not None:
                     await proxy.close()

@@ -3,7 +3,8 @@ MariaDB or RabbitMQ without touching the servers.
 
 `cut()` drops every open connection and refuses new ones (connections are accepted and
 closed at once, as a dead route looks to a client that retries); `restore()` lets traffic
-through again. Runs on the test's event loop.
+through again; `retarget(host, port)` sends new connections elsewhere (a service address
+that follows a database failover). Runs on the test's event loop.
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ class TcpProxy:
 
     def restore(self) -> None:
         self.is_cut = False
+
+    def retarget(self, host: str, port: int) -> None:
+        """New connections go to `host:port`; open ones (to the old target) are dropped."""
+        self.target = (host, port)
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
 
     async def close(self) -> None:
         self.cut()

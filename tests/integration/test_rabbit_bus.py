@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from tickwork_shared.bus import EVENTS_EXCHANGE, RUNS_QUEUE
@@ -13,6 +14,7 @@ from tickwork_shared.bus.rabbitmq import RabbitBus
 from tickwork_shared.errors import BusUnavailable
 
 from tests.fixtures.amqp import AmqpServer, close_amqp_connections, rabbitmqctl
+from tests.harness.tcp_proxy import TcpProxy
 from tests.integration.bus_inbox import Inbox, wait_health, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -110,3 +112,60 @@ async def test_a_pause_whose_cancel_fails_still_pauses_and_resume_consumes_again
     await subscription.resume()
     await rabbit_bus.publish("", RUNS_QUEUE, b"after the failed pause")
     assert [d.body for d in await inbox.wait_for(1)] == [b"after the failed pause"]
+
+
+def _dead_port() -> int:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _via(url: str, port: int) -> str:
+    """`url` (credentials and vhost kept) at 127.0.0.1:`port`."""
+    parts = urlsplit(url)
+    user_info = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{user_info}@127.0.0.1:{port}"))
+
+
+@pytest.mark.integration
+async def test_a_list_of_brokers_starts_on_the_first_that_answers(amqp_url: str) -> None:
+    dead = _via(amqp_url, _dead_port())
+    async with RabbitBus(f"{dead},{amqp_url}", publish_timeout=2.0) as bus:
+        inbox = Inbox()
+        await bus.consume(RUNS_QUEUE, inbox, prefetch=5)
+        await bus.publish("", RUNS_QUEUE, b"through the second broker")
+        assert [d.body for d in await inbox.wait_for(1)] == [b"through the second broker"]
+
+
+async def test_a_list_of_dead_brokers_raises_naming_each_without_passwords() -> None:
+    urls = [f"amqp://guest:s3cret@127.0.0.1:{_dead_port()}/" for _ in range(2)]
+    bus = RabbitBus(",".join(urls), publish_timeout=1.0)
+    with pytest.raises(BusUnavailable) as error:
+        await bus.start()
+    assert all(url.replace("s3cret", "***") in str(error.value) for url in urls)
+    assert "s3cret" not in str(error.value)
+    await bus.close()
+
+
+@pytest.mark.integration
+async def test_a_lost_connection_moves_to_the_next_broker_of_the_list(amqp_url: str) -> None:
+    """Two addresses in front of the one broker (TCP proxies), standing for two nodes of a
+    cluster: when the first is cut for good, the bus reconnects through the second and
+    its consumer gets what is published after."""
+    target = urlsplit(amqp_url)
+    async with (
+        TcpProxy(target.hostname or "127.0.0.1", target.port or 5672) as first,
+        TcpProxy(target.hostname or "127.0.0.1", target.port or 5672) as second,
+    ):
+        urls = f"{_via(amqp_url, first.port)},{_via(amqp_url, second.port)}"
+        async with RabbitBus(urls, publish_timeout=2.0, reconnect_interval=0.2) as bus:
+            inbox = Inbox()
+            await bus.consume(RUNS_QUEUE, inbox, prefetch=5)
+            assert (first.connections, second.connections) == (1, 0)
+            first.cut()  # and stays cut: only the second address leads to the broker
+            await wait_until(lambda: bus.reconnects >= 1)
+            assert second.connections == 1
+            await bus.publish("", RUNS_QUEUE, b"after the failover")
+            assert [d.body for d in await inbox.wait_for(1)] == [b"after the failover"]
+            assert await bus.is_healthy()

@@ -58,3 +58,25 @@ async def test_passes_cuts_and_restores(echo_port: int) -> None:
 
         proxy.restore()
         assert await _roundtrip(proxy.port, b"back") == b"back"
+
+
+async def test_retarget_drops_open_connections_and_sends_new_ones_elsewhere(
+    echo_port: int,
+) -> None:
+    async def shout(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(1024):
+            writer.write(data.upper())
+            await writer.drain()
+        writer.close()
+
+    other = await asyncio.start_server(shout, "127.0.0.1", 0)
+    async with TcpProxy("127.0.0.1", echo_port) as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"old")
+        await writer.drain()
+        assert await reader.read(1024) == b"old"
+        proxy.retarget("127.0.0.1", other.sockets[0].getsockname()[1])
+        assert await _read_or_reset(reader) == b""  # the open connection was dropped
+        writer.close()
+        assert await _roundtrip(proxy.port, b"new") == b"NEW"
+    other.close()

@@ -8,7 +8,9 @@ aio-pika's robust objects restore channels, queues, bindings and consumers after
 reconnect. What they do not do, this module does: bound publishes in time (a publish
 waits for the connection while the broker is away), swallow acks for deliveries of a
 channel that is gone (the broker redelivers them), send the acks of one turn of the
-event loop together (`acks.ChannelAcks`), and count reconnects.
+event loop together (`acks.ChannelAcks`), count reconnects, and move to the next broker
+of a cluster on each connection attempt (`_RoundRobinConnection`: aio-pika connects to
+one URL).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from aio_pika import exceptions as amqp
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from aio_pika.abc import AbstractRobustChannel as Channel
 from aio_pika.abc import AbstractRobustConnection as Connection
+from aio_pika.robust_connection import RobustConnection
 from aiormq import spec
+from yarl import URL
 
 from tickwork_shared.bus import abc
 from tickwork_shared.bus.acks import ChannelAcks
@@ -36,6 +40,7 @@ from tickwork_shared.bus.topology import (
     declare_queue,
     declare_topology,
 )
+from tickwork_shared.bus.urls import redacted, split_amqp_urls
 from tickwork_shared.errors import BusUnavailable
 
 log = logging.getLogger(__name__)
@@ -198,9 +203,39 @@ def _properties(m: abc.OutgoingMessage) -> spec.Basic.Properties:
     )
 
 
+_connect_transport = vars(RobustConnection)["_RobustConnection__connect_transport"]
+"""aio-pika's one connection attempt (initial and every reconnect), which connects to
+`self.url`. Looked up at import, so an aio-pika that renames it fails at once (and
+`test_rabbit_bus` says so) rather than silently sticking to one node."""
+
+
+class _RoundRobinConnection(RobustConnection):
+    """A robust connection that tries the next of `urls` on each connection attempt.
+
+    The broker a connection dies with is the one least likely to answer next: each
+    attempt after a loss (and each failed attempt) moves on round-robin, so a client of a
+    three-node cluster is back on a live node after at most two attempts. Query
+    parameters (heartbeat…) are read from the first URL.
+    """
+
+    def __init__(self, urls: Sequence[str], first: int = 0, **kwargs: Any) -> None:
+        self.urls = [URL(url) for url in urls]
+        self._next = first % len(self.urls)
+        super().__init__(self.urls[self._next], **kwargs)
+
+    async def _RobustConnection__connect_transport(self) -> None:
+        # Overrides aio-pika's private attempt (name-mangled): see `_connect_transport`.
+        self.url = self.urls[self._next]
+        self._next = (self._next + 1) % len(self.urls)
+        await _connect_transport(self)
+
+
 class RabbitBus(abc.Bus):
     """`Bus` on RabbitMQ; see `tickwork_shared.bus.abc.Bus` for the contract.
 
+    `url` names one broker, or every node of a cluster, comma separated
+    (`tickwork_shared.bus.urls`): the connection goes to the first that answers and, when
+    it is lost, to the next ones in turn.
     `publish_timeout` bounds each publish (and each consume/subscribe set-up);
     `connection_name` shows in RabbitMQ's connection list, so operators and drills can
     tell tickwork's connections apart; `reconnect_interval` paces reconnect attempts;
@@ -218,7 +253,7 @@ class RabbitBus(abc.Bus):
     ) -> None:
         self.reconnects = 0
         self._declare = declare_topology
-        self._url = url
+        self._urls = split_amqp_urls(url)
         self._publish_timeout = publish_timeout
         self._connection_name = connection_name
         self._reconnect_interval = reconnect_interval
@@ -233,13 +268,7 @@ class RabbitBus(abc.Bus):
             raise BusUnavailable("this bus was closed")
         if self._connection is not None:
             return
-        with _translated("connect to RabbitMQ"):
-            connection = await aio_pika.connect_robust(
-                self._url,
-                client_properties={"connection_name": self._connection_name},
-                reconnect_interval=self._reconnect_interval,
-                timeout=CONNECT_TIMEOUT,
-            )
+        connection = await self._connect()
         try:
             with _translated("declare the topology"):
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -253,9 +282,42 @@ class RabbitBus(abc.Bus):
         self._connection, self._channel, self._unconfirmed = connection, channel, unconfirmed
         log.info("bus connected", extra={"action": "bus_connected"})
 
-    def _on_reconnect(self, _connection: Connection | None, /) -> None:
+    async def _connect(self) -> _RoundRobinConnection:
+        """A robust connection to the first broker of the list that answers."""
+        failures = []
+        for first in range(len(self._urls)):
+            connection = _RoundRobinConnection(
+                self._urls,
+                first,
+                client_properties={"connection_name": self._connection_name},
+                reconnect_interval=self._reconnect_interval,
+            )
+            try:
+                with _translated(f"connect to RabbitMQ at {redacted(self._urls[first])}"):
+                    await connection.connect(timeout=CONNECT_TIMEOUT)
+            except BusUnavailable as error:
+                failures.append(str(error))
+                await connection.close()
+                continue
+            if failures:
+                log.warning(
+                    "connected to the broker at %s after %d failed",
+                    redacted(str(connection.url)),
+                    len(failures),
+                    extra={"action": "bus_connect_failover", "failures": failures},
+                )
+            return connection
+        raise BusUnavailable("; ".join(failures))
+
+    def _on_reconnect(self, connection: Connection | None, /) -> None:
         self.reconnects += 1
-        log.info("bus reconnected", extra={"action": "bus_reconnected", "count": self.reconnects})
+        url = getattr(connection, "url", None)
+        broker = redacted(str(url)) if url is not None else "?"
+        log.info(
+            "bus reconnected to %s",
+            broker,
+            extra={"action": "bus_reconnected", "count": self.reconnects, "broker": broker},
+        )
 
     async def close(self) -> None:
         self._closed = True
