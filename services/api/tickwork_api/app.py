@@ -15,7 +15,6 @@ from datetime import timedelta
 from fastapi import Depends, FastAPI
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher
 from tickwork_shared.settings import Settings
 
@@ -33,17 +32,14 @@ from tickwork_api.tracing import instrument
 
 def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiContext:
     publisher = OutboxPublisher(bus, sessions)
-    events = EventSender(bus, name="api-events")
     return ApiContext(
         sessions=sessions,
         bus=bus,
         publisher=publisher,
-        events=events,
-        jobs=JobService(sessions, events),
+        jobs=JobService(sessions),
         runs=RunService(
             sessions,
             publisher,
-            events,
             relay_delay=timedelta(seconds=settings.relay_delay_seconds),
         ),
         catalog=CatalogService(
@@ -59,11 +55,9 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await context.publisher.start()
-        await context.events.start()
         try:
             yield
         finally:
-            await context.events.close()
             await context.publisher.close()
 
     app = FastAPI(

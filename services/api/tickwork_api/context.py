@@ -12,7 +12,6 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher
 
 from tickwork_api.metrics import ScrapeGauges
@@ -26,7 +25,6 @@ class ApiContext:
     sessions: SessionFactory
     bus: Bus
     publisher: OutboxPublisher
-    events: EventSender
     jobs: JobService
     runs: RunService
     catalog: CatalogService

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
 from collections.abc import Iterable
@@ -18,7 +19,6 @@ from tickwork_shared.bus.abc import Bus
 from tickwork_shared.bus.topology import RUNS_QUEUE
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.retry import is_transient
-from tickwork_shared.events import EventSender
 from tickwork_shared.settings import Settings
 
 from tickwork_executor import metrics
@@ -27,6 +27,7 @@ from tickwork_executor.builtins import builtin_functions
 from tickwork_executor.claims import Claimer
 from tickwork_executor.consumer import RunConsumer
 from tickwork_executor.errors import ExecutorError
+from tickwork_executor.faults import fault_hook_from_env
 from tickwork_executor.records import record_outcomes
 from tickwork_executor.registration import register_task_functions
 from tickwork_executor.runner import create_pool
@@ -73,11 +74,10 @@ class Executor:
         self._bus = bus
         self.registry = build_registry(bus, settings.task_modules)
         self._pool = create_pool(settings.executor_concurrency)
-        self._events = EventSender(bus, name="executor-events")
         env = RunEnvironment(
             sessions=sessions,
             recorder=Batcher(partial(record_outcomes, sessions), max_size=MAX_RECORD_BATCH),
-            events=self._events,
+            fault=fault_hook_from_env(os.environ),
             bus=bus,
             registry=self.registry,
             pool=self._pool,
@@ -105,7 +105,6 @@ class Executor:
         try:
             if not await self._register_at_start():
                 return
-            await self._events.start()
             subscription = await self._bus.consume(
                 RUNS_QUEUE, self.consumer.handle, prefetch=self.consumer.prefetch
             )
@@ -122,7 +121,6 @@ class Executor:
                 await self.consumer.drain(self._settings.shutdown_grace_seconds)
                 await subscription.close()
         finally:
-            await self._events.close()
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._done.set()
             logger.info(

@@ -1,13 +1,14 @@
 """Job changes: create, update, delete, enable, disable; reads and the next-runs preview.
 
 Each change is one short transaction that locks the job row, writes its audit row and,
-when scheduling stops, ends the job's queued runs as `skipped`. Events go out after
-commit through the `EventSender`, never inside the transaction.
+when scheduling stops, ends the job's queued runs as `skipped`. Its events (`job.*`, and
+`execution.skipped` per run ended) are written to the event outbox in that transaction;
+a planner's relay publishes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJob, TaskFunction
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import SkipReason
-from tickwork_shared.events import EventSender
+from tickwork_shared.events import add_events, execution_events, job_event
 from tickwork_shared.schedule import (
     Schedule,
     next_fire_time,
@@ -59,6 +60,8 @@ class _Outcome:
     job: ScheduledJob
     skipped: Sequence[JobExecution] = field(default_factory=list)
     changed: bool = True
+    public: JobPublic | None = None
+    """The job as committed (set with the events, in the transaction)."""
 
 
 async def _flush(session: AsyncSession, name: str) -> None:
@@ -72,9 +75,8 @@ async def _flush(session: AsyncSession, name: str) -> None:
 
 
 class JobService:
-    def __init__(self, sessions: SessionFactory, events: EventSender) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
-        self._events = events
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -140,8 +142,10 @@ class JobService:
             _audit(session, actor, "create", job, audit.diff(None, snapshot(job)), now)
             return _Outcome(job)
 
-        outcome = await run_in_transaction(self._sessions, work, what="create job")
-        return self._announce("job.created", outcome)
+        outcome = await run_in_transaction(
+            self._sessions, _evented("job.created", work), what="create job"
+        )
+        return self._announce(outcome)
 
     async def update(self, job_id: int, data: JobUpdate, actor: Actor) -> JobPublic:
         """Apply the fields sent. A new schedule restarts from its first fire time after
@@ -197,8 +201,10 @@ class JobService:
             _audit(session, actor, "update", job, audit.diff(before, after), now)
             return _Outcome(job, skipped)
 
-        outcome = await run_in_transaction(self._sessions, work, what="update job")
-        return self._announce("job.updated", outcome)
+        outcome = await run_in_transaction(
+            self._sessions, _evented("job.updated", work), what="update job"
+        )
+        return self._announce(outcome)
 
     async def set_enabled(self, job_id: int, enabled: bool, actor: Actor) -> JobPublic:
         """Resume (next fire time after now: a pause is not a misfire) or pause (queued
@@ -217,8 +223,11 @@ class JobService:
             _audit(session, actor, action, job, audit.diff(before, snapshot(job)), now)
             return _Outcome(job, skipped)
 
-        outcome = await run_in_transaction(self._sessions, work, what="enable/disable job")
-        return self._announce("job.enabled" if enabled else "job.disabled", outcome)
+        key = "job.enabled" if enabled else "job.disabled"
+        outcome = await run_in_transaction(
+            self._sessions, _evented(key, work), what="enable/disable job"
+        )
+        return self._announce(outcome)
 
     async def delete(self, job_id: int, actor: Actor) -> None:
         """Soft delete: the job leaves every list (404 afterwards), its queued runs end
@@ -239,17 +248,35 @@ class JobService:
             _audit(session, actor, "delete", job, audit.diff(before, snapshot(job)), now)
             return _Outcome(job, skipped)
 
-        outcome = await run_in_transaction(self._sessions, work, what="delete job")
-        self._announce("job.deleted", outcome)
+        outcome = await run_in_transaction(
+            self._sessions, _evented("job.deleted", work), what="delete job"
+        )
+        self._announce(outcome)
 
-    def _announce(self, routing_key: str, outcome: _Outcome) -> JobPublic:
-        """After commit: the job event, and an `execution.skipped` per run ended."""
-        public = JobPublic.model_validate(outcome.job)
-        if outcome.changed:
-            self._events.send(routing_key, public.model_dump(mode="json"))
-        self._events.send_executions(outcome.skipped)
+    def _announce(self, outcome: _Outcome) -> JobPublic:
+        """After commit: count the runs ended; the job as answered (and as its event said)."""
         runs_skipped(outcome.skipped)
-        return public
+        assert outcome.public is not None
+        return outcome.public
+
+
+def _evented(
+    routing_key: str, work: Callable[[AsyncSession], Awaitable[_Outcome]]
+) -> Callable[[AsyncSession], Awaitable[_Outcome]]:
+    """`work`, then its events in the same transaction: the job event (when something
+    changed) and an `execution.skipped` per run ended."""
+
+    async def with_events(session: AsyncSession) -> _Outcome:
+        outcome = await work(session)
+        await session.flush()
+        outcome.public = JobPublic.model_validate(outcome.job)
+        events = execution_events(outcome.skipped)
+        if outcome.changed:
+            events.insert(0, job_event(routing_key, outcome.public.model_dump(mode="json")))
+        await add_events(session, events)
+        return outcome
+
+    return with_events
 
 
 async def _require(session: AsyncSession, job_id: int, *, lock: bool = False) -> ScheduledJob:

@@ -19,7 +19,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus, OverlapPolicy, Trigger
-from tickwork_shared.events import EventSender
+from tickwork_shared.events import add_events, execution_events
 from tickwork_shared.outbox import OutboxPublisher, RunRef
 from tickwork_shared.runs import manual_fire_key, new_run
 from tickwork_shared.telemetry import trace_headers
@@ -42,13 +42,11 @@ class RunService:
         self,
         sessions: SessionFactory,
         publisher: OutboxPublisher,
-        events: EventSender,
         *,
         relay_delay: timedelta,
     ) -> None:
         self._sessions = sessions
         self._publisher = publisher
-        self._events = events
         self._relay_delay = relay_delay
 
     async def trigger(self, job_id: int, actor: Actor) -> TriggerAccepted:
@@ -85,6 +83,7 @@ class RunService:
                 changes=audit.diff(None, {"executionId": row.execution_id}),
                 at=now,
             )
+            await add_events(session, execution_events([row], now))
             return row
 
         row = await run_in_transaction(self._sessions, work, what="trigger job")
@@ -95,7 +94,6 @@ class RunService:
             {"tickwork.job_id": row.job_id, "tickwork.execution_id": row.execution_id}
         )
         self._publisher.submit([RunRef.of(row, trace_headers())])
-        self._events.send_executions([row])
         return TriggerAccepted(execution_id=row.execution_id, job_id=row.job_id)
 
     async def cancel(self, execution_id: str, actor: Actor) -> ExecutionPublic:
@@ -129,11 +127,12 @@ class RunService:
                 changes=audit.diff(before, after),
                 at=now,
             )
+            if row.status == ExecutionStatus.CANCELLED:
+                await session.flush()
+                await add_events(session, execution_events([row], now))
             return row
 
         row = await run_in_transaction(self._sessions, work, what="cancel execution")
-        if row.status == ExecutionStatus.CANCELLED:
-            self._events.send_executions([row])
         return ExecutionPublic.of(row)
 
     async def get(self, execution_id: str) -> ExecutionPublic:
