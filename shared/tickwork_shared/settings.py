@@ -61,6 +61,26 @@ class Settings(BaseSettings):
     housekeeping_interval_seconds: float = Field(default=300.0, gt=0)
     housekeeping_chunk_size: int = Field(default=1000, ge=1)
 
+    # Notifications (issue 22): delivered by the planners through the notification outbox.
+    notify_interval_seconds: float = Field(default=1.0, gt=0)
+    notify_max_attempts: int = Field(default=10, ge=1)
+    notify_backoff_seconds: float = Field(default=5.0, gt=0)
+    notify_backoff_cap_seconds: float = Field(default=600.0, gt=0)
+    notify_timeout_seconds: float = Field(default=10.0, gt=0)
+    stale_check_interval_seconds: float = Field(default=30.0, gt=0)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "tickwork@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password_secret: str | None = None
+    """The name of the secret holding the SMTP password (see `secrets_dir`)."""
+    secrets_dir: str | None = None
+    """Secret references `{"$secret": "NAME"}` read `secrets_dir/NAME`, else the
+    environment variable `TICKWORK_SECRET_NAME`."""
+    http_allow: str = ""
+    """Internal destinations outgoing HTTP may reach anyway: host names, `*.suffix`, CIDRs."""
+
     publish_timeout_seconds: float = Field(default=5.0, gt=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     log_format: Literal["json", "human"] = "json"

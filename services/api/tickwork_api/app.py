@@ -22,7 +22,7 @@ from tickwork_api.auth import authenticate
 from tickwork_api.context import ApiContext
 from tickwork_api.http_errors import install_error_handlers
 from tickwork_api.metrics import MetricsMiddleware, ScrapeGauges
-from tickwork_api.routes import catalog, executions, jobs, system
+from tickwork_api.routes import catalog, executions, jobs, notifications, system
 from tickwork_api.routes.params import errors
 from tickwork_api.services.catalog import CatalogService
 from tickwork_api.services.jobs import JobService
@@ -73,7 +73,12 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
     instrument(app, sessions)  # a span per request, trace context on to the run messages
 
     app.include_router(system.router)
-    for router in (jobs.router, executions.router, catalog.router):  # all under /api/v1
+    for router in (
+        jobs.router,
+        executions.router,
+        catalog.router,
+        notifications.router,
+    ):  # all under /api/v1
         app.include_router(
             router,
             dependencies=[Depends(authenticate)],

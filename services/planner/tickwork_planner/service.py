@@ -33,6 +33,10 @@ from tickwork_planner.errors import PlannerError
 from tickwork_planner.housekeeping import purge_old_rows
 from tickwork_planner.listeners import BusListeners
 from tickwork_planner.loops import Tick, run_loop, until_stopped_or_crashed
+from tickwork_planner.notifications import Outcome, claim_due, detect_stale
+from tickwork_planner.notifications import derive as derive_notifications
+from tickwork_planner.notifications import finish as finish_notifications
+from tickwork_planner.notify_delivery import NotificationSender
 from tickwork_planner.planning import PlanLimits, earliest_due, plan_due_runs
 from tickwork_planner.reaper import reap_expired
 from tickwork_planner.relay import outbox_backlog, relay_once
@@ -87,6 +91,8 @@ class Planner:
         self._publisher: OutboxPublisher | None = None
         self._relay_delay = timedelta(seconds=settings.relay_delay_seconds)
         self._published_seen = 0
+        self._sender: NotificationSender | None = None
+        self._next_stale_check = 0.0
 
     @property
     def stopping(self) -> bool:
@@ -126,10 +132,12 @@ class Planner:
             self._bus, commands=consumer, on_job_event=self.wake, stopping=self._stopping
         )
         await publisher.start()
+        self._sender = NotificationSender(self.settings)
         ticks: dict[str, Tick] = {
             "planning": self._plan_tick,
             "relay": self._relay_tick,
             "events": self._events_tick,
+            "notifications": self._notify_tick,
             "retries": self._retry_tick,
             "reaper": self._reap_tick,
             "housekeeping": self._housekeeping_tick,
@@ -168,6 +176,7 @@ class Planner:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await listeners.close()
                 await publisher.close()
+                await self._sender.close()
                 logger.info("planner stopped", extra={"action": "planner_stopped"})
         if crash is not None:
             raise crash
@@ -268,10 +277,55 @@ class Planner:
             self._sessions,
             batch_size=batch,
             relay_delay_seconds=self.settings.relay_delay_seconds,
+            on_claimed=derive_notifications,
         )
         self.stats.record_events_relayed(result.published)
         full = result.claimed >= batch and result.published == result.claimed
         return 0.0 if full else self.settings.relay_interval_seconds
+
+    async def _notify_tick(self) -> float:
+        """Detect stale jobs (every `stale_check_interval_seconds`), then deliver the
+        notifications that are due, concurrently, and record each attempt."""
+        settings = self.settings
+        assert self._sender is not None
+        if time.monotonic() >= self._next_stale_check:
+            self._next_stale_check = time.monotonic() + settings.stale_check_interval_seconds
+            stale = await detect_stale(self._sessions)
+            if stale:
+                logger.info(
+                    "%d stale job notifications written",
+                    stale,
+                    extra={"action": "stale_jobs_notified", "count": stale},
+                )
+        limit = settings.relay_batch_size
+        due = await claim_due(
+            self._sessions,
+            limit=limit,
+            lease_seconds=settings.notify_timeout_seconds * 3 + settings.relay_delay_seconds,
+        )
+        if not due:
+            return settings.notify_interval_seconds
+        errors = await asyncio.gather(*(self._sender.deliver(one) for one in due))
+        outcomes = [
+            Outcome(one.id, one.attempts, error) for one, error in zip(due, errors, strict=True)
+        ]
+        await finish_notifications(
+            self._sessions,
+            outcomes,
+            max_attempts=settings.notify_max_attempts,
+            backoff_seconds=settings.notify_backoff_seconds,
+            backoff_cap_seconds=settings.notify_backoff_cap_seconds,
+        )
+        for one, error in zip(due, errors, strict=True):
+            if error is not None:
+                logger.warning(
+                    "notification %d (%s) not delivered: %s",
+                    one.id,
+                    one.channel_kind,
+                    error,
+                    extra={"action": "notification_failed", "notification_id": one.id},
+                )
+        return 0.0 if len(due) >= limit else settings.notify_interval_seconds
 
     async def _retry_tick(self) -> float:
         assert self._publisher is not None
@@ -345,4 +399,13 @@ class Planner:
         return self.settings.reaper_interval_seconds
 
 
-_LOOPS = ("planning", "relay", "events", "retries", "reaper", "housekeeping", "gauges")
+_LOOPS = (
+    "planning",
+    "relay",
+    "events",
+    "notifications",
+    "retries",
+    "reaper",
+    "housekeeping",
+    "gauges",
+)
