@@ -50,7 +50,16 @@ MIN_ROLE: dict[tuple[str, str], Role | None] = {
     ("GET", f"{V1}/job-types/{{jobTypeId}}"): Role.VIEWER,
     ("PATCH", f"{V1}/job-types/{{jobTypeId}}"): Role.ADMIN,
     ("DELETE", f"{V1}/job-types/{{jobTypeId}}"): Role.ADMIN,
+    ("GET", f"{V1}/notification-channels"): Role.VIEWER,
+    ("POST", f"{V1}/notification-channels"): Role.ADMIN,
+    ("GET", f"{V1}/notification-channels/{{channelId}}"): Role.VIEWER,
+    ("PUT", f"{V1}/notification-channels/{{channelId}}"): Role.ADMIN,
+    ("DELETE", f"{V1}/notification-channels/{{channelId}}"): Role.ADMIN,
+    ("GET", f"{V1}/jobs/{{jobId}}/notify"): Role.VIEWER,
+    ("PUT", f"{V1}/jobs/{{jobId}}/notify"): Role.ADMIN,
+    ("GET", f"{V1}/notifications"): Role.VIEWER,
 }
+CHANNELS = f"{V1}/notification-channels"
 ROLES_LOW_TO_HIGH = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
 BAD_CREDENTIALS = {
     "missing": None,
@@ -79,6 +88,10 @@ def _body(method: str, path: str) -> Any:
         return {"name": f"type-{unique}"}
     if method == "PATCH":
         return {"description": unique}
+    if path.startswith(f"{V1}/notification-channels") and method in ("POST", "PUT"):
+        return {"name": f"ch-{unique}", "kind": "slack", "url": "https://hooks.example.com/x"}
+    if (method, path) == ("PUT", f"{V1}/jobs/{{jobId}}/notify"):
+        return {"rules": []}
     return None
 
 
@@ -93,8 +106,14 @@ async def test_route_access_by_role(api: Api, method: str, path: str) -> None:
     job = await api.create_job(overlapPolicy="allow")
     job_type = (await api.call("POST", f"{V1}/job-types", json={"name": "reports"})).json()
     trigger = await api.call("POST", f"{V1}/jobs/{job['id']}/trigger")
+    channel = (
+        await api.call("POST", f"{V1}/notification-channels", json=_body("POST", CHANNELS))
+    ).json()
     url = path.format(
-        jobId=job["id"], jobTypeId=job_type["id"], executionId=trigger.json()["executionId"]
+        jobId=job["id"],
+        jobTypeId=job_type["id"],
+        executionId=trigger.json()["executionId"],
+        channelId=channel["id"],
     )
     revoked, revoked_key = await create_api_key(api.sessions, "revoked", Role.ADMIN)
     await revoke_api_key(api.sessions, revoked.id)

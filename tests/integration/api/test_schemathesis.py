@@ -65,7 +65,13 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_drift(
         job = await api.create_job(overlapPolicy="allow")
         job_type = (await api.call("POST", "/api/v1/job-types", json={"name": "t"})).json()
         run = await api.add_run(job["id"], status=ExecutionStatus.SUCCEEDED)
+        channel = await api.call(
+            "POST",
+            "/api/v1/notification-channels",
+            json={"name": "c", "kind": "slack", "url": "https://hooks.example.com/x"},
+        )
         seeded = {
+            "channelId": channel.json()["id"],
             "jobId": job["id"],
             "jobTypeId": job_type["id"],
             "executionId": run.execution_id,
