@@ -22,7 +22,7 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from tickwork_shared.db.dialect import db_now, for_claim
+from tickwork_shared.db.dialect import db_now, for_claim, is_sqlite
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import (
     JobExecution,
@@ -193,8 +193,11 @@ async def detect_stale(sessions: SessionFactory) -> int:
             )
             .order_by(JobNotifyRule.id)
         )
+        if not is_sqlite(session):
+            # Only the rules are locked: planning and job changes never wait on this.
+            query = query.with_for_update(skip_locked=True, of=JobNotifyRule)
         written = 0
-        for rule, job in (await session.execute(for_claim(session, cast(Any, query)))).all():
+        for rule, job in (await session.execute(query)).all():
             if not wants(rule.on, Condition.STALE):
                 continue
             basis = stale_basis(
