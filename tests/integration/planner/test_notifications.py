@@ -1,6 +1,7 @@
-"""Notifications delivered by a running planner: a signed webhook for a run that failed
-its last retry (none for earlier attempts), retried while the receiver is down, a stale
-job notified once per stale period, an email through a local SMTP server."""
+"""Notifications delivered by a running planner (the first test also on SQLite, as in
+`tickwork dev`): a signed webhook for a run that failed its last retry (none for earlier
+attempts), retried while the receiver is down, a stale job notified once per stale
+period, an email through a local SMTP server."""
 
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ async def _notes(sessions: SessionFactory, job_id: int) -> list[Notification]:
 
 
 async def test_a_signed_webhook_for_the_last_retry_only(
-    maria_sessions: SessionFactory,
+    db_sessions: SessionFactory,
     memory_bus: Bus,
     receiver: WebhookReceiver,
     monkeypatch: pytest.MonkeyPatch,
@@ -105,23 +106,23 @@ async def test_a_signed_webhook_for_the_last_retry_only(
     monkeypatch.setenv("TICKWORK_SECRET_HOOK_KEY", SECRET)
     await receiver.start()
     job = await _job_with_rule(
-        maria_sessions,
+        db_sessions,
         "webhook",
         {"url": receiver.url, "secret": {"$secret": "HOOK_KEY"}},
         ["failed"],
         max_retries=1,
     )
     key = manual_fire_key()
-    async with running(notify_settings(), maria_sessions, memory_bus):
-        first = await _ended_run(maria_sessions, job, "failed", 1, key)
-        last = await _ended_run(maria_sessions, job, "failed", 2, key)
+    async with running(notify_settings(), db_sessions, memory_bus):
+        first = await _ended_run(db_sessions, job, "failed", 1, key)
+        last = await _ended_run(db_sessions, job, "failed", 2, key)
 
         async def delivered() -> list[Notification]:
-            return [n for n in await _notes(maria_sessions, job.id) if n.status == "delivered"]
+            return [n for n in await _notes(db_sessions, job.id) if n.status == "delivered"]
 
         await wait_for(delivered, timeout=15, what="the webhook delivered")
         await asyncio.sleep(0.5)  # time for a wrong second notification to show up
-    notes = await _notes(maria_sessions, job.id)
+    notes = await _notes(db_sessions, job.id)
     assert [(n.execution_id, n.condition, n.status) for n in notes] == [
         (last.execution_id, "failed", "delivered")
     ]
