@@ -1,42 +1,65 @@
-"""Events on `tickwork.events`: sent after commit, at most once (DESIGN.md, Guarantees).
+"""Events on `tickwork.events`: at least once, through the event outbox (DESIGN.md, Guarantees).
 
-A failed publish is logged and dropped: the database row is the record, events are news.
-`publish_event` sends one event now; `EventSender` sends them in the background.
+Whoever changes an execution or a job writes its event into `event_outbox` in the same
+transaction (`add_events`: one multi-row INSERT). A planner's relay (`relay_events_once`)
+publishes due rows with confirms and deletes them; a relay that dies after publishing
+leaves its rows to be published again once their relay delay passes. Every event
+therefore arrives at least once; its `eventId` (in the body and as the AMQP `message_id`)
+is what a consumer deduplicates on.
+
+Order: a relay takes rows in `id` order and never a row whose `ordering_key` (the
+execution, or `job:<id>`) has an earlier row still in the outbox outside its chunk. The
+statuses of one execution commit one after the other (each change holds the row's lock),
+so their events are published in the order they happened. A republished duplicate (an
+unconfirmed publish) may arrive after later events; dropping repeats of an `eventId`
+keeps the order of first arrivals.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tickwork_shared.bus.abc import Bus, OutgoingMessage
 from tickwork_shared.bus.topology import EVENTS_EXCHANGE
-from tickwork_shared.db.models import JobExecution
+from tickwork_shared.db.dialect import db_now, db_now_expr, for_claim
+from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.models import EventOutbox, JobExecution
+from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.masking import mask_args
 from tickwork_shared.messages import event_body
-from tickwork_shared.queues import take_batch
 from tickwork_shared.views import execution_payload
 
-logger = logging.getLogger(__name__)
+EVENTS = cast(Table, EventOutbox.__table__)
+_INSERT = insert(EVENTS)
 
 
-async def publish_event(
-    bus: Bus, routing_key: str, payload: Mapping[str, Any], headers: Mapping[str, str] | None = None
-) -> None:
-    try:
-        await bus.publish(
-            EVENTS_EXCHANGE, routing_key, event_body(routing_key, dict(payload)), headers=headers
-        )
-    except Exception as error:
-        logger.warning(
-            "event %s not sent: %s",
-            routing_key,
-            error,
-            extra={"action": "event_dropped", "routing_key": routing_key},
-        )
+def new_event(
+    routing_key: str,
+    payload: Mapping[str, Any],
+    *,
+    ordering_key: str,
+    job_id: int | None,
+    occurred_at: datetime | None = None,
+) -> dict[str, Any]:
+    """One outbox row: the body is the REST shape plus `event`, `occurredAt`, `eventId`."""
+    event_id = str(uuid.uuid4())
+    body = event_body(routing_key, {**payload, "eventId": event_id}, occurred_at)
+    return {
+        "event_id": event_id,
+        "routing_key": routing_key,
+        "ordering_key": ordering_key,
+        "job_id": job_id,
+        "body": body,
+        "publish_after": None,
+        "notified": False,
+    }
 
 
 def execution_event(row: JobExecution) -> dict[str, Any]:
@@ -49,85 +72,181 @@ def execution_event(row: JobExecution) -> dict[str, Any]:
     return payload
 
 
-async def publish_execution_event(bus: Bus, row: JobExecution) -> None:
-    """`execution.<status>` with the execution's REST shape (`execution_event`)."""
-    payload = execution_event(row)
-    await publish_event(bus, f"execution.{row.status}", payload)
+def execution_events(
+    rows: Iterable[JobExecution], occurred_at: datetime | None = None
+) -> list[dict[str, Any]]:
+    """`execution.<status>` for each row as it will be committed (`execution_event`)."""
+    return [
+        new_event(
+            f"execution.{row.status}",
+            execution_event(row),
+            ordering_key=row.execution_id,
+            job_id=row.job_id,
+            occurred_at=occurred_at,
+        )
+        for row in rows
+    ]
 
 
-class EventSender:
-    """Events sent in the background after commit, so a broker outage never stalls the
-    caller (a request, a planning loop).
+def job_event(routing_key: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """`job.<change>` with the job's REST shape (ordered per job)."""
+    job_id = int(payload["id"])
+    return new_event(routing_key, payload, ordering_key=f"job:{job_id}", job_id=job_id)
 
-    `send`/`send_executions` queue without waiting and never raise; one task publishes
-    the queue in order, in batches (`Bus.publish_many` without confirms).
-    When the queue is full (the broker has been away a while) new events are dropped,
-    counted in `dropped` and logged: the database rows stay the record.
-    """
 
-    def __init__(
-        self,
-        bus: Bus,
-        *,
-        capacity: int = 10_000,
-        batch_size: int = 500,
-        name: str = "event-sender",
-    ) -> None:
-        self._bus = bus
-        self._batch_size = batch_size
-        self._name = name
-        self._pending: asyncio.Queue[OutgoingMessage] = asyncio.Queue(maxsize=capacity)
-        self._task: asyncio.Task[None] | None = None
-        self.dropped = 0
-        self.sent = 0
+async def add_events(
+    target: AsyncSession | AsyncConnection, events: Sequence[Mapping[str, Any]]
+) -> None:
+    """Write `events` in the caller's transaction: one multi-row INSERT."""
+    if events:
+        await target.execute(_INSERT, list(events))
 
-    def send(self, routing_key: str, payload: Mapping[str, Any]) -> None:
-        """Queue one event: `payload` (a REST shape) plus `event` and `occurredAt` (now)."""
-        try:
-            body = event_body(routing_key, dict(payload))
-            self._pending.put_nowait(OutgoingMessage(EVENTS_EXCHANGE, routing_key, body))
-        except (asyncio.QueueFull, TypeError, ValueError):
-            self.dropped += 1
-            logger.warning(
-                "event %s dropped: buffer full or body not JSON (the history keeps the record)",
-                routing_key,
-                extra={"action": "event_dropped", "routing_key": routing_key},
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """A claimed outbox row, as the relay publishes it."""
+
+    row_id: int
+    event_id: str
+    routing_key: str
+    ordering_key: str
+    job_id: int | None
+    body: bytes
+    notified: bool
+
+    def message(self) -> OutgoingMessage:
+        return OutgoingMessage(
+            EVENTS_EXCHANGE, self.routing_key, self.body, message_id=self.event_id
+        )
+
+
+def in_order(chunk: Sequence[PendingEvent], first_ids: Mapping[str, int]) -> list[PendingEvent]:
+    """The rows of `chunk` that may go now: a key whose earliest row in the outbox is not
+    in the chunk (another relay holds it, or it waits for its relay delay) waits whole."""
+    first_in_chunk: dict[str, int] = {}
+    for event in chunk:
+        first_in_chunk.setdefault(event.ordering_key, event.row_id)
+    return [
+        event
+        for event in chunk
+        if first_ids.get(event.ordering_key, event.row_id) >= first_in_chunk[event.ordering_key]
+    ]
+
+
+OnClaimed = Callable[[AsyncSession, Sequence[PendingEvent]], Awaitable[None]]
+"""Called in the claim's transaction with the claimed rows not yet `notified` (they are
+marked notified in that transaction): where notifications are derived, exactly once."""
+
+
+async def claim_due_events(
+    sessions: SessionFactory,
+    *,
+    limit: int,
+    relay_delay_seconds: float,
+    on_claimed: OnClaimed | None = None,
+) -> list[PendingEvent]:
+    """Take up to `limit` due outbox rows in `id` order (skipping rows another relay
+    holds), keep those whose turn has come (`in_order`), push them out by the relay delay."""
+
+    async def work(session: AsyncSession) -> list[PendingEvent]:
+        now = await db_now(session)
+        query = (
+            select(
+                EVENTS.c.id,
+                EVENTS.c.event_id,
+                EVENTS.c.routing_key,
+                EVENTS.c.ordering_key,
+                EVENTS.c.job_id,
+                EVENTS.c.body,
+                EVENTS.c.notified,
             )
-
-    def send_executions(self, rows: Iterable[JobExecution]) -> None:
-        """Queue `execution.<status>` for each committed row."""
-        for row in rows:
-            self.send(f"execution.{row.status}", execution_event(row))
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=self._name)
-
-    async def close(self, *, flush_timeout: float = 2.0) -> None:
-        """Give queued events `flush_timeout` seconds to go out, then stop."""
-        if self._task is None:
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(flush_timeout):
-                await self._pending.join()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            batch = await take_batch(self._pending, self._batch_size)
-            try:
-                # At most once: no confirms to wait for (logs its failures).
-                self.sent += sum(await self._bus.publish_many(batch, confirm=False))
-            except Exception as error:  # at most once: log and move on
-                logger.warning(
-                    "%d events not sent: %s",
-                    len(batch),
-                    error,
-                    extra={"action": "event_dropped"},
+            .where((EVENTS.c.publish_after.is_(None)) | (EVENTS.c.publish_after <= now))
+            .order_by(EVENTS.c.id)
+            .limit(limit)
+        )
+        locked = for_claim(session, cast(Any, query))
+        chunk = [PendingEvent(*row) for row in (await session.execute(locked)).all()]
+        if not chunk:
+            return []
+        keys = sorted({event.ordering_key for event in chunk})
+        first_ids = {
+            key: first
+            for key, first in (
+                await session.execute(
+                    select(EVENTS.c.ordering_key, func.min(EVENTS.c.id))
+                    .where(EVENTS.c.ordering_key.in_(keys))
+                    .group_by(EVENTS.c.ordering_key)
                 )
-            finally:
-                for _ in batch:
-                    self._pending.task_done()
+            ).all()
+        }
+        events = in_order(chunk, first_ids)
+        if not events:
+            return []
+        fresh = [event for event in events if not event.notified]
+        if fresh and on_claimed is not None:
+            await on_claimed(session, fresh)
+        await session.execute(
+            update(EVENTS)
+            .where(EVENTS.c.id.in_([event.row_id for event in events]))
+            .values(
+                publish_after=db_now_expr(session, plus_seconds=relay_delay_seconds),
+                notified=True,
+            )
+        )
+        return events
+
+    return await run_in_transaction(sessions, work, what="event outbox claim")
+
+
+async def publish_and_delete(
+    bus: Bus, sessions: SessionFactory, events: Sequence[PendingEvent]
+) -> int:
+    """Publish `events` in order (confirms awaited together), delete the confirmed rows.
+
+    An unconfirmed row stays; the relay publishes it again after its relay delay.
+    """
+    if not events:
+        return 0
+    flags = await bus.publish_many([event.message() for event in events])
+    confirmed = [event.row_id for event, ok in zip(events, flags, strict=True) if ok]
+    if confirmed:
+
+        async def remove(session: AsyncSession) -> None:
+            await session.execute(delete(EVENTS).where(EVENTS.c.id.in_(confirmed)))
+
+        await run_in_transaction(sessions, remove, what="event outbox delete")
+    return len(confirmed)
+
+
+@dataclass(frozen=True)
+class EventRelayResult:
+    claimed: int
+    published: int
+
+
+async def relay_events_once(
+    bus: Bus,
+    sessions: SessionFactory,
+    *,
+    batch_size: int,
+    relay_delay_seconds: float,
+    on_claimed: OnClaimed | None = None,
+) -> EventRelayResult:
+    """Claim one chunk of due events (one short transaction), publish it, delete it."""
+    events = await claim_due_events(
+        sessions,
+        limit=batch_size,
+        relay_delay_seconds=relay_delay_seconds,
+        on_claimed=on_claimed,
+    )
+    published = await publish_and_delete(bus, sessions, events)
+    return EventRelayResult(len(events), published)
+
+
+async def event_backlog(sessions: SessionFactory) -> int:
+    """Events written and not yet published (a gauge)."""
+
+    async def work(session: AsyncSession) -> int:
+        return int(await session.scalar(select(func.count()).select_from(EVENTS)) or 0)
+
+    return await run_in_transaction(sessions, work, what="event backlog")

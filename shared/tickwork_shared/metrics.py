@@ -54,6 +54,12 @@ OUTBOX_OLDEST_AGE = Gauge(
     "tickwork_outbox_oldest_age_seconds", "Age of the oldest queued run not yet published"
 )
 RUNS_PUBLISHED = Counter("tickwork_runs_published", "Run messages confirmed by the broker")
+EVENT_OUTBOX_BACKLOG = Gauge(
+    "tickwork_event_outbox_backlog", "Events written and not yet published (event outbox)"
+)
+EVENTS_PUBLISHED = Counter(
+    "tickwork_events_published", "Events the relay got confirmed by the broker"
+)
 PLANNER_TICK = Histogram(
     "tickwork_planner_tick_seconds",
     "Duration of one planning transaction",

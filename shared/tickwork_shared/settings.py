@@ -78,6 +78,22 @@ class Settings(BaseSettings):
     housekeeping_interval_seconds: float = Field(default=300.0, gt=0)
     housekeeping_chunk_size: int = Field(default=1000, ge=1)
 
+    # Notifications (issue 22): delivered by the planners through the notification outbox.
+    notify_interval_seconds: float = Field(default=1.0, gt=0)
+    notify_max_attempts: int = Field(default=10, ge=1)
+    notify_backoff_seconds: float = Field(default=5.0, gt=0)
+    notify_backoff_cap_seconds: float = Field(default=600.0, gt=0)
+    notify_timeout_seconds: float = Field(default=10.0, gt=0)
+    stale_check_interval_seconds: float = Field(default=30.0, gt=0)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "tickwork@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password_secret: str | None = None
+    """The name of the secret holding the SMTP password (see `secrets_dir`). Webhooks follow
+    `http_egress`/`http_allow` and resolve their secrets from `secrets_dir` like executors."""
+
     publish_timeout_seconds: float = Field(default=5.0, gt=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     log_format: Literal["json", "human"] = "json"
@@ -97,7 +113,8 @@ class Settings(BaseSettings):
     """When set, user publishes (`amqp.publish`) go over their own connection with these
     credentials (a RabbitMQ user that may only write to the users' exchanges)."""
     secrets_dir: str | None = None
-    """Where an executor reads `{"$secret": NAME}` from (one file per secret)."""
+    """Where executors (and planners, for notification secrets) read `{"$secret": NAME}`
+    from (one file per secret)."""
     max_queued_runs_per_job: int = Field(default=100, ge=1)
 
     @field_validator("http_allow", "amqp_publish_allow", mode="before")

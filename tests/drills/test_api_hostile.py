@@ -40,6 +40,12 @@ async def test_api_hostile_input(request: pytest.FixtureRequest, scale: Scale) -
         )
         accepted = await drill.api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
         job_type = await drill.api.ok("POST", "/job-types", 201, json={"name": "hostile-seed"})
+        channel = await drill.api.ok(
+            "POST",
+            "/notification-channels",
+            201,
+            json={"name": "hostile-seed", "kind": "slack", "url": "https://hooks.example.com/x"},
+        )
 
         statuses: Counter[int] = Counter()
         problems: list[str] = []
@@ -71,6 +77,7 @@ async def test_api_hostile_input(request: pytest.FixtureRequest, scale: Scale) -
                 "executionId": accepted["executionId"],
                 "apiKeyId": spare["id"],
                 "name": job["name"],
+                "channelId": channel["id"],
             }
             calls, fuzz_failures = await asyncio.to_thread(
                 fuzz, drill.api.base_url, drill.api.key, seeded, scale.fuzz_examples

@@ -270,6 +270,8 @@ async def test_events_reach_a_plain_amqp_consumer(deployment: Deployment) -> Non
             while (message := await queue.get(no_ack=True, fail=False)) is not None:
                 event = orjson.loads(message.body)
                 if event.get("id") == job["id"] or event.get("jobId") == job["id"]:
+                    # At least once: every event names itself, in the body and the header.
+                    assert message.message_id == event["eventId"]
                     seen[message.routing_key or ""] = event
             return {"job.created", "execution.succeeded"} <= set(seen)
 

@@ -15,7 +15,6 @@ from datetime import timedelta
 from fastapi import Depends, FastAPI
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher
 from tickwork_shared.settings import Settings
 
@@ -27,7 +26,7 @@ from tickwork_api.context import ApiContext
 from tickwork_api.docs import install_docs
 from tickwork_api.http_errors import install_error_handlers
 from tickwork_api.metrics import MetricsMiddleware, ScrapeGauges
-from tickwork_api.routes import api_keys, catalog, executions, jobs, pools, system
+from tickwork_api.routes import api_keys, catalog, executions, jobs, notifications, pools, system
 from tickwork_api.routes.params import errors
 from tickwork_api.services.catalog import CatalogService
 from tickwork_api.services.jobs import JobService
@@ -38,19 +37,14 @@ from tickwork_api.tracing import instrument
 
 def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiContext:
     publisher = OutboxPublisher(bus, sessions)
-    events = EventSender(bus, name="api-events")
     return ApiContext(
         sessions=sessions,
         bus=bus,
         publisher=publisher,
-        events=events,
-        jobs=JobService(
-            sessions, events, bus=bus, publish_allow=frozenset(settings.amqp_publish_allow)
-        ),
+        jobs=JobService(sessions, bus=bus, publish_allow=frozenset(settings.amqp_publish_allow)),
         runs=RunService(
             sessions,
             publisher,
-            events,
             relay_delay=timedelta(seconds=settings.relay_delay_seconds),
             max_queued=settings.max_queued_runs_per_job,
         ),
@@ -79,11 +73,9 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await context.publisher.start()
-        await context.events.start()
         try:
             yield
         finally:
-            await context.events.close()
             await context.publisher.close()
 
     app = FastAPI(
@@ -104,8 +96,14 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
 
     install_docs(app)
     app.include_router(system.router)
-    # All under /api/v1.
-    for router in (jobs.router, executions.router, catalog.router, api_keys.router, pools.router):
+    for router in (
+        jobs.router,
+        executions.router,
+        catalog.router,
+        api_keys.router,
+        pools.router,
+        notifications.router,
+    ):  # all under /api/v1
         app.include_router(
             router,
             dependencies=[Depends(authenticate)],

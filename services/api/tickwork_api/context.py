@@ -12,7 +12,6 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.events import EventSender
 from tickwork_shared.outbox import OutboxPublisher
 
 from tickwork_api.admission import Admission
@@ -28,7 +27,6 @@ class ApiContext:
     sessions: SessionFactory
     bus: Bus
     publisher: OutboxPublisher
-    events: EventSender
     jobs: JobService
     runs: RunService
     catalog: CatalogService

@@ -88,7 +88,8 @@ def boundaries_of(settings: Settings, publish_bus: Bus | None = None) -> Boundar
 
     Raises `TaskDefinitionError` for an allow entry that means nothing, at start-up.
     """
-    from tickwork_executor.egress import EgressConfigError, EgressPolicy
+    from tickwork_shared.egress import EgressConfigError, EgressPolicy
+
     from tickwork_executor.http_limits import HttpLimits
 
     try:

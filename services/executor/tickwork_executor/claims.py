@@ -29,6 +29,7 @@ from tickwork_shared.enums import (
     SkipReason,
     Trigger,
 )
+from tickwork_shared.events import add_events, execution_events
 from tickwork_shared.messages import RunMessage
 from tickwork_shared.misfire import is_misfire
 
@@ -132,6 +133,7 @@ class Claimer:
             found = await connection.execute(statements.JOB_FACTS, {"ids": job_ids})
             jobs = {facts[0]: _JobFacts(*facts[1:-1], facts[-1] or "") for facts in found.all()}
         claims: list[Claim | None] = []
+        ended: list[JobExecution] = []
         starting: dict[int, _Starting] = {}
         seen: set[str] = set()
         # Runs of `maxConcurrentRuns` jobs counted so far in this transaction (job id:
@@ -155,6 +157,8 @@ class Claimer:
                 starting[index] = decided
                 claims.append(None)
             else:
+                if decided.kind is ClaimKind.ENDED and decided.row is not None:
+                    ended.append(decided.row)
                 claims.append(decided)
         if starting:
             await self._start_all(session, list(starting.values()), now)
@@ -162,6 +166,9 @@ class Claimer:
                 claims[index] = Claim(
                     ClaimKind.CLAIMED, start.row, locked=start.locked, job_type=start.job_type
                 )
+        # Their events, in this transaction (one INSERT): a run that starts or ends here.
+        changed = ended + [start.row for start in starting.values()]
+        await add_events(await session.connection(), execution_events(changed, now))
         return [claim for claim in claims if claim is not None]
 
     async def _decide(

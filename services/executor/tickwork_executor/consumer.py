@@ -288,7 +288,6 @@ class RunConsumer:
                 extra={"action": "run_ended_at_claim", "status": claim.row.status, **fields},
             )
             metrics.run_ended(claim.row, claim.job_type)
-            await self._env.announce(claim.row)
 
     def _start(self, claim: Claim, acquired_at: float) -> None:
         assert claim.row is not None

@@ -19,8 +19,8 @@ from typing import Any
 
 import httpcore
 import httpx
+from tickwork_shared.egress import EgressPolicy, decide
 
-from tickwork_executor.egress import EgressPolicy, decide
 from tickwork_executor.errors import EgressDenied, ResponseTooLarge
 from tickwork_executor.http_limits import HttpLimits, Resolver
 

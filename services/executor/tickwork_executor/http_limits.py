@@ -11,7 +11,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from tickwork_executor.egress import EgressPolicy, IPAddress
+from tickwork_shared.egress import EgressPolicy, IPAddress
 
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 """host, port → every address the host resolves to (tests inject their own)."""

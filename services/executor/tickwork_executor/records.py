@@ -21,6 +21,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
+from tickwork_shared.events import add_events, execution_events
 
 from tickwork_executor import statements
 from tickwork_executor.lease import Lease
@@ -114,6 +115,10 @@ async def record_outcomes(
         else:
             answers = await _read_back(session, requests)
         recorded = [request for request, row in zip(requests, answers, strict=True) if row]
+        # The events of this batch, in this transaction: one multi-row INSERT. A retry
+        # after a lost commit answer finds its outcome already written (and its events).
+        fresh = [row for row in answers if row is not None and row.finished_at == now]
+        await add_events(connection, execution_events(fresh, now))
         unlock = [request.lease.execution_id for request in recorded if request.locked]
         if unlock:
             await connection.execute(statements.RELEASE_JOB_LOCKS, {"ids": unlock})

@@ -18,10 +18,10 @@ from typing import Any
 
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.secret_refs import SecretNotFound, resolve
+from tickwork_shared.secret_store import SecretStore
 
 from tickwork_executor.errors import InvalidArguments, SecretMissing, TaskFailed
 from tickwork_executor.outcomes import Outcome, bound_result, error_text, hide, scrubbed
-from tickwork_executor.secret_store import SecretStore
 from tickwork_executor.tasks import RunContext, TaskFunctionSpec
 
 logger = logging.getLogger(__name__)

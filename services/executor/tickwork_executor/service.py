@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ from functools import partial
 from tickwork_shared.bus.abc import Bus, Subscription
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.retry import is_transient
-from tickwork_shared.events import EventSender
+from tickwork_shared.secret_store import SecretStore
 from tickwork_shared.settings import Settings
 
 from tickwork_executor import metrics
@@ -26,10 +27,10 @@ from tickwork_executor.builtins import Boundaries, boundaries_of, builtin_functi
 from tickwork_executor.claims import Claimer
 from tickwork_executor.consumer import RunConsumer
 from tickwork_executor.errors import ExecutorError
+from tickwork_executor.faults import fault_hook_from_env
 from tickwork_executor.records import record_outcomes
 from tickwork_executor.registration import ExecutorInfo, heartbeat, register_task_functions
 from tickwork_executor.runner import create_pool
-from tickwork_executor.secret_store import SecretStore
 from tickwork_executor.subscriptions import SubscriptionGroup
 from tickwork_executor.supervisor import RunEnvironment
 from tickwork_executor.tasks import TaskRegistry, spec_of
@@ -88,11 +89,10 @@ class Executor:
             bus, settings.task_modules, boundaries_of(settings, publish_bus)
         )
         self._pool = create_pool(settings.executor_concurrency)
-        self._events = EventSender(bus, name="executor-events")
         env = RunEnvironment(
             sessions=sessions,
             recorder=Batcher(partial(record_outcomes, sessions), max_size=MAX_RECORD_BATCH),
-            events=self._events,
+            fault=fault_hook_from_env(os.environ),
             bus=bus,
             registry=self.registry,
             pool=self._pool,
@@ -130,7 +130,6 @@ class Executor:
         try:
             if not await self._register_at_start():
                 return
-            await self._events.start()
             subscription = await self._consume_pools()
             logger.info(
                 "executor consuming pools %s with %d slots; offers %s",
@@ -150,7 +149,6 @@ class Executor:
                 await self.consumer.drain(self._settings.shutdown_grace_seconds)
                 await subscription.close()
         finally:
-            await self._events.close()
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._done.set()
             logger.info(

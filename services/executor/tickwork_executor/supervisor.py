@@ -1,4 +1,4 @@
-"""One claimed run from start to record: the task, its lease, its interrupts, its events."""
+"""One claimed run from start to record: the task, its lease, its interrupts."""
 
 from __future__ import annotations
 
@@ -16,17 +16,17 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.enums import ExecutionStatus
-from tickwork_shared.events import EventSender, publish_execution_event
+from tickwork_shared.secret_store import SecretStore
 from tickwork_shared.telemetry import tracer
 
 from tickwork_executor import metrics
 from tickwork_executor.batching import Batcher
 from tickwork_executor.claims import Claim
+from tickwork_executor.faults import AFTER_RECORD_COMMIT, FaultHook
 from tickwork_executor.lease import Lease, LeaseKeeper, extend_lease
 from tickwork_executor.outcomes import Finish, Outcome, StopReason, decide_finish, error_text
 from tickwork_executor.records import RecordRequest, give_up_lease, record_outcomes
 from tickwork_executor.runner import execute
-from tickwork_executor.secret_store import SecretStore
 from tickwork_executor.shield import uncut
 from tickwork_executor.tasks import RunContext, TaskRegistry
 
@@ -48,24 +48,10 @@ class RunEnvironment:
     max_result_bytes: int
     recorder: Batcher[RecordRequest, JobExecution | None] | None = None
     """Records outcomes of several runs per transaction; None: one transaction each."""
-    events: EventSender | None = None
-    """Sends events in the background, in batches; None: each published and confirmed
-    before the run frees its slot."""
     secrets: SecretStore | None = None
     """Where `{"$secret": NAME}` arguments are read from; None: the environment only."""
-
-    async def announce(self, row: JobExecution) -> None:
-        """`execution.<status>` for a committed row, at most once, never raising."""
-        announced = self.announce_soon(row)
-        if announced is not None:
-            await announced
-
-    def announce_soon(self, row: JobExecution) -> asyncio.Task[None] | None:
-        """`announce` without waiting: the publishing task, None if handed to `events`."""
-        if self.events is not None:
-            self.events.send_executions([row])
-            return None
-        return asyncio.create_task(publish_execution_event(self.bus, row))
+    fault: FaultHook | None = None
+    """A drill's fault point (`faults.fault_hook_from_env`); None in production."""
 
     def record_soon(self, request: RecordRequest) -> asyncio.Future[JobExecution | None]:
         """The outcome's write, under way: the recorded row, or None if the lease was lost."""
@@ -120,7 +106,8 @@ class RunSupervisor:
             self._work.cancel()
 
     async def run(self) -> None:
-        """Run, record, announce; the span is a child of `trace_context` (the claim's)."""
+        """Run and record (its events are written with the record); the span is a child
+        of `trace_context` (the claim's)."""
         with tracer().start_as_current_span(
             "tickwork.execute",
             context=self._trace_context,
@@ -132,8 +119,7 @@ class RunSupervisor:
             await self._run()
 
     async def _run(self) -> None:
-        env, row = self._env, self.row
-        announced = env.announce_soon(row)
+        env = self._env
         self._work = asyncio.create_task(self._execute())
         if self._stop is not None:
             self._work.cancel()
@@ -166,13 +152,15 @@ class RunSupervisor:
             recorded = await self._record(outcome, keeper.expires)
         elif finish is Finish.GIVE_UP:
             await self._give_up()
-        if announced is not None:
-            await announced
         if recorded is not None:
             metrics.run_ended(recorded, self._job_type)
-            await env.announce(recorded)
+            self._fault(AFTER_RECORD_COMMIT)
         if cancelled:
             raise asyncio.CancelledError
+
+    def _fault(self, point: str) -> None:
+        if self._env.fault is not None:
+            self._env.fault(point)
 
     async def _execute(self) -> Outcome:
         env, row = self._env, self.row

@@ -33,6 +33,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJob
 from tickwork_shared.db.retry import is_transient, run_in_transaction
 from tickwork_shared.enums import Trigger
+from tickwork_shared.events import add_events, execution_events
 from tickwork_shared.messages import TriggerCommand
 from tickwork_shared.run_limits import queue_refusal, queued_runs
 from tickwork_shared.runs import command_fire_key, new_run
@@ -141,6 +142,7 @@ async def trigger_job(
         )
         session.add(row)
         await session.flush()
+        await add_events(session, execution_events([row], now))
         return Triggered(job.id, row)
 
     try:

@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from tickwork_shared.db.dialect import db_now_expr
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import AuditLog, JobExecution
+from tickwork_shared.db.models import AuditLog, JobExecution, Notification
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import TERMINAL_STATUSES
+from tickwork_shared.notify import DeliveryStatus
 
 DAY_SECONDS = 86_400.0
 
@@ -28,6 +29,7 @@ DAY_SECONDS = 86_400.0
 class PurgeResult:
     executions: int
     audit_rows: int
+    notifications: int = 0
 
 
 async def purge_executions_chunk(
@@ -53,6 +55,21 @@ async def purge_audit_chunk(
         return [AuditLog.occurred_at < _cutoff(session, retention_days)]
 
     return await _delete_chunk(sessions, AuditLog.id, older, chunk_size, "audit purge")
+
+
+async def purge_notifications_chunk(
+    sessions: SessionFactory, *, retention_days: float, chunk_size: int
+) -> int:
+    """Delete up to `chunk_size` notifications that are done (delivered or given up)
+    and older than the retention of executions."""
+
+    def older(session: AsyncSession) -> list[ColumnElement[bool]]:
+        return [
+            Notification.status.in_([DeliveryStatus.DELIVERED.value, DeliveryStatus.FAILED.value]),
+            Notification.created_at < _cutoff(session, retention_days),
+        ]
+
+    return await _delete_chunk(sessions, Notification.id, older, chunk_size, "notification purge")
 
 
 def _cutoff(session: AsyncSession, retention_days: float) -> ColumnElement[datetime]:
@@ -105,4 +122,12 @@ async def purge_old_rows(
         audit_rows += purged
         if purged < chunk_size:
             break
-    return PurgeResult(executions, audit_rows)
+    notifications = 0
+    while keep_going():
+        purged = await purge_notifications_chunk(
+            sessions, retention_days=execution_retention_days, chunk_size=chunk_size
+        )
+        notifications += purged
+        if purged < chunk_size:
+            break
+    return PurgeResult(executions, audit_rows, notifications)

@@ -28,6 +28,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJob
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import MisfirePolicy, SkipReason, Trigger
+from tickwork_shared.events import add_events, execution_events
 from tickwork_shared.outbox import RunRef
 from tickwork_shared.runs import new_run, schedule_fire_key, skipped_run
 from tickwork_shared.schedule import ScheduleError, jitter_offset, parse_schedule
@@ -226,6 +227,7 @@ async def plan_due_runs(sessions: SessionFactory, *, claim: str, limits: PlanLim
             next_runs[job.id] = plan.next_run_at
             result.work_left |= due_again(plan, now)
         await insert_rows(session, result.written)
+        await add_events(session, execution_events(result.written, now))
         await _advance(session, next_runs)
         result.to_publish = [RunRef.of(row) for row in result.written if row.publish_claim]
         return result

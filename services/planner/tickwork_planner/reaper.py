@@ -20,6 +20,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus, FailureReason
+from tickwork_shared.events import add_events, execution_events
 
 
 @dataclass
@@ -85,6 +86,7 @@ async def reap_expired(sessions: SessionFactory, *, limit: int) -> ReapResult:
             row.finished_at = now
             row.duration_ms = duration_ms(row.started_at, now)
             result.reaped.append(row)
+        await add_events(session, execution_events(result.reaped, now))
         return result
 
     return await run_in_transaction(sessions, work, what="reaper")

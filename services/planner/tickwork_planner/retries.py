@@ -21,6 +21,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJob
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus, Trigger
+from tickwork_shared.events import add_events, execution_events
 from tickwork_shared.outbox import RunRef
 from tickwork_shared.runs import new_run
 
@@ -113,6 +114,7 @@ async def write_retries(
             result.written.append(retry)
         session.add_all(result.written)
         await session.flush()
+        await add_events(session, execution_events(result.written, now))
         await session.execute(
             update(JobExecution)
             .where(JobExecution.id.in_([row.id for row in failed]))

@@ -1,8 +1,9 @@
 """`Planner`: the planner service, its loops and their lifecycle.
 
 One `Planner` runs these tasks side by side, each a loop of short transactions:
-planning (due jobs → rows), the outbox relay, retries, the reaper and housekeeping; plus
-two bus consumers, inbound `job.trigger` commands and `job.*` events that wake planning.
+planning (due jobs → rows), the outbox relay, the event relay, retries, the reaper and
+housekeeping; plus two bus consumers, inbound `job.trigger` commands and `job.*` events
+that wake planning.
 Every loop survives failures (a database or broker outage included): it logs, backs off
 and goes on. `stop()` ends them between transactions. The decisions live in the modules the
 loops call (`planning`, `relay`, `commands`, `retries`, `reaper`, `housekeeping`).
@@ -22,7 +23,7 @@ from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus
-from tickwork_shared.events import EventSender
+from tickwork_shared.events import event_backlog, relay_events_once
 from tickwork_shared.outbox import OutboxPublisher, RunRef
 from tickwork_shared.settings import Settings
 from tickwork_shared.telemetry import trace_headers, tracer
@@ -32,6 +33,10 @@ from tickwork_planner.errors import PlannerError
 from tickwork_planner.housekeeping import purge_old_rows
 from tickwork_planner.listeners import BusListeners
 from tickwork_planner.loops import Tick, run_loop, until_stopped_or_crashed
+from tickwork_planner.notifications import Outcome, claim_due, detect_stale
+from tickwork_planner.notifications import derive as derive_notifications
+from tickwork_planner.notifications import finish as finish_notifications
+from tickwork_planner.notify_delivery import NotificationSender
 from tickwork_planner.planning import PlanLimits, earliest_due, plan_due_runs
 from tickwork_planner.reaper import reap_expired
 from tickwork_planner.relay import outbox_backlog, relay_once
@@ -84,9 +89,10 @@ class Planner:
         self._listeners: BusListeners | None = None
         self._started = False
         self._publisher: OutboxPublisher | None = None
-        self._events: EventSender | None = None
         self._relay_delay = timedelta(seconds=settings.relay_delay_seconds)
         self._published_seen = 0
+        self._sender: NotificationSender | None = None
+        self._next_stale_check = 0.0
 
     @property
     def stopping(self) -> bool:
@@ -114,7 +120,6 @@ class Planner:
         publisher = self._publisher = OutboxPublisher(
             self._bus, self._sessions, batch_size=self.settings.relay_batch_size
         )
-        events = self._events = EventSender(self._bus, name="planner-events")
         consumer = TriggerConsumer(
             self._sessions,
             claim=publisher.claim,
@@ -128,10 +133,12 @@ class Planner:
             self._bus, commands=consumer, on_job_event=self.wake, stopping=self._stopping
         )
         await publisher.start()
-        await events.start()
+        self._sender = NotificationSender(self.settings)
         ticks: dict[str, Tick] = {
             "planning": self._plan_tick,
             "relay": self._relay_tick,
+            "events": self._events_tick,
+            "notifications": self._notify_tick,
             "retries": self._retry_tick,
             "reaper": self._reap_tick,
             "housekeeping": self._housekeeping_tick,
@@ -169,32 +176,28 @@ class Planner:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await listeners.close()
-                await events.close(flush_timeout=0.0 if crash else 1.0)
                 await publisher.close()
+                await self._sender.close()
                 logger.info("planner stopped", extra={"action": "planner_stopped"})
         if crash is not None:
             raise crash
 
-    def _hand_over(self, refs: list[RunRef], rows: list[JobExecution]) -> None:
-        """After commit: publish what is due now, and send the events.
+    def _hand_over(self, refs: list[RunRef]) -> None:
+        """After commit: publish the runs that are due now.
 
-        Every row written gets its `execution.<status>` event (queued runs, misfire
-        skips, reaper failures), through a bounded background buffer: the planner never
-        waits for the broker, and a flood (a `skip` job that missed a night of one-second
-        fire times writes tens of thousands of rows) fills the buffer and sheds events,
-        not runs. Events are at most once; the history is the record.
+        Their `execution.<status>` events (queued runs, misfire skips, reaper failures)
+        were written to the event outbox in the same transaction; the events loop relays
+        them, so the planner never waits for the broker and never sheds an event.
         """
         assert self._publisher is not None
-        assert self._events is not None
         if refs:
             headers = trace_headers()  # the current span's context, on to the executor
             if headers:
                 refs = [replace(ref, headers=headers) for ref in refs]
             self._publisher.submit(refs)
-        self._events.send_executions(rows)
 
     def _hand_over_one(self, row: JobExecution) -> None:
-        self._hand_over([RunRef.of(row)] if row.publish_claim else [], [row])
+        self._hand_over([RunRef.of(row)] if row.publish_claim else [])
 
     def _fault(self, point: str) -> None:
         if self._fault_hook is not None:
@@ -226,7 +229,7 @@ class Planner:
         )
         if result.written:
             self._fault(AFTER_PLAN_COMMIT)
-            self._hand_over(result.to_publish, result.written)
+            self._hand_over(result.to_publish)
             logger.log(
                 logging.INFO if skipped else logging.DEBUG,
                 "planned %d runs and skipped %d misfired fire times of %d jobs",
@@ -267,6 +270,64 @@ class Planner:
         full = result.claimed >= batch and result.published == result.claimed
         return 0.0 if full else self.settings.relay_interval_seconds
 
+    async def _events_tick(self) -> float:
+        """Relay one chunk of the event outbox (any service's events, in order)."""
+        batch = self.settings.relay_batch_size
+        result = await relay_events_once(
+            self._bus,
+            self._sessions,
+            batch_size=batch,
+            relay_delay_seconds=self.settings.relay_delay_seconds,
+            on_claimed=derive_notifications,
+        )
+        self.stats.record_events_relayed(result.published)
+        full = result.claimed >= batch and result.published == result.claimed
+        return 0.0 if full else self.settings.relay_interval_seconds
+
+    async def _notify_tick(self) -> float:
+        """Detect stale jobs (every `stale_check_interval_seconds`), then deliver the
+        notifications that are due, concurrently, and record each attempt."""
+        settings = self.settings
+        assert self._sender is not None
+        if time.monotonic() >= self._next_stale_check:
+            self._next_stale_check = time.monotonic() + settings.stale_check_interval_seconds
+            stale = await detect_stale(self._sessions)
+            if stale:
+                logger.info(
+                    "%d stale job notifications written",
+                    stale,
+                    extra={"action": "stale_jobs_notified", "count": stale},
+                )
+        limit = settings.relay_batch_size
+        due = await claim_due(
+            self._sessions,
+            limit=limit,
+            lease_seconds=settings.notify_timeout_seconds * 3 + settings.relay_delay_seconds,
+        )
+        if not due:
+            return settings.notify_interval_seconds
+        errors = await asyncio.gather(*(self._sender.deliver(one) for one in due))
+        outcomes = [
+            Outcome(one.id, one.attempts, error) for one, error in zip(due, errors, strict=True)
+        ]
+        await finish_notifications(
+            self._sessions,
+            outcomes,
+            max_attempts=settings.notify_max_attempts,
+            backoff_seconds=settings.notify_backoff_seconds,
+            backoff_cap_seconds=settings.notify_backoff_cap_seconds,
+        )
+        for one, error in zip(due, errors, strict=True):
+            if error is not None:
+                logger.warning(
+                    "notification %d (%s) not delivered: %s",
+                    one.id,
+                    one.channel_kind,
+                    error,
+                    extra={"action": "notification_failed", "notification_id": one.id},
+                )
+        return 0.0 if len(due) >= limit else settings.notify_interval_seconds
+
     async def _retry_tick(self) -> float:
         assert self._publisher is not None
         limit = self.settings.planner_batch_size
@@ -279,7 +340,7 @@ class Planner:
         )
         self.stats.record_retries(written=len(result.written), exhausted=result.exhausted)
         if result.written:
-            self._hand_over(result.to_publish, result.written)
+            self._hand_over(result.to_publish)
             logger.info(
                 "wrote %d retries",
                 len(result.written),
@@ -293,7 +354,6 @@ class Planner:
         result = await reap_expired(self._sessions, limit=limit)
         if result.reaped:
             self.stats.record_reaped(len(result.reaped))
-            self._hand_over([], result.reaped)
             self._wakes["retries"].set()
             for row in result.reaped:
                 logger.warning(
@@ -332,6 +392,7 @@ class Planner:
         backlog = await outbox_backlog(self._sessions)
         metrics.OUTBOX_BACKLOG.set(backlog.count)
         metrics.OUTBOX_OLDEST_AGE.set(backlog.oldest_age_seconds)
+        metrics.EVENT_OUTBOX_BACKLOG.set(await event_backlog(self._sessions))
         metrics.BUS_RECONNECTS.set(self._bus.reconnects)
         published = self._publisher.published
         metrics.RUNS_PUBLISHED.inc(published - self._published_seen)
@@ -339,4 +400,13 @@ class Planner:
         return self.settings.reaper_interval_seconds
 
 
-_LOOPS = ("planning", "relay", "retries", "reaper", "housekeeping", "gauges")
+_LOOPS = (
+    "planning",
+    "relay",
+    "events",
+    "notifications",
+    "retries",
+    "reaper",
+    "housekeeping",
+    "gauges",
+)

@@ -22,6 +22,8 @@ class PlannerStats:
     misfires_skipped: int = 0
     relayed: int = 0
     """Run messages the relay got confirmed (its own publisher's not counted)."""
+    events_relayed: int = 0
+    """Events the event relay got confirmed."""
     commands_accepted: int = 0
     commands_duplicate: int = 0
     commands_rejected: int = 0
@@ -51,6 +53,11 @@ class PlannerStats:
         self.relayed += published
         if published:
             metrics.RUNS_PUBLISHED.inc(published)
+
+    def record_events_relayed(self, published: int) -> None:
+        self.events_relayed += published
+        if published:
+            metrics.EVENTS_PUBLISHED.inc(published)
 
     def record_command(self, outcome: str) -> None:
         """`outcome`: accepted, duplicate or rejected."""

@@ -195,8 +195,8 @@ class Bus(ABC):
         """Publish one persistent message; return only once the broker confirmed it.
 
         `exchange` "" is the default exchange: `routing_key` is then a queue name.
-        A message routed to no queue through a topic exchange is dropped (events are
-        at-most-once); through the default exchange it raises `LookupError`.
+        A message routed to no queue through a topic exchange is dropped (an event
+        nobody listens to); through the default exchange it raises `LookupError`.
 
         Raises `BusUnavailable` if the bus is not started or closed, if the broker
         nacks the message, or if no confirm came within the publish timeout (during an

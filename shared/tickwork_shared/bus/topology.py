@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from aio_pika.abc import AbstractChannel
 
 EVENTS_EXCHANGE = "tickwork.events"
-"""Topic exchange of `execution.<status>` and `job.<change>` events (at-most-once)."""
+"""Topic exchange of `execution.<status>` and `job.<change>` events (at least once, relayed
+from the event outbox; `eventId` = `message_id`)."""
 COMMANDS_EXCHANGE = "tickwork.commands"
 """Topic exchange of inbound commands (`job.trigger`)."""
 EXCHANGES = (EVENTS_EXCHANGE, COMMANDS_EXCHANGE)

@@ -17,12 +17,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tickwork_shared.db.types import UTCDateTime
@@ -259,3 +261,87 @@ class AuditLog(Base):
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_audit_log_entity", "entity_type", "entity_id"),)
+
+
+# Events and notifications (issue 22): the event outbox, notification channels, per-job
+# notify rules and the notification outbox with its delivery history.
+
+EventBody = LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
+
+
+class EventOutbox(Base):
+    """An event written in the transaction of its change, until a relay has published it.
+
+    Relays take rows in `id` order, never a row of an `ordering_key` (an execution, a
+    job) while an earlier row of that key is still here: its events go out in order.
+    """
+
+    __tablename__ = "event_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    routing_key: Mapped[str] = mapped_column(String(100))
+    ordering_key: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(EventBody)
+    # NULL: due now. A relay that takes a row pushes it forward by the relay delay, so a
+    # relay that dies mid-publish is covered by another.
+    publish_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set once the notifications this event calls for are written (exactly once).
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (Index("ix_event_outbox_ordering", "ordering_key", "id"),)
+
+
+class NotificationChannel(Base):
+    """Where notifications go: a webhook, a Slack-compatible webhook or an email address."""
+
+    __tablename__ = "notification_channels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class JobNotifyRule(Base):
+    """A job's rule: tell `channel` on these conditions (`failed`, `timed_out`, …)."""
+
+    __tablename__ = "job_notify_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("scheduled_jobs.id"))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("notification_channels.id"))
+    on: Mapped[list[str]] = mapped_column(JSON)
+    # The `last success or creation` instant a stale notice was sent for: one per period.
+    stale_notified_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("job_id", "channel_id", name="uq_job_notify_rules_job_channel"),
+    )
+
+
+class Notification(Base):
+    """One notification to deliver (the notification outbox) and how its delivery went."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(Integer)
+    channel_id: Mapped[int] = mapped_column(Integer)
+    execution_id: Mapped[str | None] = mapped_column(String(36))
+    condition: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_notifications_due", "status", "next_attempt_at"),
+        Index("ix_notifications_job", "job_id", "id"),
+    )

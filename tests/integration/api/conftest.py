@@ -1,6 +1,6 @@
 """The api under test: the real app over MariaDB and a bus, driven through httpx.
 
-`api` runs the app's lifespan (its outbox publisher and event sender), holds one key per
+`api` runs the app's lifespan (its outbox publisher), holds one key per
 role, and registers the task functions the tests use, as an executor would.
 """
 
@@ -32,6 +32,7 @@ from tickwork_shared.runs import new_run, schedule_fire_key
 from tickwork_shared.settings import Settings
 
 from tests.factories import ensure_task_function
+from tests.harness.event_relay import event_relay
 
 HTTP_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -201,10 +202,12 @@ async def api(maria_sessions: SessionFactory, memory_bus: Bus) -> AsyncIterator[
 
 
 @pytest.fixture
-async def events(memory_bus: Bus) -> AsyncIterator[Events]:
+async def events(maria_sessions: SessionFactory, memory_bus: Bus) -> AsyncIterator[Events]:
+    """The events, relayed from the event outbox as a planner would."""
     inbox = Events()
     subscription = await memory_bus.subscribe(EVENTS_EXCHANGE, ["#"], inbox)
-    yield inbox
+    async with event_relay(maria_sessions, memory_bus):
+        yield inbox
     await subscription.close()
 
 

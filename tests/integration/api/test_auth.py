@@ -57,7 +57,16 @@ MIN_ROLE: dict[tuple[str, str], Role | None] = {
     ("GET", f"{V1}/api-keys"): Role.ADMIN,
     ("POST", f"{V1}/api-keys"): Role.ADMIN,
     ("DELETE", f"{V1}/api-keys/{{apiKeyId}}"): Role.ADMIN,
+    ("GET", f"{V1}/notification-channels"): Role.VIEWER,
+    ("POST", f"{V1}/notification-channels"): Role.ADMIN,
+    ("GET", f"{V1}/notification-channels/{{channelId}}"): Role.VIEWER,
+    ("PUT", f"{V1}/notification-channels/{{channelId}}"): Role.ADMIN,
+    ("DELETE", f"{V1}/notification-channels/{{channelId}}"): Role.ADMIN,
+    ("GET", f"{V1}/jobs/{{jobId}}/notify"): Role.VIEWER,
+    ("PUT", f"{V1}/jobs/{{jobId}}/notify"): Role.ADMIN,
+    ("GET", f"{V1}/notifications"): Role.VIEWER,
 }
+CHANNELS = f"{V1}/notification-channels"
 ROLES_LOW_TO_HIGH = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
 BAD_CREDENTIALS = {
     "missing": None,
@@ -88,6 +97,10 @@ def _body(method: str, path: str) -> Any:
         return {"name": f"key-{unique}", "role": "viewer"}
     if method == "PATCH":
         return {"description": unique}
+    if path.startswith(f"{V1}/notification-channels") and method in ("POST", "PUT"):
+        return {"name": f"ch-{unique}", "kind": "slack", "url": "https://hooks.example.com/x"}
+    if (method, path) == ("PUT", f"{V1}/jobs/{{jobId}}/notify"):
+        return {"rules": []}
     if method == "PUT":
         return job_body(description=unique)
     return None
@@ -105,12 +118,16 @@ async def test_route_access_by_role(api: Api, method: str, path: str) -> None:
     job_type = (await api.call("POST", f"{V1}/job-types", json={"name": "reports"})).json()
     trigger = await api.call("POST", f"{V1}/jobs/{job['id']}/trigger")
     doomed, _ = await create_api_key(api.sessions, "to revoke", Role.VIEWER)
+    channel = (
+        await api.call("POST", f"{V1}/notification-channels", json=_body("POST", CHANNELS))
+    ).json()
     url = path.format(
         jobId=job["id"],
         jobTypeId=job_type["id"],
         executionId=trigger.json()["executionId"],
         apiKeyId=doomed.id,
         name=job["name"],
+        channelId=channel["id"],
     )
     revoked, revoked_key = await create_api_key(api.sessions, "revoked", Role.ADMIN)
     await revoke_api_key(api.sessions, revoked.id)

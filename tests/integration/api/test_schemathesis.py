@@ -48,7 +48,13 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_drift(
         job_type = (await api.call("POST", "/api/v1/job-types", json={"name": "t"})).json()
         run = await api.add_run(job["id"], status=ExecutionStatus.SUCCEEDED)
         spare = await api.call("POST", "/api/v1/api-keys", json={"name": "s", "role": "viewer"})
+        channel = await api.call(
+            "POST",
+            "/api/v1/notification-channels",
+            json={"name": "c", "kind": "slack", "url": "https://hooks.example.com/x"},
+        )
         seeded = {
+            "channelId": channel.json()["id"],
             "jobId": job["id"],
             "jobTypeId": job_type["id"],
             "executionId": run.execution_id,
@@ -60,4 +66,9 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_drift(
                 fuzz, base_url, api.keys[Role.ADMIN], seeded
             )
     assert not failures, "\n\n".join(failures)
-    assert {"/api/v1/api-keys", "/api/v1/api-keys/{apiKeyId}"} <= operations_seen
+    assert {
+        "/api/v1/api-keys",
+        "/api/v1/api-keys/{apiKeyId}",
+        "/api/v1/notification-channels/{channelId}",
+        "/api/v1/jobs/{jobId}/notify",
+    } <= operations_seen

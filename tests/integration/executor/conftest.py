@@ -14,6 +14,7 @@ from tickwork_shared.bus.topology import EVENTS_EXCHANGE, RUNS_QUEUE
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.settings import Settings
 
+from tests.harness.event_relay import event_relay
 from tests.integration.executor.task_module import RECORD
 
 TASK_MODULE = "tests.integration.executor.task_module"
@@ -87,10 +88,12 @@ class Events:
 
 
 @pytest.fixture
-async def events(rabbit_bus: RabbitBus) -> AsyncIterator[Events]:
+async def events(maria_sessions: SessionFactory, rabbit_bus: RabbitBus) -> AsyncIterator[Events]:
+    """The events, relayed from the event outbox as a planner would."""
     events = Events()
     subscription = await rabbit_bus.subscribe(EVENTS_EXCHANGE, ["execution.*"], events.handle)
-    yield events
+    async with event_relay(maria_sessions, rabbit_bus):
+        yield events
     await subscription.close()
 
 

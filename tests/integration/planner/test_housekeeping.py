@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from tickwork_planner.housekeeping import purge_old_rows
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import AuditLog, JobExecution
+from tickwork_shared.db.models import AuditLog, JobExecution, Notification
 from tickwork_shared.enums import Trigger
 from tickwork_shared.runs import manual_fire_key, new_run
 
@@ -86,3 +86,36 @@ async def test_stops_between_chunks_when_asked(db_sessions: SessionFactory) -> N
     assert (result.executions, result.audit_rows) == (3, 0)
     async with db_sessions() as session:
         assert len((await session.scalars(select(JobExecution.id))).all()) == 4
+
+
+async def test_purges_old_finished_notifications_only(db_sessions: SessionFactory) -> None:
+    now = await database_now(db_sessions)
+    cases = [
+        ("delivered", 31, False),
+        ("failed", 31, False),
+        ("pending", 31, True),  # still to deliver: never purged
+        ("delivered", 29, True),
+    ]
+    async with db_sessions() as session, session.begin():
+        job = await make_job(session, next_run_at=None)
+        for status, days, _ in cases:
+            session.add(
+                Notification(
+                    job_id=job.id,
+                    channel_id=1,
+                    condition="failed",
+                    payload={},
+                    status=status,
+                    attempts=1,
+                    created_at=now - timedelta(days=days),
+                )
+            )
+
+    result = await purge_old_rows(
+        db_sessions, execution_retention_days=30, audit_retention_days=90, chunk_size=1
+    )
+
+    assert result.notifications == 2
+    async with db_sessions() as session:
+        left = (await session.execute(select(Notification.status, Notification.created_at))).all()
+    assert sorted(status for status, _ in left) == ["delivered", "pending"]

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from tickwork_executor.builtins import Boundaries, builtin_functions
-from tickwork_executor.egress import EgressPolicy, IPAddress
 from tickwork_executor.errors import EgressDenied, PublishDenied, ResponseTooLarge, TaskFailed
 from tickwork_executor.http_limits import HttpLimits
 from tickwork_executor.tasks import RunContext, TaskRegistry, spec_of
 from tickwork_shared.bus import MemoryBus
 from tickwork_shared.bus.abc import Delivery
+from tickwork_shared.egress import EgressPolicy, IPAddress
 
 CONTEXT = RunContext("e-1", 4, datetime(2026, 5, 1, tzinfo=UTC), 2, "4:s:2026-05-01T00:00:00Z")
 # The local test server lives on loopback, which the egress policy refuses by default.

@@ -8,13 +8,13 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from tickwork_executor.egress import (
+from tickwork_executor.http_limits import system_resolver
+from tickwork_shared.egress import (
     EgressConfigError,
     EgressPolicy,
     decide,
     refusal_class,
 )
-from tickwork_executor.http_limits import system_resolver
 
 DEFAULT = EgressPolicy()
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from tickwork_executor.errors import TaskFailed
 from tickwork_executor.runner import create_pool, execute
-from tickwork_executor.secret_store import SecretStore
 from tickwork_executor.tasks import RunContext, spec_of, task_function
 from tickwork_shared.enums import ExecutionStatus
+from tickwork_shared.secret_store import SecretStore
 
 CONTEXT = RunContext("e-1", 1, datetime(2026, 5, 1, tzinfo=UTC), 1, "1:m:x")
 

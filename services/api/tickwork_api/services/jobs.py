@@ -1,14 +1,15 @@
 """Job changes: create, update, delete, enable, disable; reads and the next-runs preview.
 
 Each change is one short transaction that locks the job row, writes its audit row and,
-when scheduling stops, ends the job's queued runs as `skipped`. Events go out after
-commit through the `EventSender`, never inside the transaction.
+when scheduling stops, ends the job's queued runs as `skipped`. Its events (`job.*`, and
+`execution.skipped` per run ended) are written to the event outbox in that transaction;
+a planner's relay publishes them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -23,7 +24,7 @@ from tickwork_shared.db.models import JobExecution, ScheduledJob, TaskFunction
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import OverlapPolicy, Role, SkipReason
 from tickwork_shared.errors import BusUnavailable
-from tickwork_shared.events import EventSender
+from tickwork_shared.events import add_events, execution_events, job_event
 from tickwork_shared.masking import mask_args
 from tickwork_shared.schedule import (
     Schedule,
@@ -77,6 +78,8 @@ class _Outcome:
     job: ScheduledJob
     skipped: Sequence[JobExecution] = field(default_factory=list)
     changed: bool = True
+    public: JobPublic | None = None
+    """The job as committed (set with the events, in the transaction)."""
 
 
 async def _flush(session: AsyncSession, name: str) -> None:
@@ -93,13 +96,11 @@ class JobService:
     def __init__(
         self,
         sessions: SessionFactory,
-        events: EventSender,
         *,
         bus: Bus | None = None,
         publish_allow: frozenset[str] = frozenset(),
     ) -> None:
         self._sessions = sessions
-        self._events = events
         self._bus = bus
         self._publish_allow = publish_allow
 
@@ -155,9 +156,11 @@ class JobService:
         async def work(session: AsyncSession) -> _Outcome:
             return await _create(session, data, actor, self._publish_allow)
 
-        outcome = await run_in_transaction(self._sessions, work, what="create job")
+        outcome = await run_in_transaction(
+            self._sessions, _evented("job.created", work), what="create job"
+        )
         await self._declare_pool(outcome.job.pool)
-        return self._announce("job.created", outcome)
+        return self._announce(outcome)
 
     async def update(self, job_id: int, data: JobUpdate, actor: Actor) -> JobPublic:
         """Apply the fields sent. A new schedule restarts from its first fire time after
@@ -175,10 +178,12 @@ class JobService:
                 )
             return await _update(session, job, sent, actor, self._publish_allow)
 
-        outcome = await run_in_transaction(self._sessions, work, what="update job")
+        outcome = await run_in_transaction(
+            self._sessions, _evented("job.updated", work), what="update job"
+        )
         if "pool" in sent:
             await self._declare_pool(outcome.job.pool)
-        return self._announce("job.updated", outcome)
+        return self._announce(outcome)
 
     async def replace(
         self, data: JobCreate, actor: Actor, *, dry_run: bool = False
@@ -201,6 +206,8 @@ class JobService:
                 change = Change.UPDATED if outcome.changed else Change.UNCHANGED
             if dry_run:
                 raise _DryRun(JobPublic.model_validate(outcome.job), change)
+            routing_key = "job.created" if change is Change.CREATED else "job.updated"
+            await _add_events(session, routing_key, outcome)
             return outcome, change
 
         try:
@@ -209,8 +216,7 @@ class JobService:
             return dry.job, dry.change
         if outcome.changed:
             await self._declare_pool(outcome.job.pool)
-        routing_key = "job.created" if change is Change.CREATED else "job.updated"
-        return self._announce(routing_key, outcome), change
+        return self._announce(outcome), change
 
     async def set_enabled(self, job_id: int, enabled: bool, actor: Actor) -> JobPublic:
         """Resume (next fire time after now: a pause is not a misfire) or pause (queued
@@ -229,8 +235,11 @@ class JobService:
             _audit(session, actor, action, job, audit.diff(before, snapshot(job)), now)
             return _Outcome(job, skipped)
 
-        outcome = await run_in_transaction(self._sessions, work, what="enable/disable job")
-        return self._announce("job.enabled" if enabled else "job.disabled", outcome)
+        key = "job.enabled" if enabled else "job.disabled"
+        outcome = await run_in_transaction(
+            self._sessions, _evented(key, work), what="enable/disable job"
+        )
+        return self._announce(outcome)
 
     async def delete(self, job_id: int, actor: Actor) -> None:
         """Soft delete: the job leaves every list (404 afterwards), its queued runs end
@@ -251,17 +260,43 @@ class JobService:
             _audit(session, actor, "delete", job, audit.diff(before, snapshot(job)), now)
             return _Outcome(job, skipped)
 
-        outcome = await run_in_transaction(self._sessions, work, what="delete job")
-        self._announce("job.deleted", outcome)
+        outcome = await run_in_transaction(
+            self._sessions, _evented("job.deleted", work), what="delete job"
+        )
+        self._announce(outcome)
 
-    def _announce(self, routing_key: str, outcome: _Outcome) -> JobPublic:
-        """After commit: the job event, and an `execution.skipped` per run ended."""
-        public = JobPublic.model_validate(outcome.job)
-        if outcome.changed:
-            self._events.send(routing_key, masked(public).model_dump(mode="json"))
-        self._events.send_executions(outcome.skipped)
+    def _announce(self, outcome: _Outcome) -> JobPublic:
+        """After commit: count the runs ended; the job as answered (its event has it masked)."""
         runs_skipped(outcome.skipped)
-        return public
+        assert outcome.public is not None
+        return outcome.public
+
+
+def _evented(
+    routing_key: str, work: Callable[[AsyncSession], Awaitable[_Outcome]]
+) -> Callable[[AsyncSession], Awaitable[_Outcome]]:
+    """`work`, then its events in the same transaction: the job event (when something
+    changed) and an `execution.skipped` per run ended."""
+
+    async def with_events(session: AsyncSession) -> _Outcome:
+        outcome = await work(session)
+        await _add_events(session, routing_key, outcome)
+        return outcome
+
+    return with_events
+
+
+async def _add_events(session: AsyncSession, routing_key: str, outcome: _Outcome) -> None:
+    """Into the outbox, in the change's transaction: the job event (its `args` masked, as
+    events are read by anyone on the bus) when something changed, and an
+    `execution.skipped` per run ended. Sets `outcome.public` (the job whole)."""
+    await session.flush()
+    outcome.public = JobPublic.model_validate(outcome.job)
+    events = execution_events(outcome.skipped)
+    if outcome.changed:
+        body = masked(outcome.public).model_dump(mode="json")
+        events.insert(0, job_event(routing_key, body))
+    await add_events(session, events)
 
 
 class Change(StrEnum):

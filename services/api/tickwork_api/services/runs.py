@@ -21,7 +21,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, TaskFunction
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus, OverlapPolicy, Trigger
-from tickwork_shared.events import EventSender
+from tickwork_shared.events import add_events, execution_events
 from tickwork_shared.outbox import OutboxPublisher, RunRef
 from tickwork_shared.run_limits import queue_refusal, queued_runs
 from tickwork_shared.runs import command_fire_key, manual_fire_key, new_run, schedule_fire_key
@@ -58,14 +58,12 @@ class RunService:
         self,
         sessions: SessionFactory,
         publisher: OutboxPublisher,
-        events: EventSender,
         *,
         relay_delay: timedelta,
         max_queued: int = 100,
     ) -> None:
         self._sessions = sessions
         self._publisher = publisher
-        self._events = events
         self._relay_delay = relay_delay
         self._max_queued = max_queued
 
@@ -131,6 +129,7 @@ class RunService:
                 changes=audit.diff(None, changes),
                 at=now,
             )
+            await add_events(session, execution_events([row], now))
             return row, True
 
         try:
@@ -149,7 +148,6 @@ class RunService:
                 {"tickwork.job_id": row.job_id, "tickwork.execution_id": row.execution_id}
             )
             self._publisher.submit([RunRef.of(row, trace_headers())])
-            self._events.send_executions([row])
         return TriggerAccepted(execution_id=row.execution_id, job_id=row.job_id)
 
     async def _by_key(self, job_id: int, fire_key: str) -> JobExecution:
@@ -212,6 +210,7 @@ class RunService:
             ]
             session.add_all(rows)
             await session.flush()
+            await add_events(session, execution_events(rows, now))
             audit.record(
                 session,
                 actor_id=actor.id,
@@ -238,7 +237,6 @@ class RunService:
             ) from None
         if rows:
             self._publisher.submit([RunRef.of(row, trace_headers()) for row in rows])
-            self._events.send_executions(rows)
         return BackfillAccepted(
             job_id=job_id,
             count=len(rows),
@@ -277,11 +275,12 @@ class RunService:
                 changes=audit.diff(before, after),
                 at=now,
             )
+            if row.status == ExecutionStatus.CANCELLED:
+                await session.flush()
+                await add_events(session, execution_events([row], now))
             return row
 
         row = await run_in_transaction(self._sessions, work, what="cancel execution")
-        if row.status == ExecutionStatus.CANCELLED:
-            self._events.send_executions([row])
         return ExecutionPublic.of(row)
 
     async def get(self, execution_id: str) -> ExecutionPublic:

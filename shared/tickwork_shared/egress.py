@@ -8,6 +8,8 @@ never on the URL's text: `2852039166`, `0251.0376.0251.0376` and `[::ffff:a9fe:a
 name 169.254.169.254 once resolved.
 
 No I/O here: `decide` takes the host name and one address and says why it is refused.
+Shared by the executor's `http.request` and the planners' notification webhooks, so both
+follow one rule and one reading of `TICKWORK_HTTP_ALLOW`.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tickwork_shared.errors import ConfigurationError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 EgressMode = Literal["default", "allowlist"]
 
 
-class EgressConfigError(ValueError):
-    """A `TICKWORK_HTTP_ALLOW` entry that is neither a host name, `*.suffix` nor a CIDR."""
+class EgressConfigError(ConfigurationError, ValueError):
+    """A `TICKWORK_HTTP_ALLOW` entry that is neither a host name, `*.suffix` nor a CIDR
+    (a planner starting its notification sender stops on it with that one line)."""
 
 
 @dataclass(frozen=True)
@@ -139,3 +144,16 @@ def decide(host: str, address: IPAddress, policy: EgressPolicy) -> Decision:
     if special is not None:
         return Decision(False, f"{host} resolves to {address}, a {special} address")
     return Decision(True, f"{address} is a public address")
+
+
+def refusal(host: str, addresses: Iterable[IPAddress], policy: EgressPolicy) -> str | None:
+    """Why connecting to `host` at any of `addresses` is refused (`decide` on each), or
+    None when every one is allowed; a host without addresses is refused."""
+    found = list(addresses)
+    if not found:
+        return f"{host} has no address"
+    for address in found:
+        decision = decide(host, address, policy)
+        if not decision.allowed:
+            return decision.reason
+    return None

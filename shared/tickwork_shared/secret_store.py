@@ -1,8 +1,11 @@
-"""Where an executor finds the value of `{"$secret": NAME}`: a file, else the environment.
+"""Where the value of `{"$secret": NAME}` is found: a file, else the environment.
+
+Read by executors (a job's arguments) and planners (notification webhook secrets, the
+SMTP password); never by the api.
 
 `TICKWORK_SECRETS_DIR/NAME` first (a mounted Kubernetes Secret: one file per key; one
 trailing newline is dropped, as `echo` and editors add one), then the environment
-variable `TICKWORK_SECRET_<NAME>` (see `tickwork_shared.secret_refs.env_name`). Read at
+variable `TICKWORK_SECRET_<NAME>` (see `secret_refs.env_name`). Read at
 each run, so a rotated Secret is used from the next run on.
 """
 
