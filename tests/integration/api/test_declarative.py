@@ -132,3 +132,14 @@ async def test_put_by_name_refuses_another_name_and_non_admins(api: Api) -> None
         "PUT", f"{JOBS}/by-name/mine", json=job_body(name="mine"), role=Role.OPERATOR
     )
     assert response.status_code == 403
+
+
+async def test_put_by_name_with_a_control_character_in_the_path_is_422_naming_it(
+    api: Api,
+) -> None:
+    body = {k: v for k, v in job_body().items() if k != "name"}
+    response = await api.call("PUT", f"{JOBS}/by-name/%C3%AF%C2%94", json=body)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == "name"
+    assert "control or format characters" in error["message"]

@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Body, Path, Query, Response, status
+from pydantic import ValidationError
 from tickwork_shared.views import ExecutionPublic
 
 from tickwork_api.auth import AdminDep, OperatorDep, ViewerDep, authenticated_router
@@ -106,7 +107,13 @@ async def put_job(
     `Tickwork-Change` header says which: `created`, `updated` or `unchanged`."""
     if data.name is not None and data.name != name:
         raise ValidationFailed.one("name", f"must be the path's name {name!r} (or left out)")
-    job, change = await jobs.replace(data.for_name(name), actor, dry_run=dry_run)
+    try:
+        spec = data.for_name(name)
+    except ValidationError:
+        raise
+    except ValueError as error:  # the path's name breaks a rule of job names
+        raise ValidationFailed.one("name", str(error)) from None
+    job, change = await jobs.replace(spec, actor, dry_run=dry_run)
     response.status_code = 201 if change is Change.CREATED else 200
     response.headers["Tickwork-Change"] = change.value
     return job

@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     WithJsonSchema,
     field_validator,
 )
@@ -189,7 +190,15 @@ class JobReplace(JobBase):
     name: Name | None = None  # type: ignore[assignment]
 
     def for_name(self, name: str) -> JobCreate:
-        return JobCreate.model_validate({**self.model_dump(by_alias=False), "name": name})
+        """The job to create or replace; a path name that is no valid name raises
+        `ValueError` with pydantic's reason (the route answers 422 naming `name`)."""
+        try:
+            return JobCreate.model_validate({**self.model_dump(by_alias=False), "name": name})
+        except ValidationError as error:
+            reasons = [str(e["msg"]) for e in error.errors() if tuple(e["loc"][:1]) == ("name",)]
+            if not reasons:
+                raise
+            raise ValueError("; ".join(reasons)) from None
 
 
 # Fields a PATCH may leave out but not set to null.
