@@ -4,12 +4,14 @@ on actions, and what the pages show (masked secrets, last outcomes, filters)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from http.cookies import SimpleCookie
 
 import httpx
 import pytest
 from tickwork_api.console.session import COOKIE, csrf_token
 from tickwork_api.keys import revoke_api_key
+from tickwork_shared.db.models import Notification
 from tickwork_shared.enums import ExecutionStatus, Role
 
 from tests.integration.api.conftest import Api
@@ -234,3 +236,31 @@ async def test_console_routes_stay_out_of_the_openapi_schema(api: Api) -> None:
     static = await api.client.get("/ui/static/console.css")
     assert static.status_code == 200
     assert "text/css" in static.headers["content-type"]
+
+
+async def test_a_job_page_shows_its_notify_rules_and_deliveries(api: Api) -> None:
+    job = await api.create_job(name="watched")
+    before = await page(api, f"/ui/jobs/{job['id']}", Role.VIEWER)
+    assert "No notify rule" in before.text
+    channel = {"name": "ops-slack", "kind": "slack", "url": "https://hooks.example.com/x"}
+    assert (await api.call("POST", "/api/v1/notification-channels", json=channel)).is_success
+    rules = {"rules": [{"channel": "ops-slack", "on": ["failed", "recovered"]}]}
+    assert (await api.call("PUT", f"/api/v1/jobs/{job['id']}/notify", json=rules)).is_success
+    async with api.sessions() as session, session.begin():
+        session.add(
+            Notification(
+                job_id=job["id"],
+                channel_id=1,
+                condition="failed",
+                payload={},
+                status="pending",
+                attempts=2,
+                last_error="DeliveryRefused: https://hooks.example.com/x answered 503",
+                created_at=datetime.now(UTC),
+            )
+        )
+    shown = await page(api, f"/ui/jobs/{job['id']}", Role.VIEWER)
+    assert shown.status_code == 200
+    assert "ops-slack" in shown.text
+    assert "failed, recovered" in shown.text
+    assert "answered 503" in shown.text

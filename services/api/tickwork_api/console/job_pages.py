@@ -21,6 +21,7 @@ from tickwork_api.repositories.executions import ExecutionFilters
 from tickwork_api.repositories.jobs import JobFilters
 from tickwork_api.schemas.common import Paging
 from tickwork_api.schemas.jobs import JobPublic
+from tickwork_api.services.notifications import NotificationService
 
 from . import present, reads
 from .pages import (
@@ -39,6 +40,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 PER_PAGE_CHOICES = (20, 50, 100)
 HISTORY_LENGTH = 100
 NEXT_RUNS = 10
+NOTIFICATIONS_SHOWN = 10
 
 
 @router.get("")
@@ -111,6 +113,11 @@ async def job_page(request: Request, job_id: int, me: VisitorDep) -> Response:
     except ApiError as error:
         return api_error_page(request, me, error)
     audit = await reads.job_audit(context.sessions, job_id)
+    notes = NotificationService(context.sessions)
+    notify = await notes.job_rules(job_id)
+    notifications = await notes.list_notifications(
+        job_id=job_id, status=None, paging=Paging(1, NOTIFICATIONS_SHOWN)
+    )
     now = datetime.now(UTC)
     zone = present.zone_of(job.schedule)
     row = _job_row(job, None, now)
@@ -148,6 +155,8 @@ async def job_page(request: Request, job_id: int, me: VisitorDep) -> Response:
         history_total=history.total,
         chart=chart,
         audit=entries,
+        notify=notify,
+        notifications=notifications.items,
         notice=NOTICES.get(request.query_params.get("notice") or ""),
         now=now,
     )
