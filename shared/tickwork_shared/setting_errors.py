@@ -69,6 +69,12 @@ def settings_problems(error: ValidationError, model: type[BaseModel]) -> list[st
         if name in seen:  # a union reports one error per member; one line is enough
             continue
         seen.add(name)
+        reason = (detail.get("ctx") or {}).get("error")
+        if detail.get("type") == "value_error" and isinstance(reason, ValueError):
+            # A validator's own check (`amqp_url`): its message names the setting and why.
+            text = str(reason)
+            problems.append(text if env_name(name) in text else f"{env_name(name)}: {text}")
+            continue
         got = _shown(detail.get("input"))
         problems.append(f"{env_name(name)} must be {describe_field(field)}, got {got}")
     return problems

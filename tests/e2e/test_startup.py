@@ -127,7 +127,9 @@ async def test_bad_amqp_url_syntax(migrated_url: str, tmp_path: Path) -> None:
         "TICKWORK_AMQP_URL": "amqp://guest:guest@127.0.0.1:port/",
     }
     done = await _run("executor", env, tmp_path)
-    _assert_one_line(done, "executor", "TICKWORK_AMQP_URL is not a usable AMQP URL")
+    _assert_one_line(
+        done, "executor", "TICKWORK_AMQP_URL: 'amqp://guest:***@127.0.0.1:port/' is not an amqp://"
+    )
 
 
 async def test_schema_not_migrated(mariadb_server_url: str, amqp_url: str, tmp_path: Path) -> None:

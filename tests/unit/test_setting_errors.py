@@ -44,6 +44,17 @@ def test_every_bad_variable_gets_its_own_line(monkeypatch: pytest.MonkeyPatch) -
     ]
 
 
+def test_a_validator_check_gives_its_own_reason_never_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (line,) = _problems(monkeypatch, TICKWORK_AMQP_URL="amqp://guest:hunter2@127.0.0.1:port/")
+    assert line.startswith(
+        "TICKWORK_AMQP_URL: 'amqp://guest:***@127.0.0.1:port/' is not an amqp://"
+    )
+    assert "hunter2" not in line
+    assert "must be a string" not in line
+
+
 def test_a_long_or_secret_value_is_cut_and_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     (line,) = _problems(monkeypatch, TICKWORK_DATABASE_POOL_SIZE="x" * 500)
     assert line.endswith("…'")
