@@ -18,8 +18,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -34,7 +33,7 @@ from tickwork_shared.logs import redact
 from tickwork_shared.schema_versions import known_revisions
 from tickwork_shared.setting_errors import SettingsInvalid, unknown_variables
 from tickwork_shared.settings import Settings, load_settings
-from tickwork_shared.startup import schema_revision
+from tickwork_shared.startup import connect_broker, schema_revision
 from tickwork_shared.startup_rules import (
     classify_bus_error,
     classify_database_error,
@@ -293,19 +292,13 @@ class _Doctor:
         return judge_stale(list(names), int(count or 0))
 
     async def broker(self) -> None:
-        import aio_pika
 
         connection: Any = None
 
         async def reachable() -> Finding:
             nonlocal connection
             try:
-                with _quiet("aiormq.connection"):
-                    connection = await aio_pika.connect(
-                        self.settings.amqp_url,
-                        timeout=CHECK_TIMEOUT_SECONDS,
-                        client_properties={"connection_name": "tickwork doctor"},
-                    )
+                connection = await connect_broker(self.settings, "tickwork doctor")
             except Exception as error:
                 return failed("rabbitmq", classify_bus_error(error).reason)
             return passed("rabbitmq", f"reachable at {_safe_url(self.settings.amqp_url)}")
@@ -330,17 +323,6 @@ async def _isolation(connection: AsyncConnection) -> str:
         except Exception:  # noqa: S112 - the other name, on the other MariaDB versions
             continue
     return "unknown"
-
-
-@contextmanager
-def _quiet(name: str) -> Iterator[None]:
-    target = logging.getLogger(name)
-    level = target.level
-    target.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        target.setLevel(level)
 
 
 async def _topology(connection: Any) -> Finding:

@@ -19,6 +19,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tickwork_shared.bus.topology import declare_topology
+from tickwork_shared.bus.urls import split_amqp_urls
 from tickwork_shared.db.engine import create_engine
 from tickwork_shared.errors import ConfigurationError
 from tickwork_shared.schema_versions import known_revisions
@@ -79,14 +80,25 @@ def _quiet(name: str) -> Iterator[None]:
         target.setLevel(level)
 
 
+async def connect_broker(settings: Settings, name: str) -> aio_pika.abc.AbstractConnection:
+    """A plain connection to the first broker of `TICKWORK_AMQP_URL` that answers (it may
+    name every node of a cluster); the last broker's error when none does."""
+    urls = split_amqp_urls(settings.amqp_url)
+    for position, url in enumerate(urls):
+        try:
+            with _quiet(_AIORMQ_CONNECTION_LOGGER):  # the failure is classified and logged once
+                return await aio_pika.connect(
+                    url, timeout=CHECK_TIMEOUT_SECONDS, client_properties={"connection_name": name}
+                )
+        except Exception:
+            if position == len(urls) - 1:
+                raise
+    raise AssertionError("split_amqp_urls never returns an empty list")
+
+
 async def check_bus(settings: Settings) -> None:
     """Log in to the virtual host and declare the topology (idempotent), then leave."""
-    with _quiet(_AIORMQ_CONNECTION_LOGGER):  # the failure is classified and logged once
-        connection = await aio_pika.connect(
-            settings.amqp_url,
-            timeout=CHECK_TIMEOUT_SECONDS,
-            client_properties={"connection_name": f"tickwork {settings.instance_id} start-up"},
-        )
+    connection = await connect_broker(settings, f"tickwork {settings.instance_id} start-up")
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
             channel = await connection.channel()

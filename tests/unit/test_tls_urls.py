@@ -41,7 +41,8 @@ async def test_mariadb_ssl_options_become_asyncmy_ssl_arguments() -> None:
 
 
 @pytest.mark.parametrize("url", documented("amqps"))
-def test_amqps_urls_use_tls_and_verify_with_the_ca(url: str) -> None:
+async def test_amqps_urls_use_tls_and_verify_with_the_ca(url: str) -> None:
+    # aiormq looks up the running event loop when a connection object is made.
     connection = Connection(url.replace("…", "secret"))
     assert connection.url.scheme == "amqps"
     assert connection.url.port == 5671
