@@ -116,11 +116,7 @@ class PendingEvent:
 
     def message(self) -> OutgoingMessage:
         return OutgoingMessage(
-            EVENTS_EXCHANGE,
-            self.routing_key,
-            self.body,
-            message_id=self.event_id,
-            ordering_key=self.ordering_key,
+            EVENTS_EXCHANGE, self.routing_key, self.body, message_id=self.event_id
         )
 
 
