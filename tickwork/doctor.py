@@ -292,7 +292,6 @@ class _Doctor:
         return judge_stale(list(names), int(count or 0))
 
     async def broker(self) -> None:
-
         connection: Any = None
 
         async def reachable() -> Finding:
