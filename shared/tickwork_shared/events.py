@@ -116,7 +116,11 @@ class PendingEvent:
 
     def message(self) -> OutgoingMessage:
         return OutgoingMessage(
-            EVENTS_EXCHANGE, self.routing_key, self.body, message_id=self.event_id
+            EVENTS_EXCHANGE,
+            self.routing_key,
+            self.body,
+            message_id=self.event_id,
+            ordering_key=self.ordering_key,
         )
 
 

@@ -20,7 +20,12 @@ def install_into_new_venv(
     missing a dependency then shows as a failing `tickwork`."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    install = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", python]
+    # --compile-bytecode: as pip does by default when deploy/Dockerfile installs (uv does
+    # not); without .pyc files every process compiles its imports from source at start.
+    install = [
+        *(sys.executable, "-m", "uv", "pip", "install", "--quiet", "--compile-bytecode"),
+        *("--python", python),
+    ]
     if lock is not None:
         locked = subprocess.run(
             [*install, "--require-hashes", "-r", lock],

@@ -232,6 +232,24 @@ async def test_unconfirmed_messages_arrive_in_order(bus: Bus) -> None:
     assert inbox.bodies == [b"e%d" % i for i in range(200)]
 
 
+async def test_confirmed_messages_of_one_ordering_key_arrive_in_order(bus: Bus) -> None:
+    # The event relay's promise: the events of one execution in the order written, even
+    # though a batch is sent over several lanes at once.
+    inbox = Inbox()
+    await bus.subscribe(EVENTS_EXCHANGE, ["execution.*"], inbox)
+    events = [
+        OutgoingMessage(
+            EVENTS_EXCHANGE, "execution.running", b"x%d-%d" % (n % 23, n), ordering_key=f"x{n % 23}"
+        )
+        for n in range(460)
+    ]
+    assert await bus.publish_many(events) == [True] * 460
+    await inbox.wait_for(460)
+    for key in range(23):
+        mine = [body for body in inbox.bodies if body.startswith(b"x%d-" % key)]
+        assert mine == [b"x%d-%d" % (key, n) for n in range(key, 460, 23)]
+
+
 async def test_unconfirmed_messages_to_nowhere_or_on_a_closed_bus_are_not_sent(bus: Bus) -> None:
     inbox = Inbox()
     await bus.subscribe(EVENTS_EXCHANGE, ["execution.*"], inbox)

@@ -30,6 +30,9 @@ class OutgoingMessage:
     body: bytes
     headers: Mapping[str, str] | None = None
     message_id: str | None = None
+    ordering_key: str | None = None
+    """Messages of one `publish_many` with the same key reach the broker in their order
+    (the events of one execution); without a key, order is not promised."""
 
 
 class Delivery(ABC):
