@@ -324,6 +324,9 @@ async def test_runs_commands(cli: Cli) -> None:
             stdout=sink,
             stderr=subprocess.PIPE,
             text=True,
+            # Ctrl-C in a terminal: a run started in the background (a CI job, `cmd &`)
+            # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt.
+            preexec_fn=_interruptible,
         )
 
     async def refreshed() -> bool:
@@ -336,3 +339,7 @@ async def test_runs_commands(cli: Cli) -> None:
     out = watched.read_text()
     assert out.count("EXECUTION") >= 2
     assert execution_id in out
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
