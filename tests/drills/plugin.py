@@ -80,25 +80,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(line)
 
 
-def at_scales(
-    small: object | None,
-    full: object,
-    *,
-    timeout: float = 900,
-    small_timeout: float | None = None,
-) -> pytest.MarkDecorator:
+def at_scales(small: object | None, full: object, *, timeout: float = 900) -> pytest.MarkDecorator:
     """Parametrise a drill with its `scale` argument: the small and the full variant.
 
     `small=None`: the drill has no small variant (it runs with `--drills=full` only).
-    `small_timeout`: the small variant's own limit, for one that needs longer than the
-    suite's per-test timeout (a rig to start).
     """
     params = []
     if small is not None:
-        marks = [pytest.mark.drill]
-        if small_timeout is not None:
-            marks.append(pytest.mark.timeout(small_timeout))
-        params.append(pytest.param(small, id="small", marks=marks))
+        params.append(pytest.param(small, id="small", marks=pytest.mark.drill))
     params.append(
         pytest.param(full, id="full", marks=[pytest.mark.drill_full, pytest.mark.timeout(timeout)])
     )
