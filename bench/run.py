@@ -1,6 +1,6 @@
 """`scripts/bench [NAME ...]`: run the benchmarks (all by default), one figure a line.
 
-Names: throughput, lag, planner, api, memory, trigger, console. Figures go to stdout as
+Names: throughput, celery, lag, planner, api, memory, trigger, console. Figures go to stdout as
 `name value unit`; progress goes to stderr.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from bench.infra import figure, log, machine_load
 
-NAMES = ("throughput", "lag", "planner", "api", "memory", "trigger", "console")
+NAMES = ("throughput", "celery", "lag", "planner", "api", "memory", "trigger", "console")
 
 
 async def _memory_and_throughput(names: list[str]) -> None:
@@ -40,6 +40,10 @@ async def main(names: list[str]) -> None:
     if "throughput" in names or "memory" in names:
         await _memory_and_throughput(names)
     steps: dict[str, Callable[[], Awaitable[None]]] = {}
+    if "celery" in names:
+        from bench import celery_compare
+
+        steps["celery"] = celery_compare.run
     if "trigger" in names:
         from bench import trigger
 

@@ -224,6 +224,9 @@ async def test_a_pool_without_executor_keeps_its_runs_queued(pools: Pools) -> No
     await asyncio.sleep(4)  # scheduled fire times pile up, later than their grace
     # No more fire times (disabling would skip the queued runs): the schedule moves out.
     await api.ok("PATCH", f"/jobs/{job['id']}", json={"schedule": FAR})
+    # The last fire time before the PATCH is past its 1 s grace before an executor can
+    # come: an executor that starts fast would otherwise run it legitimately on time.
+    await asyncio.sleep(2)
     waiting = await api.executions(job["id"])
     assert len(waiting) > 3
     assert {e["status"] for e in waiting if e["trigger"] == "manual"} == {"queued"}
