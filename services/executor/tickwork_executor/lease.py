@@ -26,8 +26,8 @@ from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 from tickwork_shared.db.retry import is_transient, run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
 
-from tickwork_executor.outcomes import StopReason
-from tickwork_executor.shield import uncut
+from tickwork_executor.record.outcomes import StopReason
+from tickwork_executor.run.shield import uncut
 
 logger = logging.getLogger(__name__)
 

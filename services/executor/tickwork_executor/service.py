@@ -23,16 +23,16 @@ from tickwork_shared.settings import Settings
 
 from tickwork_executor import metrics
 from tickwork_executor.batching import Batcher
-from tickwork_executor.builtins import Boundaries, boundaries_of, builtin_functions
-from tickwork_executor.claims import Claimer
-from tickwork_executor.consumer import RunConsumer
+from tickwork_executor.claim.claims import Claimer
 from tickwork_executor.errors import ExecutorError
 from tickwork_executor.faults import fault_hook_from_env
-from tickwork_executor.records import record_outcomes
+from tickwork_executor.intake.consumer import RunConsumer
+from tickwork_executor.intake.subscriptions import SubscriptionGroup
+from tickwork_executor.record.records import record_outcomes
 from tickwork_executor.registration import ExecutorInfo, heartbeat, register_task_functions
-from tickwork_executor.runner import create_pool
-from tickwork_executor.subscriptions import SubscriptionGroup
-from tickwork_executor.supervisor import RunEnvironment
+from tickwork_executor.run.builtins import Boundaries, boundaries_of, builtin_functions
+from tickwork_executor.run.runner import create_pool
+from tickwork_executor.run.supervisor import RunEnvironment
 from tickwork_executor.tasks import TaskRegistry, spec_of
 
 logger = logging.getLogger(__name__)

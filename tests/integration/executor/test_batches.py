@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 from sqlalchemy import func, select, update
-from tickwork_executor.claims import Claimer, ClaimKind, ClaimRequest
+from tickwork_executor.claim.claims import Claimer, ClaimKind, ClaimRequest
 from tickwork_executor.lease import Lease
-from tickwork_executor.outcomes import Outcome
-from tickwork_executor.records import RecordRequest, record_outcomes
+from tickwork_executor.record.outcomes import Outcome
+from tickwork_executor.record.records import RecordRequest, record_outcomes
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import update
-from tickwork_executor.claims import Claim, Claimer, ClaimKind, ClaimRequest
+from tickwork_executor.claim.claims import Claim, Claimer, ClaimKind, ClaimRequest
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 from tickwork_shared.enums import Trigger

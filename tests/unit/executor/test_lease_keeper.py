@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from tickwork_executor.lease import LeaseKeeper, LeaseState
-from tickwork_executor.outcomes import StopReason
+from tickwork_executor.record.outcomes import StopReason
 from tickwork_shared.db.retry import DatabaseUnavailable
 
 

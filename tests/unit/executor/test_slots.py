@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tickwork_executor.slots import Slots
+from tickwork_executor.intake.slots import Slots
 
 
 async def test_slots_fill_wait_and_free() -> None:

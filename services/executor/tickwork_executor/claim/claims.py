@@ -33,9 +33,9 @@ from tickwork_shared.events import add_events, execution_events
 from tickwork_shared.messages import RunMessage
 from tickwork_shared.misfire import is_misfire
 
-from tickwork_executor import statements
-from tickwork_executor.claim_rules import EndAtClaim, end_at_claim
-from tickwork_executor.job_locks import holds_job_lock, take_job_lock
+from tickwork_executor.claim import statements
+from tickwork_executor.claim.job_locks import holds_job_lock, take_job_lock
+from tickwork_executor.claim.rules import EndAtClaim, end_at_claim
 
 
 class ClaimKind(StrEnum):

@@ -21,13 +21,13 @@ from tickwork_shared.telemetry import tracer
 
 from tickwork_executor import metrics
 from tickwork_executor.batching import Batcher
-from tickwork_executor.claims import Claim
+from tickwork_executor.claim.claims import Claim
 from tickwork_executor.faults import AFTER_RECORD_COMMIT, FaultHook
 from tickwork_executor.lease import Lease, LeaseKeeper, extend_lease
-from tickwork_executor.outcomes import Finish, Outcome, StopReason, decide_finish, error_text
-from tickwork_executor.records import RecordRequest, give_up_lease, record_outcomes
-from tickwork_executor.runner import execute
-from tickwork_executor.shield import uncut
+from tickwork_executor.record.outcomes import Finish, Outcome, StopReason, decide_finish, error_text
+from tickwork_executor.record.records import RecordRequest, give_up_lease, record_outcomes
+from tickwork_executor.run.runner import execute
+from tickwork_executor.run.shield import uncut
 from tickwork_executor.tasks import RunContext, TaskRegistry
 
 logger = logging.getLogger(__name__)

@@ -23,9 +23,9 @@ from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.events import add_events, execution_events
 
-from tickwork_executor import statements
+from tickwork_executor.claim import statements
 from tickwork_executor.lease import Lease
-from tickwork_executor.outcomes import Outcome
+from tickwork_executor.record.outcomes import Outcome
 
 
 def _fenced(lease: Lease) -> Any:
