@@ -139,11 +139,6 @@ class LeaseKeeper:
         """Monotonic time by which the lease is surely held (for the final write)."""
         return self._expires
 
-    async def run(self) -> None:
-        """Beat in the caller's task until stopped or the lease ends."""
-        if not await self._stopped_within(self._next_wait()):
-            await self._beats()
-
     async def _beats(self) -> None:
         """Beat, then wait, until stopped or the lease ends (the first wait is behind)."""
         # Stopped between the timer firing and this task's first step: no beat is due.

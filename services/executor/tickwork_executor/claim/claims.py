@@ -36,6 +36,7 @@ from tickwork_shared.misfire import is_misfire
 from tickwork_executor.claim import statements
 from tickwork_executor.claim.job_locks import holds_job_lock, take_job_lock
 from tickwork_executor.claim.rules import EndAtClaim, end_at_claim
+from tickwork_executor.faults import Fault, FaultPoint, reach
 
 
 class ClaimKind(StrEnum):
@@ -80,14 +81,8 @@ class Claimer:
     offered: frozenset[str]
     lease_seconds: float
     overlap_requeue_seconds: float
-
-    async def claim(self, message: RunMessage, *, lease_token: str) -> Claim:
-        """Claim the run of `message` in one transaction (transient errors retried).
-
-        `lease_token` must stay the same across retries of one delivery: if a commit
-        succeeded but its answer was lost, the retry recognises its own claim.
-        """
-        return (await self.claim_many([ClaimRequest(message, lease_token)]))[0]
+    fault: Fault | None = None
+    """Reached (`BEFORE_CLAIM`) as each claim transaction is about to begin."""
 
     async def claim_many(self, requests: Sequence[ClaimRequest]) -> list[Claim]:
         """Claim several runs in one transaction; one `Claim` per request, in order.
@@ -97,7 +92,11 @@ class Claimer:
         conditional UPDATE, each with its own lease token). Should that UPDATE match
         fewer rows than were decided (it cannot while the row locks hold), the batch is
         rolled back and every request claimed alone.
+
+        A request's `lease_token` must stay the same across retries of one delivery: if
+        a commit succeeded but its answer was lost, the retry recognises its own claim.
         """
+        await reach(self.fault, FaultPoint.BEFORE_CLAIM)
         try:
             return await run_in_transaction(
                 self.sessions,

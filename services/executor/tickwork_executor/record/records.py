@@ -24,6 +24,7 @@ from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.events import add_events, execution_events
 
 from tickwork_executor.claim import statements
+from tickwork_executor.faults import Fault, FaultPoint, reach
 from tickwork_executor.lease import Lease
 from tickwork_executor.record.outcomes import Outcome
 
@@ -65,7 +66,7 @@ def _mine(row: JobExecution | None, request: RecordRequest) -> bool:
 
 
 async def record_outcomes(
-    sessions: SessionFactory, requests: Sequence[RecordRequest]
+    sessions: SessionFactory, requests: Sequence[RecordRequest], *, fault: Fault | None = None
 ) -> list[JobExecution | None]:
     """Write the outcomes of several runs in one transaction, release their job locks,
     stamp their jobs' last success; one answer per request: the updated row (for the
@@ -79,6 +80,7 @@ async def record_outcomes(
 
     if not requests:
         return []
+    await reach(fault, FaultPoint.BEFORE_RECORD)
 
     async def work(session: AsyncSession) -> list[JobExecution | None]:
         now = await db_now(session)
