@@ -21,7 +21,6 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 from tickwork_executor.claim.claims import Claimer, ClaimKind, ClaimRequest
-from tickwork_executor.lease import Lease
 from tickwork_executor.record.outcomes import Outcome
 from tickwork_executor.record.records import RecordRequest, record_outcomes
 from tickwork_shared.db.engine import SessionFactory, create_session_factory
@@ -63,13 +62,10 @@ async def _one_batch(claimer: Claimer, sessions: SessionFactory) -> float:
     began = time.process_time()
     claims = await claimer.claim_many(requests)
     records = []
-    for request, claim in zip(requests, claims, strict=True):
+    for claim in claims:
         assert claim.kind is ClaimKind.CLAIMED
         assert claim.row is not None
-        assert claim.row.started_at is not None
-        lease = Lease(claim.row.execution_id, claim.row.job_id, request.lease_token)
-        outcome = Outcome(ExecutionStatus.SUCCEEDED)
-        records.append(RecordRequest(lease, outcome, claim.row.started_at, False, row=claim.row))
+        records.append(RecordRequest(claim.row, Outcome(ExecutionStatus.SUCCEEDED), claim.locked))
     recorded = await record_outcomes(sessions, records)
     spent = time.process_time() - began
     assert all(row is not None for row in recorded)

@@ -13,7 +13,6 @@ from typing import Any
 from opentelemetry.context import Context
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.secret_store import SecretStore
@@ -28,6 +27,7 @@ from tickwork_executor.record.outcomes import Finish, Outcome, StopReason, decid
 from tickwork_executor.record.records import RecordRequest, give_up_lease
 from tickwork_executor.run.runner import execute
 from tickwork_executor.run.shield import uncut
+from tickwork_executor.run_row import RunRow
 from tickwork_executor.tasks import RunContext, TaskRegistry
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class RunEnvironment:
     lease_seconds: float
     heartbeat_seconds: float
     max_result_bytes: int
-    recorder: Batcher[RecordRequest, JobExecution | None]
+    recorder: Batcher[RecordRequest, RunRow | None]
     """Records outcomes of several runs per transaction."""
     secrets: SecretStore | None = None
     """Where `{"$secret": NAME}` arguments are read from; None: the environment only."""
@@ -140,7 +140,7 @@ class RunSupervisor:
             self._on_task_over(self)  # the task is over; its outcome is not written yet
 
         finish, outcome = decide_finish(self._stop, _outcome_of(self._work))
-        recorded: JobExecution | None = None
+        recorded: RunRow | None = None
         if finish is Finish.RECORD:
             assert outcome is not None
             recorded = await self._record(outcome, keeper.expires)
@@ -181,15 +181,13 @@ class RunSupervisor:
             secrets=env.secrets,
         )
 
-    async def _record(self, outcome: Outcome, lease_expires: float) -> JobExecution | None:
+    async def _record(self, outcome: Outcome, lease_expires: float) -> RunRow | None:
         """Record `outcome`, retrying transient failures while the lease surely holds."""
         assert self.row.started_at is not None
         delay = 0.25
         while True:
             try:
-                request = RecordRequest(
-                    self.lease, outcome, self.row.started_at, self._locked, row=self.row
-                )
+                request = RecordRequest(self.row, outcome, self._locked)
                 row = await uncut(self._env.recorder.enqueue(request))
             except Exception as error:
                 if is_transient(error) and time.monotonic() + delay < lease_expires:
