@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.db.dialect import db_now_expr
 from tickwork_shared.db.engine import SessionFactory
@@ -46,20 +46,25 @@ class Lease:
     job_id: int
     token: str
 
+    def fenced(self) -> Update:
+        """An UPDATE of the run's row that changes it only while this lease holds it."""
+        return (
+            update(JobExecution)
+            .where(
+                JobExecution.execution_id == self.execution_id,
+                JobExecution.lease_token == self.token,
+                JobExecution.status == ExecutionStatus.RUNNING.value,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
 
 async def extend_lease(sessions: SessionFactory, lease: Lease, seconds: float) -> LeaseState:
     """Push the lease (and the job lock, if held) to db_now + `seconds`; read the cancel flag."""
 
     async def work(session: AsyncSession) -> LeaseState:
         result = await session.execute(
-            update(JobExecution)
-            .where(
-                JobExecution.execution_id == lease.execution_id,
-                JobExecution.lease_token == lease.token,
-                JobExecution.status == ExecutionStatus.RUNNING.value,
-            )
-            .values(lease_expires_at=db_now_expr(session, plus_seconds=seconds))
-            .execution_options(synchronize_session=False)
+            lease.fenced().values(lease_expires_at=db_now_expr(session, plus_seconds=seconds))
         )
         if cast(CursorResult[Any], result).rowcount != 1:
             return LeaseState(held=False)

@@ -17,7 +17,7 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from tickwork_shared.db.dialect import db_now, db_now_expr
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import JobExecution, ScheduledJobLock
+from tickwork_shared.db.models import ScheduledJobLock
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.events import add_events, execution_events
@@ -27,18 +27,6 @@ from tickwork_executor.lease import Lease
 from tickwork_executor.record import statements
 from tickwork_executor.record.outcomes import Outcome
 from tickwork_executor.run_row import EXECUTIONS, RunRow, select_runs, write_rows
-
-
-def _fenced(lease: Lease) -> Any:
-    return update(JobExecution).where(
-        JobExecution.execution_id == lease.execution_id,
-        JobExecution.lease_token == lease.token,
-        JobExecution.status == ExecutionStatus.RUNNING.value,
-    )
-
-
-def _matched(result: Any) -> bool:
-    return cast(CursorResult[Any], result).rowcount == 1
 
 
 @dataclass(frozen=True)
@@ -151,10 +139,8 @@ async def give_up_lease(sessions: SessionFactory, lease: Lease, *, locked: bool)
 
     async def work(session: AsyncSession) -> bool:
         now = db_now_expr(session)
-        result = await session.execute(
-            _fenced(lease).values(lease_expires_at=now).execution_options(synchronize_session=False)
-        )
-        if not _matched(result):
+        result = await session.execute(lease.fenced().values(lease_expires_at=now))
+        if cast(CursorResult[Any], result).rowcount != 1:
             return False
         if locked:
             await session.execute(
