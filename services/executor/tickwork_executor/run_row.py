@@ -112,7 +112,7 @@ class RowWrite:
     fence: tuple[str, ...] = ()
 
     def params(self, rows: Sequence[RunRow]) -> dict[str, Any]:
-        """The parameters of `statement(len(rows))` that write `rows` (as they will be)."""
+        """The parameters of the statement that writes `rows` (each as it is to be)."""
         first = rows[0]
         params = {name: getattr(first, name) for name in self.shared}
         each = self.per_row + self.fence
