@@ -1,7 +1,7 @@
 """`scripts/bench [NAME ...]`: run the benchmarks (all by default), one figure a line.
 
-Names: throughput, celery, lag, planner, api, memory, trigger, console. Figures go to stdout as
-`name value unit`; progress goes to stderr.
+Names: throughput, celery, lag, planner, api, memory, trigger, console, fastpath. Figures
+go to stdout as `name value unit`; progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -16,7 +16,17 @@ from collections.abc import Awaitable, Callable
 
 from bench.infra import figure, log, machine_load
 
-NAMES = ("throughput", "celery", "lag", "planner", "api", "memory", "trigger", "console")
+NAMES = (
+    "throughput",
+    "celery",
+    "lag",
+    "planner",
+    "api",
+    "memory",
+    "trigger",
+    "console",
+    "fastpath",
+)
 
 
 async def _memory_and_throughput(names: list[str]) -> None:
@@ -64,6 +74,10 @@ async def main(names: list[str]) -> None:
         from bench import console
 
         steps["console"] = console.run
+    if "fastpath" in names:
+        from bench import fast_path
+
+        steps["fastpath"] = fast_path.run
     for step in steps.values():
         await step()
     figure("machine_load_after", machine_load(), "loadavg1")

@@ -30,11 +30,11 @@ from tickwork_shared.bus.abc import Bus, OutgoingMessage
 from tickwork_shared.bus.topology import EVENTS_EXCHANGE
 from tickwork_shared.db.dialect import db_now, db_now_expr, for_claim
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import EventOutbox, JobExecution
+from tickwork_shared.db.models import EventOutbox
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.masking import mask_args
 from tickwork_shared.messages import event_body
-from tickwork_shared.views import execution_payload
+from tickwork_shared.views import ExecutionRow, execution_fields
 
 EVENTS = cast(Table, EventOutbox.__table__)
 _INSERT = insert(EVENTS)
@@ -62,10 +62,10 @@ def new_event(
     }
 
 
-def execution_event(row: JobExecution) -> dict[str, Any]:
+def execution_event(row: ExecutionRow) -> dict[str, Any]:
     """The body of `execution.<status>`: the execution's REST shape, its `result` masked
     (values under secret-looking keys as `***`: events are read by anyone on the bus)."""
-    payload = execution_payload(row)
+    payload = execution_fields(row)
     result = payload.get("result")
     if isinstance(result, dict | list):
         payload["result"] = mask_args(result)
@@ -73,7 +73,7 @@ def execution_event(row: JobExecution) -> dict[str, Any]:
 
 
 def execution_events(
-    rows: Iterable[JobExecution], occurred_at: datetime | None = None
+    rows: Iterable[ExecutionRow], occurred_at: datetime | None = None
 ) -> list[dict[str, Any]]:
     """`execution.<status>` for each row as it will be committed (`execution_event`)."""
     return [

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from tickwork_shared.camel import CamelModel, UtcDatetime, format_utc
-from tickwork_shared.db.models import JobExecution
 
 
 class ExecutionPublic(CamelModel):
@@ -30,8 +29,20 @@ class ExecutionPublic(CamelModel):
     triggered_by_id: str | None = None
 
     @classmethod
-    def of(cls, row: JobExecution) -> ExecutionPublic:
-        return cls.model_validate(row)
+    def of(cls, row: ExecutionRow) -> ExecutionPublic:
+        return cls.model_validate(execution_fields(row))
+
+
+class ExecutionRow(Protocol):
+    """An execution as it is stored: a `JobExecution`, or a row the executor holds. Its
+    attributes named as `ExecutionPublic`'s fields are what `execution_fields` reads."""
+
+    @property
+    def execution_id(self) -> str: ...
+    @property
+    def job_id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
 
 
 _EXECUTION_FIELDS = tuple(
@@ -39,10 +50,13 @@ _EXECUTION_FIELDS = tuple(
 )
 
 
-def execution_payload(row: JobExecution) -> dict[str, Any]:
-    """`ExecutionPublic.of(row).model_dump(mode="json")`, without validating again what the
-    database holds: the body of every `execution.*` event, two or three per run, so the
-    hottest serialisation there is (tests hold the two equal)."""
+def execution_fields(row: ExecutionRow) -> dict[str, Any]:
+    """An execution's public shape (API.md), by its wire names, as JSON values: what REST
+    answers (`ExecutionPublic.of`) and the body of every `execution.*` event.
+
+    Built straight from the row, without validating again what the database holds:
+    events carry two or three per run, the hottest serialisation there is.
+    """
     payload: dict[str, Any] = {}
     for name, alias in _EXECUTION_FIELDS:
         value = getattr(row, name)

@@ -1,4 +1,5 @@
-"""The events' fast execution payload says exactly what the REST shape says."""
+"""REST and events say the same of an execution: both are `execution_fields`, and REST's
+model (`ExecutionPublic`) gives back exactly what it was built from."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from tickwork_shared.db.models import JobExecution, ScheduledJob
 from tickwork_shared.enums import Trigger
 from tickwork_shared.runs import manual_fire_key, new_run, schedule_fire_key
-from tickwork_shared.views import ExecutionPublic, execution_payload
+from tickwork_shared.views import ExecutionPublic, execution_fields
 
 NOW = datetime(2026, 3, 29, 0, 59, 59, 123456, tzinfo=UTC)
 
@@ -72,9 +73,9 @@ def _manual() -> JobExecution:
     ids=["queued", "succeeded", "failed", "scalar-result", "offset-time", "manual-cancelled"],
 )
 def test_the_event_payload_is_the_rest_shape(row: JobExecution) -> None:
-    expected = ExecutionPublic.of(row).model_dump(mode="json")
-    assert execution_payload(row) == expected
-    assert orjson.dumps(execution_payload(row)) == orjson.dumps(expected)  # key order too
+    rest = ExecutionPublic.of(row).model_dump(mode="json")
+    assert rest == execution_fields(row)
+    assert orjson.dumps(rest) == orjson.dumps(execution_fields(row))  # key order too
 
 
 def test_execution_events_carry_the_result_masked() -> None:

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.db.dialect import db_now_expr
 from tickwork_shared.db.engine import SessionFactory
@@ -26,8 +26,8 @@ from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 from tickwork_shared.db.retry import is_transient, run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
 
-from tickwork_executor.outcomes import StopReason
-from tickwork_executor.shield import uncut
+from tickwork_executor.record.outcomes import StopReason
+from tickwork_executor.run.shield import uncut
 
 logger = logging.getLogger(__name__)
 
@@ -46,20 +46,25 @@ class Lease:
     job_id: int
     token: str
 
+    def fenced(self) -> Update:
+        """An UPDATE of the run's row that changes it only while this lease holds it."""
+        return (
+            update(JobExecution)
+            .where(
+                JobExecution.execution_id == self.execution_id,
+                JobExecution.lease_token == self.token,
+                JobExecution.status == ExecutionStatus.RUNNING.value,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
 
 async def extend_lease(sessions: SessionFactory, lease: Lease, seconds: float) -> LeaseState:
     """Push the lease (and the job lock, if held) to db_now + `seconds`; read the cancel flag."""
 
     async def work(session: AsyncSession) -> LeaseState:
         result = await session.execute(
-            update(JobExecution)
-            .where(
-                JobExecution.execution_id == lease.execution_id,
-                JobExecution.lease_token == lease.token,
-                JobExecution.status == ExecutionStatus.RUNNING.value,
-            )
-            .values(lease_expires_at=db_now_expr(session, plus_seconds=seconds))
-            .execution_options(synchronize_session=False)
+            lease.fenced().values(lease_expires_at=db_now_expr(session, plus_seconds=seconds))
         )
         if cast(CursorResult[Any], result).rowcount != 1:
             return LeaseState(held=False)
@@ -138,11 +143,6 @@ class LeaseKeeper:
     def expires(self) -> float:
         """Monotonic time by which the lease is surely held (for the final write)."""
         return self._expires
-
-    async def run(self) -> None:
-        """Beat in the caller's task until stopped or the lease ends."""
-        if not await self._stopped_within(self._next_wait()):
-            await self._beats()
 
     async def _beats(self) -> None:
         """Beat, then wait, until stopped or the lease ends (the first wait is behind)."""

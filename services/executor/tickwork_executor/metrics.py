@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from tickwork_shared import metrics
-from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus
 
+from tickwork_executor.run_row import RunRow
 
-def run_ended(row: JobExecution, job_type: str) -> None:
+
+def run_ended(row: RunRow, job_type: str) -> None:
     """A run reached a final status here (at claim or after running)."""
     metrics.EXECUTIONS.labels(job_type=job_type, status=row.status).inc()
     if row.status == ExecutionStatus.SKIPPED.value:
@@ -16,7 +17,7 @@ def run_ended(row: JobExecution, job_type: str) -> None:
         metrics.RUN_DURATION.labels(status=row.status).observe(row.duration_ms / 1000)
 
 
-def run_started(row: JobExecution) -> None:
+def run_started(row: RunRow) -> None:
     if row.started_at is not None:
         lag = (row.started_at - row.scheduled_at).total_seconds()
         metrics.SCHEDULE_LAG.labels(trigger=row.trigger).observe(max(lag, 0.0))

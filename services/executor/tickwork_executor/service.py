@@ -23,16 +23,16 @@ from tickwork_shared.settings import Settings
 
 from tickwork_executor import metrics
 from tickwork_executor.batching import Batcher
-from tickwork_executor.builtins import Boundaries, boundaries_of, builtin_functions
-from tickwork_executor.claims import Claimer
-from tickwork_executor.consumer import RunConsumer
+from tickwork_executor.claim.claims import Claimer
 from tickwork_executor.errors import ExecutorError
-from tickwork_executor.faults import fault_hook_from_env
-from tickwork_executor.records import record_outcomes
+from tickwork_executor.faults import Fault, fault_from_env
+from tickwork_executor.intake.consumer import RunConsumer
+from tickwork_executor.intake.subscriptions import SubscriptionGroup
+from tickwork_executor.record.records import record_outcomes
 from tickwork_executor.registration import ExecutorInfo, heartbeat, register_task_functions
-from tickwork_executor.runner import create_pool
-from tickwork_executor.subscriptions import SubscriptionGroup
-from tickwork_executor.supervisor import RunEnvironment
+from tickwork_executor.run.builtins import Boundaries, boundaries_of, builtin_functions
+from tickwork_executor.run.runner import create_pool
+from tickwork_executor.run.supervisor import RunEnvironment
 from tickwork_executor.tasks import TaskRegistry, spec_of
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ class Executor:
     """Claims and runs runs from its pools' queues until stopped.
 
     `publish_bus`, when given, carries `amqp.publish` (the user's messages) instead of
-    `bus` (see `TICKWORK_AMQP_PUBLISH_URL`); the caller starts and closes it.
+    `bus` (see `TICKWORK_AMQP_PUBLISH_URL`); the caller starts and closes it. `fault` is
+    awaited at each fault point (`faults`); without, `TICKWORK_EXECUTOR_FAULT` decides.
 
     `run()` registers the task functions, consumes until `stop()` (or cancellation),
     then shuts down gracefully: no new runs, running ones get `shutdown_grace_seconds`,
@@ -76,6 +77,7 @@ class Executor:
         sessions: SessionFactory,
         bus: Bus,
         publish_bus: Bus | None = None,
+        fault: Fault | None = None,
     ) -> None:
         if settings.heartbeat_seconds >= settings.lease_seconds:
             raise ExecutorError(
@@ -89,10 +91,14 @@ class Executor:
             bus, settings.task_modules, boundaries_of(settings, publish_bus)
         )
         self._pool = create_pool(settings.executor_concurrency)
+        if fault is None:
+            fault = fault_from_env(os.environ)
         env = RunEnvironment(
             sessions=sessions,
-            recorder=Batcher(partial(record_outcomes, sessions), max_size=MAX_RECORD_BATCH),
-            fault=fault_hook_from_env(os.environ),
+            recorder=Batcher(
+                partial(record_outcomes, sessions, fault=fault), max_size=MAX_RECORD_BATCH
+            ),
+            fault=fault,
             bus=bus,
             registry=self.registry,
             pool=self._pool,
@@ -108,6 +114,7 @@ class Executor:
             offered=frozenset(self.registry.names),
             lease_seconds=settings.lease_seconds,
             overlap_requeue_seconds=settings.overlap_requeue_seconds,
+            fault=fault,
         )
         self.pools = list(settings.executor_pools)
         self.consumer = RunConsumer(

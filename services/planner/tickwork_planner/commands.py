@@ -53,10 +53,6 @@ class Triggered:
     job_id: int | None
     row: JobExecution | None
 
-    @property
-    def duplicate(self) -> bool:
-        return self.row is None
-
 
 def parse_command(body: bytes) -> TriggerCommand:
     """The command in `body`; `CommandRejected` if it is not a valid `job.trigger`."""

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 from sqlalchemy import update
-from tickwork_executor.builtins import builtin_functions
+from tickwork_executor.run.builtins import builtin_functions
 from tickwork_executor.tasks import spec_of
 from tickwork_shared.bus import MemoryBus
 from tickwork_shared.bus.abc import Bus

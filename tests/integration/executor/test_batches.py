@@ -7,10 +7,9 @@ import uuid
 
 import pytest
 from sqlalchemy import func, select, update
-from tickwork_executor.claims import Claimer, ClaimKind, ClaimRequest
-from tickwork_executor.lease import Lease
-from tickwork_executor.outcomes import Outcome
-from tickwork_executor.records import RecordRequest, record_outcomes
+from tickwork_executor.claim.claims import Claimer, ClaimKind, ClaimRequest
+from tickwork_executor.record.outcomes import Outcome
+from tickwork_executor.record.records import RecordRequest, record_outcomes
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus
@@ -103,12 +102,7 @@ async def test_a_batch_of_records_writes_only_where_the_lease_is_still_held(
             .values(status="failed", reason="executor lost")
         )
     requests = [
-        RecordRequest(
-            Lease(claim.row.execution_id, claim.row.job_id, claim.row.lease_token or ""),
-            Outcome(ExecutionStatus.SUCCEEDED, result={"n": 1}),
-            claim.row.started_at,  # type: ignore[arg-type]
-            claim.locked,
-        )
+        RecordRequest(claim.row, Outcome(ExecutionStatus.SUCCEEDED, result={"n": 1}), claim.locked)
         for claim in claims
         if claim.row is not None
     ]
@@ -145,12 +139,14 @@ async def test_each_row_of_a_record_batch_gets_its_own_outcome(
     requests = []
     for claim, outcome in zip(claims, outcomes, strict=True):
         assert claim.row is not None
-        lease = Lease(claim.row.execution_id, claim.row.job_id, claim.row.lease_token or "")
-        requests.append(RecordRequest(lease, outcome, claim.row.started_at, claim.locked))  # type: ignore[arg-type]
+        requests.append(RecordRequest(claim.row, outcome, claim.locked))
     answers = await record_outcomes(db_sessions, requests)
 
-    assert all(answer is not None for answer in answers)
     stored = [await read_run(db_sessions, run.execution_id) for run in runs]
+    for answer, row in zip(answers, stored, strict=True):  # handed on without a read-back
+        assert answer is not None
+        assert (answer.status, answer.result, answer.error) == (row.status, row.result, row.error)
+        assert (answer.finished_at, answer.duration_ms) == (row.finished_at, row.duration_ms)
     assert [(row.status, row.result, row.error, row.retry_handled) for row in stored] == [
         ("succeeded", {"n": [1, 2]}, None, True),
         ("succeeded", None, None, True),

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import update
-from tickwork_executor.claims import Claim, Claimer, ClaimKind, ClaimRequest
+from tickwork_executor.claim.claims import Claim, Claimer, ClaimKind, ClaimRequest
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 from tickwork_shared.enums import Trigger
+from tickwork_shared.messages import RunMessage
 
 from tests.integration.executor.helpers import (
     add_job,
@@ -39,7 +40,13 @@ def claimer(db_sessions: SessionFactory) -> Claimer:
 
 
 async def claim(claimer: Claimer, row: JobExecution, token: str = "token-1") -> Claim:
-    return await claimer.claim(message_of(row), lease_token=token)
+    return await claim_message(claimer, message_of(row), token)
+
+
+async def claim_message(claimer: Claimer, message: RunMessage, token: str) -> Claim:
+    """A claim transaction of its own for `message` (a batch of one)."""
+    (claimed,) = await claimer.claim_many([ClaimRequest(message, token)])
+    return claimed
 
 
 async def test_a_claim_starts_the_run_once(claimer: Claimer, db_sessions: SessionFactory) -> None:
@@ -83,9 +90,9 @@ async def test_an_unknown_or_contradicting_message_is_poison(
     job = await add_job(db_sessions)
     row = await add_run(db_sessions, job)
     unknown = message_of(row).model_copy(update={"execution_id": "no-such-execution"})
-    assert (await claimer.claim(unknown, lease_token="t")).kind is ClaimKind.UNKNOWN
+    assert (await claim_message(claimer, unknown, "t")).kind is ClaimKind.UNKNOWN
     wrong_job = message_of(row).model_copy(update={"job_id": job.id + 1000})
-    assert (await claimer.claim(wrong_job, lease_token="t")).kind is ClaimKind.UNKNOWN
+    assert (await claim_message(claimer, wrong_job, "t")).kind is ClaimKind.UNKNOWN
     assert (await read_run(db_sessions, row.execution_id)).status == "queued"
 
 

@@ -12,9 +12,9 @@ committed, the database is the truth: the run starts at once, the ack follows.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
+from tickwork_executor.faults import FaultPoint
 from tickwork_executor.service import Executor
 from tickwork_shared.bus import MemoryBus
 from tickwork_shared.db.engine import SessionFactory
@@ -68,17 +68,16 @@ async def test_a_claim_that_commits_while_its_handler_is_cancelled_still_runs(
     maria_sessions: SessionFactory, memory_bus: MemoryBus
 ) -> None:
     RECORD.reset()
-    executor = Executor(executor_settings(), sessions=maria_sessions, bus=memory_bus)
-    claims = executor.consumer._claims
     claiming = asyncio.Event()
-    original = claims._work
 
-    async def slow_claim(batch: Any) -> Any:
-        claiming.set()
-        await asyncio.sleep(0.3)  # the channel closes meanwhile
-        return await original(batch)
+    async def slow_claim(point: FaultPoint) -> None:
+        if point is FaultPoint.BEFORE_CLAIM:
+            claiming.set()
+            await asyncio.sleep(0.3)  # the channel closes meanwhile
 
-    claims._work = slow_claim
+    executor = Executor(
+        executor_settings(), sessions=maria_sessions, bus=memory_bus, fault=slow_claim
+    )
     job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 0.1})
     row = await add_run(maria_sessions, job)
     delivery = StalledAck(message_of(row).to_bytes())

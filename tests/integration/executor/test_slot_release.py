@@ -5,9 +5,9 @@ waiting (and pause the consumer)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
+from tickwork_executor.faults import FaultPoint
 from tickwork_executor.service import Executor
 from tickwork_shared.bus import MemoryBus
 from tickwork_shared.db.engine import SessionFactory
@@ -31,19 +31,18 @@ async def test_the_slot_is_free_while_the_outcome_is_still_being_written(
     maria_sessions: SessionFactory, memory_bus: MemoryBus
 ) -> None:
     RECORD.reset()
-    executor = Executor(
-        executor_settings(executor_concurrency=1), sessions=maria_sessions, bus=memory_bus
-    )
-    recorder = executor.consumer._env.recorder
-    assert recorder is not None
     release = asyncio.Event()
-    original = recorder._work
 
-    async def held_record(batch: Any) -> Any:
-        await release.wait()
-        return await original(batch)
+    async def held_record(point: FaultPoint) -> None:
+        if point is FaultPoint.BEFORE_RECORD:
+            await release.wait()
 
-    recorder._work = held_record
+    executor = Executor(
+        executor_settings(executor_concurrency=1),
+        sessions=maria_sessions,
+        bus=memory_bus,
+        fault=held_record,
+    )
     job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 0.0})
     row = await add_run(maria_sessions, job)
     try:

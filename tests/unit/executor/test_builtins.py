@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from tickwork_executor.builtins import Boundaries, builtin_functions
 from tickwork_executor.errors import EgressDenied, PublishDenied, ResponseTooLarge, TaskFailed
-from tickwork_executor.http_limits import HttpLimits
+from tickwork_executor.run.builtins import Boundaries, builtin_functions
+from tickwork_executor.run.http_limits import HttpLimits
 from tickwork_executor.tasks import RunContext, TaskRegistry, spec_of
 from tickwork_shared.bus import MemoryBus
 from tickwork_shared.bus.abc import Delivery

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tickwork_executor.claim_rules import EndAtClaim, end_at_claim
+from tickwork_executor.claim.rules import EndAtClaim, end_at_claim
 from tickwork_shared.enums import ExecutionStatus
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from tickwork_executor.http_limits import system_resolver
+from tickwork_executor.run.http_limits import system_resolver
 from tickwork_shared.egress import (
     EgressConfigError,
     EgressPolicy,

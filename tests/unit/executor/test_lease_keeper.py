@@ -7,21 +7,48 @@ import time
 from collections.abc import Awaitable, Callable
 
 from tickwork_executor.lease import LeaseKeeper, LeaseState
-from tickwork_executor.outcomes import StopReason
+from tickwork_executor.record.outcomes import StopReason
 from tickwork_shared.db.retry import DatabaseUnavailable
 
 
 def keeper(
-    extend: Callable[[], Awaitable[LeaseState]], stops: list[StopReason], *, lease: float = 1.0
+    extend: Callable[[], Awaitable[LeaseState]],
+    stops: list[StopReason],
+    *,
+    lease: float = 1.0,
+    stopped: asyncio.Event | None = None,
 ) -> LeaseKeeper:
+    """A keeper whose interrupts are appended to `stops` (and set `stopped`)."""
+
+    def interrupt(reason: StopReason) -> None:
+        stops.append(reason)
+        if stopped is not None:
+            stopped.set()
+
     return LeaseKeeper(
         extend,
         lease_seconds=lease,
         heartbeat_seconds=0.05,
         acquired_at=time.monotonic(),
-        interrupt=stops.append,
+        interrupt=interrupt,
         log_fields={},
     )
+
+
+async def interrupted(
+    extend: Callable[[], Awaitable[LeaseState]], *, lease: float = 1.0
+) -> list[StopReason]:
+    """Start a keeper, wait until it interrupts the task (as a supervisor waits for
+    the task), close it; the reasons it gave."""
+    stops: list[StopReason] = []
+    stopped = asyncio.Event()
+    k = keeper(extend, stops, lease=lease, stopped=stopped)
+    k.start()
+    try:
+        await stopped.wait()
+    finally:
+        await k.close()
+    return stops
 
 
 class HeldLease:
@@ -35,34 +62,18 @@ class HeldLease:
         return LeaseState(held=True)
 
 
-async def test_a_held_lease_keeps_beating_until_stopped() -> None:
-    extend = HeldLease()
-    stops: list[StopReason] = []
-    k = keeper(extend, stops, lease=0.3)
-    task = asyncio.create_task(k.run())
-    await asyncio.sleep(0.6)  # twice the lease: only heartbeats keep it
-    k.stop()
-    await asyncio.wait_for(task, 1)
-    assert stops == []
-    assert extend.beats >= 5
-
-
 async def test_a_lost_lease_interrupts() -> None:
     async def extend() -> LeaseState:
         return LeaseState(held=False)
 
-    stops: list[StopReason] = []
-    await asyncio.wait_for(keeper(extend, stops).run(), 1)
-    assert stops == [StopReason.LEASE_LOST]
+    assert await asyncio.wait_for(interrupted(extend), 1) == [StopReason.LEASE_LOST]
 
 
 async def test_a_cancel_request_interrupts() -> None:
     async def extend() -> LeaseState:
         return LeaseState(held=True, cancel_requested=True)
 
-    stops: list[StopReason] = []
-    await asyncio.wait_for(keeper(extend, stops).run(), 1)
-    assert stops == [StopReason.CANCEL_REQUESTED]
+    assert await asyncio.wait_for(interrupted(extend), 1) == [StopReason.CANCEL_REQUESTED]
 
 
 async def test_an_unreachable_database_loses_the_lease_when_it_would_run_out() -> None:
@@ -73,10 +84,8 @@ async def test_an_unreachable_database_loses_the_lease_when_it_would_run_out() -
         attempts += 1
         raise DatabaseUnavailable("gone")
 
-    stops: list[StopReason] = []
     started = time.monotonic()
-    await asyncio.wait_for(keeper(extend, stops, lease=0.4).run(), 2)
-    assert stops == [StopReason.LEASE_LOST]
+    assert await asyncio.wait_for(interrupted(extend, lease=0.4), 2) == [StopReason.LEASE_LOST]
     assert 0.35 < time.monotonic() - started < 1.0
     assert attempts >= 3  # it kept trying meanwhile
 
@@ -86,7 +95,7 @@ async def test_a_started_keeper_beats_in_the_background_until_closed() -> None:
     stops: list[StopReason] = []
     k = keeper(extend, stops, lease=0.3)
     k.start()
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.6)  # twice the lease: only heartbeats keep it
     await asyncio.wait_for(k.close(), 1)
     after_close = extend.beats
     await asyncio.sleep(0.15)

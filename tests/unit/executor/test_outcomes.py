@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tickwork_executor.outcomes import (
+from tickwork_executor.record.outcomes import (
     MAX_ERROR_CHARS,
     Finish,
     Outcome,

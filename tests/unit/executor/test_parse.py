@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 from tickwork_executor.errors import PoisonMessage
-from tickwork_executor.run_messages import parse_run_message
+from tickwork_executor.intake.run_messages import parse_run_message
 from tickwork_shared.messages import MAX_MESSAGE_BYTES
 
 GOOD = {

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from tickwork_executor.errors import TaskFailed
-from tickwork_executor.outcomes import Outcome
-from tickwork_executor.runner import create_pool, execute
+from tickwork_executor.record.outcomes import Outcome
+from tickwork_executor.run.runner import create_pool, execute
 from tickwork_executor.tasks import RunContext, spec_of, task_function
 from tickwork_shared.enums import ExecutionStatus
 

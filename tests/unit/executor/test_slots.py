@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 
-from tickwork_executor.slots import Slots
+from tickwork_executor.intake.slots import Slots
 
 
 async def test_slots_fill_wait_and_free() -> None:
     slots, stop = Slots(2), asyncio.Event()
     assert await slots.acquire(stop)
     assert await slots.acquire(stop)
-    assert slots.full
+    assert slots.used == slots.size
     waiting = asyncio.create_task(slots.acquire(stop))
     await asyncio.sleep(0.01)
     assert not waiting.done()
     slots.release()
     assert await asyncio.wait_for(waiting, 1)
-    assert (slots.used, slots.full) == (2, True)
+    assert slots.used == 2
 
 
 async def test_a_waiter_gives_up_when_stopping_without_taking_a_slot() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tickwork_executor.subscriptions import SubscriptionGroup
+from tickwork_executor.intake.subscriptions import SubscriptionGroup
 from tickwork_shared.bus.abc import Subscription
 
 

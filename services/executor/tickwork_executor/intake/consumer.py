@@ -45,13 +45,13 @@ from tickwork_shared.telemetry import context_from_headers, tracer
 
 from tickwork_executor import metrics
 from tickwork_executor.batching import Batcher
-from tickwork_executor.claims import Claim, Claimer, ClaimKind, ClaimRequest
+from tickwork_executor.claim.claims import Claim, Claimer, ClaimKind, ClaimRequest
 from tickwork_executor.errors import PoisonMessage
-from tickwork_executor.outcomes import StopReason
-from tickwork_executor.run_messages import parse_run_message
-from tickwork_executor.shield import finish
-from tickwork_executor.slots import Slots
-from tickwork_executor.supervisor import RunEnvironment, RunSupervisor
+from tickwork_executor.intake.run_messages import parse_run_message
+from tickwork_executor.intake.slots import Slots
+from tickwork_executor.record.outcomes import StopReason
+from tickwork_executor.run.shield import finish
+from tickwork_executor.run.supervisor import RunEnvironment, RunSupervisor
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ from typing import Any
 from opentelemetry.context import Context
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.secret_store import SecretStore
@@ -21,13 +20,14 @@ from tickwork_shared.telemetry import tracer
 
 from tickwork_executor import metrics
 from tickwork_executor.batching import Batcher
-from tickwork_executor.claims import Claim
-from tickwork_executor.faults import AFTER_RECORD_COMMIT, FaultHook
+from tickwork_executor.claim.claims import Claim
+from tickwork_executor.faults import Fault, FaultPoint, reach
 from tickwork_executor.lease import Lease, LeaseKeeper, extend_lease
-from tickwork_executor.outcomes import Finish, Outcome, StopReason, decide_finish, error_text
-from tickwork_executor.records import RecordRequest, give_up_lease, record_outcomes
-from tickwork_executor.runner import execute
-from tickwork_executor.shield import uncut
+from tickwork_executor.record.outcomes import Finish, Outcome, StopReason, decide_finish, error_text
+from tickwork_executor.record.records import RecordRequest, give_up_lease
+from tickwork_executor.run.runner import execute
+from tickwork_executor.run.shield import uncut
+from tickwork_executor.run_row import RunRow
 from tickwork_executor.tasks import RunContext, TaskRegistry
 
 logger = logging.getLogger(__name__)
@@ -46,18 +46,12 @@ class RunEnvironment:
     lease_seconds: float
     heartbeat_seconds: float
     max_result_bytes: int
-    recorder: Batcher[RecordRequest, JobExecution | None] | None = None
-    """Records outcomes of several runs per transaction; None: one transaction each."""
+    recorder: Batcher[RecordRequest, RunRow | None]
+    """Records outcomes of several runs per transaction."""
     secrets: SecretStore | None = None
     """Where `{"$secret": NAME}` arguments are read from; None: the environment only."""
-    fault: FaultHook | None = None
-    """A drill's fault point (`faults.fault_hook_from_env`); None in production."""
-
-    def record_soon(self, request: RecordRequest) -> asyncio.Future[JobExecution | None]:
-        """The outcome's write, under way: the recorded row, or None if the lease was lost."""
-        if self.recorder is not None:
-            return self.recorder.enqueue(request)
-        return asyncio.ensure_future(_recorded_alone(self.sessions, request))
+    fault: Fault | None = None
+    """A test's or a drill's fault (`faults`); None in production."""
 
 
 class RunSupervisor:
@@ -146,7 +140,7 @@ class RunSupervisor:
             self._on_task_over(self)  # the task is over; its outcome is not written yet
 
         finish, outcome = decide_finish(self._stop, _outcome_of(self._work))
-        recorded: JobExecution | None = None
+        recorded: RunRow | None = None
         if finish is Finish.RECORD:
             assert outcome is not None
             recorded = await self._record(outcome, keeper.expires)
@@ -154,13 +148,9 @@ class RunSupervisor:
             await self._give_up()
         if recorded is not None:
             metrics.run_ended(recorded, self._job_type)
-            self._fault(AFTER_RECORD_COMMIT)
+            await reach(self._env.fault, FaultPoint.AFTER_RECORD_COMMIT)
         if cancelled:
             raise asyncio.CancelledError
-
-    def _fault(self, point: str) -> None:
-        if self._env.fault is not None:
-            self._env.fault(point)
 
     async def _execute(self) -> Outcome:
         env, row = self._env, self.row
@@ -191,16 +181,14 @@ class RunSupervisor:
             secrets=env.secrets,
         )
 
-    async def _record(self, outcome: Outcome, lease_expires: float) -> JobExecution | None:
+    async def _record(self, outcome: Outcome, lease_expires: float) -> RunRow | None:
         """Record `outcome`, retrying transient failures while the lease surely holds."""
         assert self.row.started_at is not None
         delay = 0.25
         while True:
             try:
-                request = RecordRequest(
-                    self.lease, outcome, self.row.started_at, self._locked, row=self.row
-                )
-                row = await uncut(self._env.record_soon(request))
+                request = RecordRequest(self.row, outcome, self._locked)
+                row = await uncut(self._env.recorder.enqueue(request))
             except Exception as error:
                 if is_transient(error) and time.monotonic() + delay < lease_expires:
                     logger.warning(
@@ -247,10 +235,6 @@ class RunSupervisor:
             "gave the lease up; the reaper will retry the run" if held else "lease already lost",
             extra={"action": "lease_given_up", **self.log_fields},
         )
-
-
-async def _recorded_alone(sessions: SessionFactory, request: RecordRequest) -> JobExecution | None:
-    return (await record_outcomes(sessions, [request]))[0]
 
 
 def _outcome_of(work: asyncio.Task[Outcome]) -> Outcome | None:

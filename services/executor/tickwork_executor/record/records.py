@@ -13,51 +13,51 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import CursorResult, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from tickwork_shared.db.dialect import db_now, db_now_expr
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import JobExecution, ScheduledJobLock
+from tickwork_shared.db.models import ScheduledJobLock
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.events import add_events, execution_events
 
-from tickwork_executor import statements
+from tickwork_executor.faults import Fault, FaultPoint, reach
 from tickwork_executor.lease import Lease
-from tickwork_executor.outcomes import Outcome
-
-
-def _fenced(lease: Lease) -> Any:
-    return update(JobExecution).where(
-        JobExecution.execution_id == lease.execution_id,
-        JobExecution.lease_token == lease.token,
-        JobExecution.status == ExecutionStatus.RUNNING.value,
-    )
-
-
-def _matched(result: Any) -> bool:
-    return cast(CursorResult[Any], result).rowcount == 1
+from tickwork_executor.record import statements
+from tickwork_executor.record.outcomes import Outcome
+from tickwork_executor.run_row import EXECUTIONS, RunRow, select_runs, write_rows
 
 
 @dataclass(frozen=True)
 class RecordRequest:
-    """One run's outcome to record under its lease."""
+    """One run's outcome to record under its lease (the claimed row's lease token)."""
 
-    lease: Lease
+    row: RunRow
+    """The run as its claim committed it."""
     outcome: Outcome
-    started_at: datetime
     locked: bool
-    row: JobExecution | None = None
-    """The claimed row (as the claim left it): when every write of a batch matched, it
-    is updated in memory to what was written instead of being read back."""
+    """The run holds its job's lock: release it."""
+
+    def written(self, now: datetime) -> RunRow:
+        """The row once the outcome is written at `now`."""
+        started_at = self.row.started_at
+        assert started_at is not None, "a claimed run has started"
+        return self.row.changed(
+            status=self.outcome.status.value,
+            result=self.outcome.result,
+            error=self.outcome.error,
+            duration_ms=max(round((now - started_at).total_seconds() * 1000), 0),
+            retry_handled=self.outcome.retry_handled,
+            finished_at=now,
+        )
 
 
-def _mine(row: JobExecution | None, request: RecordRequest) -> bool:
+def _mine(row: RunRow | None, request: RecordRequest) -> bool:
     """The row holds this request's outcome, written under its lease."""
     return (
         row is not None
-        and row.lease_token == request.lease.token
+        and row.lease_token == request.row.lease_token
         and row.status == request.outcome.status.value
         and row.reason is None
         and row.error == request.outcome.error
@@ -65,10 +65,10 @@ def _mine(row: JobExecution | None, request: RecordRequest) -> bool:
 
 
 async def record_outcomes(
-    sessions: SessionFactory, requests: Sequence[RecordRequest]
-) -> list[JobExecution | None]:
+    sessions: SessionFactory, requests: Sequence[RecordRequest], *, fault: Fault | None = None
+) -> list[RunRow | None]:
     """Write the outcomes of several runs in one transaction, release their job locks,
-    stamp their jobs' last success; one answer per request: the updated row (for the
+    stamp their jobs' last success; one answer per request: the row as written (for the
     event), or None if its lease was no longer held. A retry after a commit whose answer
     was lost finds its own outcome and returns it.
 
@@ -79,52 +79,30 @@ async def record_outcomes(
 
     if not requests:
         return []
+    await reach(fault, FaultPoint.BEFORE_RECORD)
 
-    async def work(session: AsyncSession) -> list[JobExecution | None]:
+    async def work(session: AsyncSession) -> list[RunRow | None]:
         now = await db_now(session)
-        values = [
-            {
-                "status": request.outcome.status.value,
-                "result": request.outcome.result,
-                "error": request.outcome.error,
-                "duration_ms": max(round((now - request.started_at).total_seconds() * 1000), 0),
-                "retry_handled": request.outcome.retry_handled,
-            }
-            for request in requests
-        ]
-        params = statements.batch_params(
-            [
-                {"id": request.lease.execution_id, "token": request.lease.token, **written}
-                for request, written in zip(requests, values, strict=True)
-            ],
-            now=now,
-        )
+        written = [request.written(now) for request in requests]
         # Core statements go to the connection: the session would only add its ORM
         # bookkeeping to each (they touch no entity).
         connection = await session.connection()
-        result = await connection.execute(statements.write_outcomes(len(requests)), params)
-        # Every fenced write matched: each row now holds exactly what was written, so it
-        # is updated in memory, not read back.
-        if cast(CursorResult[Any], result).rowcount == len(requests) and all(
-            request.row is not None for request in requests
-        ):
-            answers: list[JobExecution | None] = [
-                _written(request, now, written)
-                for request, written in zip(requests, values, strict=True)
-            ]
+        answers: list[RunRow | None]
+        if await write_rows(connection, statements.WRITE_OUTCOMES, written) == len(written):
+            answers = list(written)  # every fenced write matched: no read-back
         else:
-            answers = await _read_back(session, requests)
+            answers = await _read_back(connection, requests)
         recorded = [request for request, row in zip(requests, answers, strict=True) if row]
         # The events of this batch, in this transaction: one multi-row INSERT. A retry
         # after a lost commit answer finds its outcome already written (and its events).
         fresh = [row for row in answers if row is not None and row.finished_at == now]
         await add_events(connection, execution_events(fresh, now))
-        unlock = [request.lease.execution_id for request in recorded if request.locked]
+        unlock = [request.row.execution_id for request in recorded if request.locked]
         if unlock:
             await connection.execute(statements.RELEASE_JOB_LOCKS, {"ids": unlock})
         succeeded = sorted(
             {
-                request.lease.job_id
+                request.row.job_id
                 for request in recorded
                 if request.outcome.status is ExecutionStatus.SUCCEEDED
             }
@@ -136,30 +114,18 @@ async def record_outcomes(
     return await run_in_transaction(sessions, work, what="run outcome")
 
 
-def _written(request: RecordRequest, now: datetime, params: dict[str, Any]) -> JobExecution:
-    row = request.row
-    assert row is not None
-    for key, value in {**params, "finished_at": now}.items():
-        set_committed_value(row, key, value)
-    return row
-
-
 async def _read_back(
-    session: AsyncSession, requests: Sequence[RecordRequest]
-) -> list[JobExecution | None]:
+    connection: AsyncConnection, requests: Sequence[RecordRequest]
+) -> list[RunRow | None]:
     """Each request's row if it holds that request's outcome (this write or a retried
     one whose commit answer was lost), else None (the lease was lost)."""
-    ids = [request.lease.execution_id for request in requests]
-    rows = {
-        row.execution_id: row
-        for row in (
-            await session.scalars(select(JobExecution).where(JobExecution.execution_id.in_(ids)))
-        ).all()
-    }
+    ids = [request.row.execution_id for request in requests]
+    found = await connection.execute(select_runs().where(EXECUTIONS.c.execution_id.in_(ids)))
+    rows = {values[0]: RunRow.of(values) for values in found}
     return [
         row if _mine(row, request) else None
         for request in requests
-        for row in [rows.get(request.lease.execution_id)]
+        for row in [rows.get(request.row.execution_id)]
     ]
 
 
@@ -173,10 +139,8 @@ async def give_up_lease(sessions: SessionFactory, lease: Lease, *, locked: bool)
 
     async def work(session: AsyncSession) -> bool:
         now = db_now_expr(session)
-        result = await session.execute(
-            _fenced(lease).values(lease_expires_at=now).execution_options(synchronize_session=False)
-        )
-        if not _matched(result):
+        result = await session.execute(lease.fenced().values(lease_expires_at=now))
+        if cast(CursorResult[Any], result).rowcount != 1:
             return False
         if locked:
             await session.execute(

@@ -18,8 +18,8 @@ from tickwork_executor.errors import PublishDenied, TaskDefinitionError, TaskFai
 from tickwork_executor.tasks import RunContext, task_function
 
 if TYPE_CHECKING:
-    from tickwork_executor.guarded_http import HttpAnswer
-    from tickwork_executor.http_limits import HttpLimits
+    from tickwork_executor.run.guarded_http import HttpAnswer
+    from tickwork_executor.run.http_limits import HttpLimits
 
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 BODY_EXCERPT_CHARS = 200
@@ -90,7 +90,7 @@ def boundaries_of(settings: Settings, publish_bus: Bus | None = None) -> Boundar
     """
     from tickwork_shared.egress import EgressConfigError, EgressPolicy
 
-    from tickwork_executor.http_limits import HttpLimits
+    from tickwork_executor.run.http_limits import HttpLimits
 
     try:
         policy = EgressPolicy.parse(settings.http_allow, settings.http_egress)
@@ -131,8 +131,8 @@ def builtin_functions(bus: Bus, boundaries: Boundaries | None = None) -> list[Ca
         if not any(name.lower() == "idempotency-key" for name in sent_headers):
             sent_headers["Idempotency-Key"] = context.idempotency_key
         # Here, not at import: httpx loads rich and click (~15 MB) for its CLI.
-        from tickwork_executor.guarded_http import send
-        from tickwork_executor.http_limits import HttpLimits
+        from tickwork_executor.run.guarded_http import send
+        from tickwork_executor.run.http_limits import HttpLimits
 
         answer = await send(
             bounds.http or HttpLimits(),

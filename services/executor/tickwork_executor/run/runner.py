@@ -21,7 +21,7 @@ from tickwork_shared.secret_refs import SecretNotFound, resolve
 from tickwork_shared.secret_store import SecretStore
 
 from tickwork_executor.errors import InvalidArguments, SecretMissing, TaskFailed
-from tickwork_executor.outcomes import Outcome, bound_result, error_text, hide, scrubbed
+from tickwork_executor.record.outcomes import Outcome, bound_result, error_text, hide, scrubbed
 from tickwork_executor.tasks import RunContext, TaskFunctionSpec
 
 logger = logging.getLogger(__name__)

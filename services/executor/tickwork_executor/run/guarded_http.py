@@ -22,7 +22,7 @@ import httpx
 from tickwork_shared.egress import EgressPolicy, decide
 
 from tickwork_executor.errors import EgressDenied, ResponseTooLarge
-from tickwork_executor.http_limits import HttpLimits, Resolver
+from tickwork_executor.run.http_limits import HttpLimits, Resolver
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):

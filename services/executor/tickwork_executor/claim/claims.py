@@ -14,11 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, exists, func, select, update
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 from tickwork_shared.db.dialect import clock_params, db_now, is_sqlite
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
@@ -33,9 +31,11 @@ from tickwork_shared.events import add_events, execution_events
 from tickwork_shared.messages import RunMessage
 from tickwork_shared.misfire import is_misfire
 
-from tickwork_executor import statements
-from tickwork_executor.claim_rules import EndAtClaim, end_at_claim
-from tickwork_executor.job_locks import holds_job_lock, take_job_lock
+from tickwork_executor.claim import statements
+from tickwork_executor.claim.job_locks import holds_job_lock, take_job_lock
+from tickwork_executor.claim.rules import EndAtClaim, end_at_claim
+from tickwork_executor.faults import Fault, FaultPoint, reach
+from tickwork_executor.run_row import RowWrite, RunRow, write_rows
 
 
 class ClaimKind(StrEnum):
@@ -54,7 +54,8 @@ class ClaimKind(StrEnum):
 @dataclass(frozen=True)
 class Claim:
     kind: ClaimKind
-    row: JobExecution | None = None
+    row: RunRow | None = None
+    """The run's row as this claim committed it (as it found it, if it wrote nothing)."""
     locked: bool = False
     """True when this run holds its job's lock (release it when recording)."""
     job_type: str = ""
@@ -80,14 +81,8 @@ class Claimer:
     offered: frozenset[str]
     lease_seconds: float
     overlap_requeue_seconds: float
-
-    async def claim(self, message: RunMessage, *, lease_token: str) -> Claim:
-        """Claim the run of `message` in one transaction (transient errors retried).
-
-        `lease_token` must stay the same across retries of one delivery: if a commit
-        succeeded but its answer was lost, the retry recognises its own claim.
-        """
-        return (await self.claim_many([ClaimRequest(message, lease_token)]))[0]
+    fault: Fault | None = None
+    """Reached (`BEFORE_CLAIM`) as each claim transaction is about to begin."""
 
     async def claim_many(self, requests: Sequence[ClaimRequest]) -> list[Claim]:
         """Claim several runs in one transaction; one `Claim` per request, in order.
@@ -97,7 +92,11 @@ class Claimer:
         conditional UPDATE, each with its own lease token). Should that UPDATE match
         fewer rows than were decided (it cannot while the row locks hold), the batch is
         rolled back and every request claimed alone.
+
+        A request's `lease_token` must stay the same across retries of one delivery: if
+        a commit succeeded but its answer was lost, the retry recognises its own claim.
         """
+        await reach(self.fault, FaultPoint.BEFORE_CLAIM)
         try:
             return await run_in_transaction(
                 self.sessions,
@@ -113,27 +112,27 @@ class Claimer:
         self, session: AsyncSession, requests: Sequence[ClaimRequest]
     ) -> list[Claim]:
         ids = sorted({request.message.execution_id for request in requests})
+        # Core statements go to the connection: the session would only add its ORM
+        # bookkeeping to each (they touch no entity).
+        connection = await session.connection()
         # The database clock comes with the rows (one round trip fewer); it is read as
         # the statement starts, so a wait for a row lock only makes it earlier: leases
         # computed from it end sooner, never later, than the database's own view.
         locked = (
-            await session.execute(
+            await connection.execute(
                 statements.lock_rows(sqlite=is_sqlite(session)),
                 {"ids": ids, **clock_params(session)},
             )
         ).all()
-        rows: dict[str, JobExecution] = {row.execution_id: row for row, _ in locked}
-        now = locked[0][1] if locked else await db_now(session)
+        rows = {values[1]: RunRow.of(values[1:]) for values in locked}
+        now = locked[0][0] if locked else await db_now(session)
         job_ids = sorted({row.job_id for row in rows.values()})
         jobs: dict[int, _JobFacts] = {}
         if job_ids:
-            # Core statements go to the connection: the session would only add its ORM
-            # bookkeeping to each (they touch no entity).
-            connection = await session.connection()
             found = await connection.execute(statements.JOB_FACTS, {"ids": job_ids})
             jobs = {facts[0]: _JobFacts(*facts[1:-1], facts[-1] or "") for facts in found.all()}
         claims: list[Claim | None] = []
-        ended: list[JobExecution] = []
+        ended: list[RunRow] = []
         starting: dict[int, _Starting] = {}
         seen: set[str] = set()
         # Runs of `maxConcurrentRuns` jobs counted so far in this transaction (job id:
@@ -160,22 +159,22 @@ class Claimer:
                 if decided.kind is ClaimKind.ENDED and decided.row is not None:
                     ended.append(decided.row)
                 claims.append(decided)
+        started: list[RunRow] = []
         if starting:
-            await self._start_all(session, list(starting.values()), now)
-            for index, start in starting.items():
+            started = await self._start_all(session, list(starting.values()), now)
+            for (index, start), row in zip(starting.items(), started, strict=True):
                 claims[index] = Claim(
-                    ClaimKind.CLAIMED, start.row, locked=start.locked, job_type=start.job_type
+                    ClaimKind.CLAIMED, row, locked=start.locked, job_type=start.job_type
                 )
         # Their events, in this transaction (one INSERT): a run that starts or ends here.
-        changed = ended + [start.row for start in starting.values()]
-        await add_events(await session.connection(), execution_events(changed, now))
+        await add_events(connection, execution_events(ended + started, now))
         return [claim for claim in claims if claim is not None]
 
     async def _decide(
         self,
         session: AsyncSession,
         message: RunMessage,
-        row: JobExecution | None,
+        row: RunRow | None,
         jobs: dict[int, _JobFacts],
         now: datetime,
         lease_token: str,
@@ -246,44 +245,35 @@ class Claimer:
 
     async def _start_all(
         self, session: AsyncSession, starting: list[_Starting], now: datetime
-    ) -> None:
-        """Switch the runs to `running` in one conditional UPDATE; stamp their jobs."""
+    ) -> list[RunRow]:
+        """Switch the runs to `running` in one conditional UPDATE; stamp their jobs.
+
+        The rows as written (no read-back: every value is known here).
+        """
         expires = now + timedelta(seconds=self.lease_seconds)
-        params = statements.batch_params(
-            [{"id": start.row.execution_id, "token": start.lease_token} for start in starting],
-            now=now,
-            expires=expires,
-            claimer=self.executor_id,
-            claimer_host=self.host_name,
-        )
+        started = [
+            start.row.changed(
+                status=ExecutionStatus.RUNNING.value,
+                started_at=now,
+                lease_expires_at=expires,
+                executor_id=self.executor_id,
+                host_name=self.host_name,
+                next_publish_at=None,
+                publish_claim=None,
+                lease_token=start.lease_token,
+                published_at=start.row.published_at or now,
+            )
+            for start in starting
+        ]
         connection = await session.connection()
-        result = await connection.execute(statements.start_runs(len(starting)), params)
-        if _rowcount(result) != len(starting):
+        if await write_rows(connection, statements.START_RUNS, started) != len(started):
             raise _Raced
-        job_ids = sorted({start.row.job_id for start in starting})
+        job_ids = sorted({row.job_id for row in started})
         await connection.execute(statements.STAMP_LAST_RUN, {"ids": job_ids, "now": now})
-        written: dict[str, Any] = {
-            "status": ExecutionStatus.RUNNING.value,
-            "started_at": now,
-            "lease_expires_at": expires,
-            "executor_id": self.executor_id,
-            "host_name": self.host_name,
-            "next_publish_at": None,
-            "publish_claim": None,
-        }
-        # The rows hold exactly what was written (every value is known here), set as
-        # their committed state: no read-back, and nothing for the session to flush.
-        for start in starting:
-            values = {
-                **written,
-                "lease_token": start.lease_token,
-                "published_at": start.row.published_at or now,
-            }
-            for key, value in values.items():
-                set_committed_value(start.row, key, value)
+        return started
 
     async def _newer_run_waiting(
-        self, session: AsyncSession, row: JobExecution, job: _JobFacts, now: datetime
+        self, session: AsyncSession, row: RunRow, job: _JobFacts, now: datetime
     ) -> bool:
         """A later scheduled fire time of the job is a misfire too (asked only when it
         matters), so under `run_once` this one is not the latest misfire: the planner's
@@ -306,46 +296,41 @@ class Claimer:
     async def _end(
         self,
         session: AsyncSession,
-        row: JobExecution,
+        row: RunRow,
         ended: EndAtClaim,
         now: datetime,
         job_type: str,
     ) -> Claim:
         ran_here = ended.status is ExecutionStatus.FAILED
-        values: dict[str, Any] = {
-            "status": ended.status.value,
-            "reason": ended.reason,
-            "error": ended.error,
-            "finished_at": now,
-            "next_publish_at": None,
-            "publish_claim": None,
-            "retry_handled": ended.status
-            not in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT),
-        }
-        if ran_here:
-            values |= {"executor_id": self.executor_id, "host_name": self.host_name}
-        if not await _update_queued(session, row, **values):
-            raise _Raced
-        await session.refresh(row)
+        written = row.changed(
+            status=ended.status.value,
+            reason=ended.reason,
+            error=ended.error,
+            finished_at=now,
+            next_publish_at=None,
+            publish_claim=None,
+            retry_handled=ended.status not in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT),
+            executor_id=self.executor_id if ran_here else row.executor_id,
+            host_name=self.host_name if ran_here else row.host_name,
+        )
+        await _write_queued(session, statements.END_AT_CLAIM, written)
         return Claim(
-            ClaimKind.ENDED, row, job_type=job_type, note=ended.reason or ended.status.value
+            ClaimKind.ENDED, written, job_type=job_type, note=ended.reason or ended.status.value
         )
 
     async def _defer(
         self,
         session: AsyncSession,
-        row: JobExecution,
+        row: RunRow,
         now: datetime,
         *,
         rounds: int = 1,
         note: str = "job lock held",
     ) -> Claim:
         later = now + timedelta(seconds=self.overlap_requeue_seconds * rounds)
-        if not await _update_queued(
-            session, row, due_at=later, next_publish_at=later, publish_claim=None
-        ):
-            raise _Raced
-        return Claim(ClaimKind.DEFERRED, row, note=note)
+        written = row.changed(due_at=later, next_publish_at=later, publish_claim=None)
+        await _write_queued(session, statements.DEFER, written)
+        return Claim(ClaimKind.DEFERRED, written, note=note)
 
 
 @dataclass(frozen=True)
@@ -365,13 +350,13 @@ class _JobFacts:
 class _Starting:
     """A run the claim starts: its row, lease token, whether it took the job lock."""
 
-    row: JobExecution
+    row: RunRow
     lease_token: str
     locked: bool
     job_type: str
 
 
-def _agrees(message: RunMessage, row: JobExecution) -> bool:
+def _agrees(message: RunMessage, row: RunRow) -> bool:
     """The message names the row's job and attempt (it is a delivery of that run)."""
     return row.job_id == message.job_id and row.attempt == message.attempt
 
@@ -380,7 +365,7 @@ BACKFILL_LINE_CAP = 30
 """A backfill run this far back in line (or further) waits this many requeue intervals."""
 
 
-async def _older_backfills_waiting(session: AsyncSession, row: JobExecution) -> int:
+async def _older_backfills_waiting(session: AsyncSession, row: RunRow) -> int:
     """How many earlier fire times of the same job's backfill are still queued (they go
     first), counted up to `BACKFILL_LINE_CAP` (`ix_job_executions_job_status`)."""
     older = (
@@ -411,18 +396,7 @@ async def _running_of_job(session: AsyncSession, job_id: int, now: datetime) -> 
     return int(counted or 0)
 
 
-async def _update_queued(session: AsyncSession, row: JobExecution, **values: Any) -> bool:
-    result = await session.execute(
-        update(JobExecution)
-        .where(
-            JobExecution.execution_id == row.execution_id,
-            JobExecution.status == ExecutionStatus.QUEUED.value,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return _rowcount(result) == 1
-
-
-def _rowcount(result: Any) -> int:
-    return cast(CursorResult[Any], result).rowcount
+async def _write_queued(session: AsyncSession, write: RowWrite, row: RunRow) -> None:
+    """Write the queued run `row` as it is to be; `_Raced` if it is no longer queued."""
+    if await write_rows(await session.connection(), write, [row]) != 1:
+        raise _Raced

@@ -16,10 +16,6 @@ class Slots:
         self._free = asyncio.Semaphore(size)
         metrics.slots(self.used, self.size)
 
-    @property
-    def full(self) -> bool:
-        return self.used >= self.size
-
     async def acquire(self, stop: asyncio.Event) -> bool:
         """Take a slot; False (nothing taken) if `stop` is set first."""
         if stop.is_set():

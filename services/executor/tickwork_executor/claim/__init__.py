@@ -1,0 +1,1 @@
+"""Claim: one short transaction that turns delivered run messages into running runs."""
