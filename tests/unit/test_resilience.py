@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from tickwork_shared.resilience import (
@@ -170,7 +170,9 @@ async def test_stop_during_a_wait_raises_stopped() -> None:
 
 async def test_the_loop_backs_off_on_failures_and_resets_on_success() -> None:
     stop = asyncio.Event()
-    outcomes = iter([Transient("a"), Transient("b"), 5.0, Fatal("c"), 0.0])
+    outcomes: Iterator[Exception | float] = iter(
+        [Transient("a"), Transient("b"), 5.0, Fatal("c"), 0.0]
+    )
     failures: list[tuple[int, str, float]] = []
 
     async def tick() -> float:

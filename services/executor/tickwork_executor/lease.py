@@ -25,6 +25,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 from tickwork_shared.db.retry import is_transient, run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
+from tickwork_shared.lifecycle import Component
 
 from tickwork_executor.outcomes import StopReason
 from tickwork_executor.shield import uncut
@@ -81,8 +82,9 @@ async def extend_lease(sessions: SessionFactory, lease: Lease, seconds: float) -
     return await run_in_transaction(sessions, work, what="lease heartbeat")
 
 
-class LeaseKeeper:
-    """Runs the heartbeat of one task until `stop()`; calls `interrupt` when it must end.
+class LeaseKeeper(Component):
+    """Runs the heartbeat of one task (`async with keeper:`, or `start` and `close`);
+    calls `interrupt` when the task must end.
 
     `extend` performs one heartbeat; `acquired_at` is the monotonic time at which the
     claim that granted the lease was sent.
@@ -108,7 +110,7 @@ class LeaseKeeper:
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Beat in the background from the first heartbeat on (`close` ends it).
 
         Until then only a timer exists: most runs end before their first heartbeat, and a

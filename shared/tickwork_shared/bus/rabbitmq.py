@@ -43,6 +43,7 @@ from tickwork_shared.bus.topology import (
 )
 from tickwork_shared.bus.urls import redacted, split_amqp_urls
 from tickwork_shared.errors import BusUnavailable
+from tickwork_shared.resilience import RECOVERY
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +255,9 @@ class RabbitBus(abc.Bus):
     it is lost, to the next ones in turn.
     `publish_timeout` bounds each publish (and each consume/subscribe set-up);
     `connection_name` shows in RabbitMQ's connection list, so operators and drills can
-    tell tickwork's connections apart; `reconnect_interval` paces reconnect attempts;
+    tell tickwork's connections apart; `reconnect_interval` paces reconnect attempts
+    (aio-pika's robust connection waits a fixed interval: the cap of `RECOVERY`, so a
+    broker that is back is reconnected to as soon as a loop would retry it);
     `declare_topology=False` declares nothing (a publish-only user without `configure`).
     """
 
@@ -264,7 +267,7 @@ class RabbitBus(abc.Bus):
         *,
         publish_timeout: float = 5.0,
         connection_name: str = "tickwork",
-        reconnect_interval: float = 2.0,
+        reconnect_interval: float = RECOVERY.cap,
         declare_topology: bool = True,
     ) -> None:
         self.reconnects = 0
