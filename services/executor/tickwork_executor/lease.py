@@ -26,6 +26,7 @@ from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 from tickwork_shared.db.retry import is_transient, run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.lifecycle import Component
+from tickwork_shared.resilience import sleep_unless_stopped
 
 from tickwork_executor.outcomes import StopReason
 from tickwork_executor.shield import uncut
@@ -143,25 +144,18 @@ class LeaseKeeper(Component):
 
     async def run(self) -> None:
         """Beat in the caller's task until stopped or the lease ends."""
-        if not await self._stopped_within(self._next_wait()):
+        if not await sleep_unless_stopped(self._next_wait(), self._stopped):
             await self._beats()
 
     async def _beats(self) -> None:
         """Beat, then wait, until stopped or the lease ends (the first wait is behind)."""
         # Stopped between the timer firing and this task's first step: no beat is due.
         while not self._stopped.is_set() and await self._beat():
-            if await self._stopped_within(self._next_wait()):
+            if await sleep_unless_stopped(self._next_wait(), self._stopped):
                 return
 
     def _next_wait(self) -> float:
         return min(self._heartbeat, max(self._expires - time.monotonic(), 0.0))
-
-    async def _stopped_within(self, seconds: float) -> bool:
-        try:
-            await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
-            return True
-        except TimeoutError:
-            return False
 
     async def _beat(self) -> bool:
         """One heartbeat; False when the task was interrupted (beating is over)."""
