@@ -11,13 +11,15 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from tickwork_shared.enums import Role
 from tickwork_shared.errors import ConfigurationError, TickworkError
+from tickwork_shared.lifecycle import run_service, say_misconfigured
 from tickwork_shared.logs import configure_logging
 from tickwork_shared.setting_errors import unknown_variables
 from tickwork_shared.settings import Settings, load_settings
@@ -67,17 +69,6 @@ def _expiry(value: str) -> datetime:
     return parse_expiry(value)
 
 
-def _run_service(service: Coroutine[Any, Any, None]) -> None:
-    """`asyncio.run`, on uvloop's event loop where it is installed (same semantics, a
-    cheaper loop: fewer CPU cycles per socket write and callback)."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(service)
-        return
-    uvloop.run(service)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command in CLIENT_COMMANDS:
@@ -85,11 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "dev":
         from tickwork.dev import run_dev
 
-        try:
-            run_dev()
-        except ConfigurationError as error:
-            _exit_misconfigured(args.command, error)
-        return
+        raise SystemExit(run_dev())
 
     if args.command == "doctor":
         from tickwork.doctor import doctor_command
@@ -108,15 +95,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif args.command == "api":
             from tickwork_api.main import serve
 
-            _run_service(serve(settings))
+            raise SystemExit(run_service(partial(serve, settings), name="api"))
         elif args.command == "planner":
             from tickwork_planner.main import run as run_planner
 
-            _run_service(run_planner(settings))
+            raise SystemExit(run_service(partial(run_planner, settings), name="planner"))
         elif args.command == "executor":
             from tickwork_executor.main import run as run_executor
 
-            _run_service(run_executor(settings))
+            raise SystemExit(run_service(partial(run_executor, settings), name="executor"))
         elif args.command == "api-key":
             from tickwork.keys import key_command, key_settings
 
@@ -132,11 +119,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _exit_misconfigured(command: str, error: ConfigurationError) -> NoReturn:
-    """A mistake in the deployment (a bad setting, an unknown database, a schema behind
-    the code): one line per problem, no traceback, exit code 2."""
-    for line in str(error).splitlines():
-        print(f"tickwork {command}: {line}", file=sys.stderr)
-    raise SystemExit(2) from None
+    """A mistake in the deployment: one line per problem, no traceback, exit code 2."""
+    raise SystemExit(say_misconfigured(command, error)) from None
 
 
 def _migrate(settings: Settings) -> None:

@@ -13,8 +13,8 @@ import contextlib
 import logging
 import os
 import secrets
-import signal
-from collections.abc import Iterator
+from contextlib import AsyncExitStack
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -24,6 +24,7 @@ from tickwork_shared.bus.memory import MemoryBus
 from tickwork_shared.bus.topology import EVENTS_EXCHANGE
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.enums import Role
+from tickwork_shared.lifecycle import run_service
 from tickwork_shared.logs import configure_logging
 from tickwork_shared.migrate import upgrade_to_head_async
 from tickwork_shared.setting_errors import unknown_variables
@@ -125,14 +126,6 @@ async def log_execution(delivery: Delivery) -> None:
     logger.info(line)
 
 
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handling: dev stops every service on one signal."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 async def _wait_for_task_functions(sessions: SessionFactory) -> None:
     """The executor registers its task functions at start; job creation needs them."""
     from sqlalchemy import func, select
@@ -146,9 +139,10 @@ async def _wait_for_task_functions(sessions: SessionFactory) -> None:
             await asyncio.sleep(0.1)
 
 
-async def serve_dev(folder: Path) -> None:
+async def serve_dev(folder: Path, stop: asyncio.Event) -> None:
     from tickwork_api.app import create_app
     from tickwork_api.keys import ensure_api_key
+    from tickwork_api.server import Server, serve_until
     from tickwork_executor.service import Executor
     from tickwork_planner.service import Planner
 
@@ -158,17 +152,17 @@ async def serve_dev(folder: Path) -> None:
     create_private_database(folder)
     await upgrade_to_head_async(settings.database_url)
     key = read_or_create_key(folder)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
 
-    async with open_database(settings) as sessions, MemoryBus() as bus:
+    async with AsyncExitStack() as stack:
+        sessions = await stack.enter_async_context(open_database(settings))
+        bus = await stack.enter_async_context(MemoryBus())
         await ensure_api_key(sessions, key, "tickwork dev admin", Role.ADMIN)
         watcher = await bus.subscribe(EVENTS_EXCHANGE, ["execution.*"], log_execution)
-        executor = Executor(settings, sessions=sessions, bus=bus)
-        planner = Planner(settings, sessions=sessions, bus=bus)
-        server = _QuietServer(
+        stack.push_async_callback(watcher.close)
+        # Closed in reverse: the planner stops first, then the executor drains.
+        executor = await stack.enter_async_context(Executor(settings, sessions=sessions, bus=bus))
+        planner = await stack.enter_async_context(Planner(settings, sessions=sessions, bus=bus))
+        server = Server(
             uvicorn.Config(
                 create_app(settings, sessions=sessions, bus=bus),
                 host=settings.api_host,
@@ -178,9 +172,9 @@ async def serve_dev(folder: Path) -> None:
             )
         )
         tasks = [
-            asyncio.create_task(executor.run(), name="executor"),
-            asyncio.create_task(planner.run(), name="planner"),
-            asyncio.create_task(server.serve(), name="api"),
+            asyncio.create_task(executor.serve(stop), name="executor"),
+            asyncio.create_task(planner.serve(stop), name="planner"),
+            asyncio.create_task(serve_until(server, stop), name="api"),
         ]
         await _wait_for_task_functions(sessions)
         # uvicorn has no start event to await, only this flag.
@@ -190,11 +184,8 @@ async def serve_dev(folder: Path) -> None:
             print(banner(settings, key), flush=True)
         await _until_stop_or_crash(stop, tasks)
         logger.info("stopping tickwork dev")
-        server.should_exit = True
-        planner.stop()
-        await executor.stop()
+        stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await watcher.close()
 
 
 async def _until_stop_or_crash(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
@@ -206,8 +197,9 @@ async def _until_stop_or_crash(stop: asyncio.Event, tasks: list[asyncio.Task[Non
             logger.error("%s stopped unexpectedly", task.get_name(), exc_info=task.exception())
 
 
-def run_dev() -> None:
+def run_dev() -> int:
+    """`tickwork dev` until Ctrl-C or SIGTERM; the exit code (`run_service`)."""
     configure_logging("human", os.environ.get("TICKWORK_LOG_LEVEL", "INFO"))
     for warning in unknown_variables(os.environ, Settings):
         logger.warning(warning)
-    asyncio.run(serve_dev(Path.cwd()))
+    return run_service(partial(serve_dev, Path.cwd()), name="dev")

@@ -29,6 +29,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import is_transient, run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
+from tickwork_shared.lifecycle import Component
 from tickwork_shared.messages import RunMessage
 from tickwork_shared.pools import DEFAULT_POOL, run_queue_of
 from tickwork_shared.queues import take_batch
@@ -155,12 +156,12 @@ async def publish_and_mark(
     return len(confirmed)
 
 
-class OutboxPublisher:
+class OutboxPublisher(Component):
     """Publishes runs its owner just committed, in the background, in batches.
 
     `submit` never blocks, so a request or a planning transaction never waits on the
     broker. Rows whose publish fails stay claimed until their relay delay passes; then a
-    relay publishes them.
+    relay publishes them. `async with publisher:` (or `start`/`close`) runs it.
     """
 
     def __init__(self, bus: Bus, sessions: SessionFactory, *, batch_size: int = 500) -> None:

@@ -2,9 +2,10 @@
 schema this code needs, and RabbitMQ takes the login, the virtual host and the topology.
 
 A permanent failure (see `startup_rules`) raises `StartupFailed`, which the command line
-prints as one line before exiting with code 2. A transient one is retried with back-off,
-one warning line per attempt (the traceback only at debug level), until it passes or the
-process is stopped; `on_waiting` hears the reason (None once ready), for the api's `/ready`.
+prints as one line before exiting with code 2. A transient one is retried with the
+`RECOVERY` back-off, one warning line per attempt (the traceback only at debug level),
+until it passes or the process is stopped; `on_waiting` hears the reason (None once
+ready), for the api's `/ready`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tickwork_shared.bus.topology import declare_topology
 from tickwork_shared.bus.urls import split_amqp_urls
 from tickwork_shared.db.engine import create_engine
-from tickwork_shared.errors import ConfigurationError
+from tickwork_shared.errors import ConfigurationError, TransientError
+from tickwork_shared.resilience import retry_while_transient
 from tickwork_shared.schema_versions import known_revisions
 from tickwork_shared.settings import Settings
 from tickwork_shared.startup_rules import (
@@ -29,7 +31,6 @@ from tickwork_shared.startup_rules import (
     Verdict,
     classify_bus_error,
     classify_database_error,
-    retry_delay,
     schema_problem,
 )
 
@@ -112,17 +113,24 @@ DATABASE_CHECK: Check = (check_database, classify_database_error)
 BUS_CHECK: Check = (check_bus, classify_bus_error)
 
 
+class _NotReady(TransientError):
+    """Some check failed in a way that passes on its own; the message says why."""
+
+
 async def wait_until_ready(
     settings: Settings,
     *,
     bus: bool = True,
     on_waiting: Callable[[str | None], None] | None = None,
 ) -> None:
-    """Run the checks until they pass; raise `StartupFailed` on a permanent failure."""
+    """Run the checks until they pass (retried with the `RECOVERY` back-off); raise
+    `StartupFailed` on a permanent failure."""
     checks = [DATABASE_CHECK, BUS_CHECK] if bus else [DATABASE_CHECK]
-    attempt = 0
-    while True:
-        attempt += 1
+    attempts = 0
+
+    async def attempt() -> None:
+        nonlocal attempts
+        attempts += 1
         waiting: list[str] = []
         for check, classify in checks:
             try:
@@ -133,25 +141,28 @@ async def wait_until_ready(
                 if verdict.permanent:
                     raise StartupFailed(verdict.reason) from None
                 waiting.append(verdict.reason)
-        if not waiting:
-            if attempt > 1:
-                logger.info(
-                    "start-up checks passed (attempt %d)",
-                    attempt,
-                    extra={"action": "startup_ready", "attempt": attempt},
-                )
-            if on_waiting is not None:
-                on_waiting(None)
-            return
-        delay = retry_delay(attempt)
-        reason = "; ".join(waiting)
+        if waiting:
+            raise _NotReady("; ".join(waiting))
+
+    def on_retry(attempt: int, error: BaseException, delay: float) -> None:
         if on_waiting is not None:
-            on_waiting(reason)
+            on_waiting(str(error))
         logger.warning(
             "start-up attempt %d: %s; next try in %.1f s",
             attempt,
-            reason,
+            error,
             delay,
             extra={"action": "startup_waiting", "attempt": attempt, "next_try_seconds": delay},
         )
-        await asyncio.sleep(delay)
+
+    await retry_while_transient(
+        attempt, is_transient=lambda error: isinstance(error, _NotReady), on_retry=on_retry
+    )
+    if attempts > 1:
+        logger.info(
+            "start-up checks passed (attempt %d)",
+            attempts,
+            extra={"action": "startup_ready", "attempt": attempts},
+        )
+    if on_waiting is not None:
+        on_waiting(None)

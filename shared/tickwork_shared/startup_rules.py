@@ -64,11 +64,6 @@ def schema_problem(current: str | None, heads: Set[str], known: Set[str]) -> str
     )
 
 
-def retry_delay(attempt: int, *, first: float = 0.5, cap: float = 15.0) -> float:
-    """Seconds before start-up attempt `attempt + 1`: doubling from `first`, at most `cap`."""
-    return float(min(cap, first * 2 ** min(attempt - 1, 30)))
-
-
 def _chain(error: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     link: BaseException | None = error

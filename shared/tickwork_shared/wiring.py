@@ -5,12 +5,18 @@ Called from each service's start-up, never at import time.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory, create_engine, create_session_factory
+from tickwork_shared.errors import BusUnavailable
+from tickwork_shared.resilience import Stopped, retry_while_transient
 from tickwork_shared.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -36,6 +42,36 @@ def create_bus(settings: Settings) -> Bus:
         publish_timeout=settings.publish_timeout_seconds,
         connection_name=f"tickwork {settings.instance_id}",
     )
+
+
+async def start_bus(bus: Bus, stop: asyncio.Event) -> bool:
+    """Start `bus`, retrying with the `RECOVERY` back-off while no broker answers; False
+    if `stop` is set first.
+
+    Each attempt tries every broker `TICKWORK_AMQP_URL` names (`RabbitBus.start`), so a
+    cluster with one live node is joined on the first attempt.
+    """
+    if stop.is_set():
+        return False
+
+    def on_retry(failures: int, error: BaseException, delay: float) -> None:
+        logger.warning(
+            "message bus unreachable (%s); retrying in %.1f s",
+            error,
+            delay,
+            extra={"action": "bus_start_failed", "failures": failures},
+        )
+
+    try:
+        await retry_while_transient(
+            bus.start,
+            is_transient=lambda error: isinstance(error, BusUnavailable),
+            stop=stop,
+            on_retry=on_retry,
+        )
+    except Stopped:
+        return False
+    return True
 
 
 def create_publish_bus(settings: Settings) -> Bus | None:

@@ -18,6 +18,7 @@ import pytest
 from alembic import command
 from sqlalchemy.engine import make_url
 from tickwork_shared.migrate import alembic_config, upgrade_to_head
+from tickwork_shared.resilience import RECOVERY
 
 from tests.fixtures.database import database_url, empty_database, execute_on_server
 from tests.harness.processes import TICKWORK, Stack, free_port
@@ -298,7 +299,10 @@ async def test_a_broker_outage_at_start_is_waited_for_then_the_planner_runs(
 
             waited = await wait_for(attempts, timeout=90, what="two start-up attempts")
             assert all("RabbitMQ unreachable" in str(e["msg"]) for e in waited)
-            assert [e["next_try_seconds"] for e in waited[:2]] == [0.5, 1.0]
+            # The RECOVERY back-off: growing from 0.5 s, jittered (up to half taken off).
+            for attempt, entry in enumerate(waited[:2], start=1):
+                delay = float(entry["next_try_seconds"])  # type: ignore[arg-type]
+                assert RECOVERY.delay(attempt, 0.999) <= delay <= RECOVERY.delay(attempt, 0.0)
             proxy.restore()
 
             async def started() -> bool:

@@ -12,6 +12,7 @@ import pytest
 from tickwork_shared.bus import EVENTS_EXCHANGE, RUNS_QUEUE
 from tickwork_shared.bus.rabbitmq import RabbitBus
 from tickwork_shared.errors import BusUnavailable
+from tickwork_shared.resilience import Backoff
 
 from tests.fixtures.amqp import AmqpServer, close_amqp_connections, rabbitmqctl
 from tests.harness.tcp_proxy import TcpProxy
@@ -51,7 +52,9 @@ async def test_publish_during_an_outage_fails_within_the_timeout(
     amqp_url: str, amqp_server: AmqpServer
 ) -> None:
     ctl, vhost = amqp_server.ctl, amqp_server.vhost
-    async with RabbitBus(amqp_url, publish_timeout=1.0, reconnect_interval=0.2) as bus:
+    async with RabbitBus(
+        amqp_url, publish_timeout=1.0, reconnect=Backoff(initial=0.2, cap=0.2)
+    ) as bus:
         # The broker stays up but refuses this vhost: every reconnect attempt fails.
         await rabbitmqctl("clear_permissions", "-p", vhost, amqp_server.user, ctl=ctl)
         try:
@@ -159,7 +162,9 @@ async def test_a_lost_connection_moves_to_the_next_broker_of_the_list(amqp_url: 
         TcpProxy(target.hostname or "127.0.0.1", target.port or 5672) as second,
     ):
         urls = f"{_via(amqp_url, first.port)},{_via(amqp_url, second.port)}"
-        async with RabbitBus(urls, publish_timeout=2.0, reconnect_interval=0.2) as bus:
+        async with RabbitBus(
+            urls, publish_timeout=2.0, reconnect=Backoff(initial=0.2, cap=0.2)
+        ) as bus:
             inbox = Inbox()
             await bus.consume(RUNS_QUEUE, inbox, prefetch=5)
             assert (first.connections, second.connections) == (1, 0)

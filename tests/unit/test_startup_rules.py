@@ -12,7 +12,6 @@ from tickwork_shared.errors import BusUnavailable
 from tickwork_shared.startup_rules import (
     classify_bus_error,
     classify_database_error,
-    retry_delay,
     schema_problem,
 )
 
@@ -127,8 +126,3 @@ def test_schema_ahead_says_which_revision_is_unknown() -> None:
     assert ahead is not None
     assert "9999" in ahead
     assert "does not know" in ahead
-
-
-def test_retry_delay_doubles_up_to_a_cap() -> None:
-    assert [retry_delay(n) for n in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
-    assert retry_delay(10_000) == 15.0

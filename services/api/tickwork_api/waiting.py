@@ -7,8 +7,6 @@ takes the port.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
@@ -16,13 +14,7 @@ from fastapi.responses import JSONResponse
 from tickwork_shared.settings import Settings
 from tickwork_shared.startup import wait_until_ready
 
-
-class _Server(uvicorn.Server):
-    """No signal handling of its own: the process is not started yet, a signal ends it."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+from tickwork_api.server import Server
 
 
 def not_ready_app(reason: list[str]) -> FastAPI:
@@ -44,7 +36,7 @@ def not_ready_app(reason: list[str]) -> FastAPI:
 async def wait_answering_ready(settings: Settings) -> None:
     """`wait_until_ready`, serving `/ready` 503 with the reason while it waits."""
     reason = ["starting"]
-    server: _Server | None = None
+    server: Server | None = None
     serving: asyncio.Task[None] | None = None
 
     def on_waiting(now: str | None) -> None:
@@ -53,7 +45,7 @@ async def wait_answering_ready(settings: Settings) -> None:
             return
         reason[0] = now
         if server is None:
-            server = _Server(
+            server = Server(
                 uvicorn.Config(
                     not_ready_app(reason),
                     host=settings.api_host,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
+from functools import partial
 
+from tickwork_shared.lifecycle import run_service
 from tickwork_shared.logs import configure_logging
 from tickwork_shared.settings import Settings
 
@@ -13,7 +14,7 @@ from tickwork_executor.main import run
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
-    asyncio.run(run(settings))
+    raise SystemExit(run_service(partial(run, settings), name="executor"))
 
 
 if __name__ == "__main__":

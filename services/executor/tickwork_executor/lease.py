@@ -25,6 +25,8 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 from tickwork_shared.db.retry import is_transient, run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
+from tickwork_shared.lifecycle import Component
+from tickwork_shared.resilience import sleep_unless_stopped
 
 from tickwork_executor.record.outcomes import StopReason
 from tickwork_executor.run.shield import uncut
@@ -86,8 +88,9 @@ async def extend_lease(sessions: SessionFactory, lease: Lease, seconds: float) -
     return await run_in_transaction(sessions, work, what="lease heartbeat")
 
 
-class LeaseKeeper:
-    """Runs the heartbeat of one task until `stop()`; calls `interrupt` when it must end.
+class LeaseKeeper(Component):
+    """Runs the heartbeat of one task (`async with keeper:`, or `start` and `close`);
+    calls `interrupt` when the task must end.
 
     `extend` performs one heartbeat; `acquired_at` is the monotonic time at which the
     claim that granted the lease was sent.
@@ -113,7 +116,7 @@ class LeaseKeeper:
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Beat in the background from the first heartbeat on (`close` ends it).
 
         Until then only a timer exists: most runs end before their first heartbeat, and a
@@ -148,18 +151,11 @@ class LeaseKeeper:
         """Beat, then wait, until stopped or the lease ends (the first wait is behind)."""
         # Stopped between the timer firing and this task's first step: no beat is due.
         while not self._stopped.is_set() and await self._beat():
-            if await self._stopped_within(self._next_wait()):
+            if await sleep_unless_stopped(self._next_wait(), self._stopped):
                 return
 
     def _next_wait(self) -> float:
         return min(self._heartbeat, max(self._expires - time.monotonic(), 0.0))
-
-    async def _stopped_within(self, seconds: float) -> bool:
-        try:
-            await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
-            return True
-        except TimeoutError:
-            return False
 
     async def _beat(self) -> bool:
         """One heartbeat; False when the task was interrupted (beating is over)."""

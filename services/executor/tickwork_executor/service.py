@@ -18,6 +18,13 @@ from functools import partial
 from tickwork_shared.bus.abc import Bus, Subscription
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.retry import is_transient
+from tickwork_shared.lifecycle import Service
+from tickwork_shared.resilience import (
+    Stopped,
+    repeat_until_stopped,
+    retry_while_transient,
+    sleep_unless_stopped,
+)
 from tickwork_shared.secret_store import SecretStore
 from tickwork_shared.settings import Settings
 
@@ -37,7 +44,6 @@ from tickwork_executor.tasks import TaskRegistry, spec_of
 
 logger = logging.getLogger(__name__)
 
-REGISTRATION_RETRY_CAP_SECONDS = 10.0
 MAX_RECORD_BATCH = 100
 """Outcomes written per transaction at most (more wait for the next one)."""
 GATE_CHECK_SECONDS = 1.0
@@ -58,16 +64,18 @@ def build_registry(
     return registry
 
 
-class Executor:
+class Executor(Service):
     """Claims and runs runs from its pools' queues until stopped.
 
     `publish_bus`, when given, carries `amqp.publish` (the user's messages) instead of
     `bus` (see `TICKWORK_AMQP_PUBLISH_URL`); the caller starts and closes it. `fault` is
     awaited at each fault point (`faults`); without, `TICKWORK_EXECUTOR_FAULT` decides.
 
-    `run()` registers the task functions, consumes until `stop()` (or cancellation),
-    then shuts down gracefully: no new runs, running ones get `shutdown_grace_seconds`,
-    the rest are interrupted and their leases given up for the reaper to retry.
+    `async with executor: await executor.serve(stop)`: `serve` registers the task
+    functions (waiting out a database that is not up yet) and consumes until `stop` is
+    set; leaving the block shuts down gracefully: no new runs, running ones get
+    `shutdown_grace_seconds`, the rest are interrupted and their leases given up for the
+    reaper to retry.
     """
 
     def __init__(
@@ -126,35 +134,42 @@ class Executor:
             pools=self.pools,
             concurrency=settings.executor_concurrency,
         )
-        self._stop = asyncio.Event()
         self._done = asyncio.Event()
         self._started = False
+        self._subscription: Subscription | None = None
 
-    async def run(self) -> None:
+    async def start(self) -> None:
         if self._started:
             raise ExecutorError("an Executor runs once")
         self._started = True
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Register, then consume until `stop` is set (returns at once if it is first)."""
+        if not await self._register_at_start(stop):
+            return
+        self._subscription = await self._consume_pools()
+        logger.info(
+            "executor consuming pools %s with %d slots; offers %s",
+            ", ".join(self.pools),
+            self._settings.executor_concurrency,
+            ", ".join(self.registry.names),
+            extra={
+                "action": "executor_started",
+                "executor_id": self._settings.instance_id,
+                "pools": self.pools,
+            },
+        )
+        await self.consumer.attach(self._subscription)
+        await self._until_stopped(stop)
+
+    async def close(self) -> None:
+        """Drain (see the class), close the subscription, stop the task threads."""
         try:
-            if not await self._register_at_start():
-                return
-            subscription = await self._consume_pools()
-            logger.info(
-                "executor consuming pools %s with %d slots; offers %s",
-                ", ".join(self.pools),
-                self._settings.executor_concurrency,
-                ", ".join(self.registry.names),
-                extra={
-                    "action": "executor_started",
-                    "executor_id": self._settings.instance_id,
-                    "pools": self.pools,
-                },
-            )
-            try:
-                await self.consumer.attach(subscription)
-                await self._until_stopped()
-            finally:
-                await self.consumer.drain(self._settings.shutdown_grace_seconds)
-                await subscription.close()
+            if self._subscription is not None:
+                try:
+                    await self.consumer.drain(self._settings.shutdown_grace_seconds)
+                finally:
+                    await self._subscription.close()
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._done.set()
@@ -181,39 +196,36 @@ class Executor:
 
     @property
     def consuming(self) -> bool:
-        """True from the moment run() consumes its pools' queues (functions registered)."""
+        """True from the moment serve() consumes its pools' queues (functions registered)."""
         return self.consumer.attached and not self._done.is_set()
 
-    async def stop(self) -> None:
-        """Ask `run()` to shut down gracefully and wait until it has."""
-        self._stop.set()
-        if self._started:
-            await self._done.wait()
-
-    async def _register_at_start(self) -> bool:
+    async def _register_at_start(self, stop: asyncio.Event) -> bool:
         """Register the task functions, waiting out a database that is not up yet.
 
         False if stopped first. Runs are only taken once the api can see the functions.
         """
-        delay = 0.5
-        while not self._stop.is_set():
-            try:
-                await register_task_functions(self._sessions, self.registry, self.pools)
-                await self._heartbeat(starting=True)
-                return True
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                logger.warning(
-                    "cannot register the task functions yet (%r); retrying in %.1f s",
-                    error,
-                    delay,
-                    extra={"action": "registration_failed"},
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
-            delay = min(delay * 2, REGISTRATION_RETRY_CAP_SECONDS)
-        return False
+        if stop.is_set():
+            return False
+
+        async def register() -> None:
+            await register_task_functions(self._sessions, self.registry, self.pools)
+            await self._heartbeat(starting=True)
+
+        def on_retry(_failures: int, error: BaseException, delay: float) -> None:
+            logger.warning(
+                "cannot register the task functions yet (%r); retrying in %.1f s",
+                error,
+                delay,
+                extra={"action": "registration_failed"},
+            )
+
+        try:
+            await retry_while_transient(
+                register, is_transient=is_transient, stop=stop, on_retry=on_retry
+            )
+        except Stopped:
+            return False
+        return True
 
     async def _heartbeat(self, *, starting: bool = False) -> None:
         await heartbeat(
@@ -225,26 +237,39 @@ class Executor:
             starting=starting,
         )
 
-    async def _until_stopped(self) -> None:
+    async def _until_stopped(self, stop: asyncio.Event) -> None:
+        """Every `GATE_CHECK_SECONDS` until `stop`: re-apply the consumer's gate, beat,
+        refresh the task functions when due (`repeat_until_stopped`: a failure is logged
+        and the loop goes on after the `RECOVERY` back-off)."""
         refresh_every = self._settings.task_function_ttl_seconds / 3
         next_refresh = time.monotonic() + refresh_every
         beat_every = self._settings.executor_heartbeat_seconds
         next_beat = time.monotonic() + beat_every
         beat: asyncio.Task[None] | None = None
+
+        async def upkeep() -> float:
+            nonlocal next_beat, next_refresh, beat
+            await self.consumer.sync_gate()
+            metrics.bus_reconnects(self._bus.reconnects)
+            if time.monotonic() >= next_beat and (beat is None or beat.done()):
+                # In the background: a database that hangs must not hold up the gate.
+                next_beat = time.monotonic() + beat_every
+                beat = asyncio.create_task(self._beat_quietly(), name="executor-heartbeat")
+            next_refresh = await self._refresh_when_due(next_refresh, refresh_every)
+            return GATE_CHECK_SECONDS
+
+        def failed(failures: int, error: Exception, delay: float) -> None:
+            log = logger.warning if is_transient(error) else logger.exception
+            log(
+                "executor upkeep failed (%r); retrying in %.1f s",
+                error,
+                delay,
+                extra={"action": "executor_upkeep_failed", "failures": failures},
+            )
+
         try:
-            while not self._stop.is_set():
-                try:
-                    await asyncio.wait_for(self._stop.wait(), timeout=GATE_CHECK_SECONDS)
-                    return
-                except TimeoutError:
-                    pass
-                await self.consumer.sync_gate()
-                metrics.bus_reconnects(self._bus.reconnects)
-                if time.monotonic() >= next_beat and (beat is None or beat.done()):
-                    # In the background: a database that hangs must not hold up the gate.
-                    next_beat = time.monotonic() + beat_every
-                    beat = asyncio.create_task(self._beat_quietly(), name="executor-heartbeat")
-                next_refresh = await self._refresh_when_due(next_refresh, refresh_every)
+            if not await sleep_unless_stopped(GATE_CHECK_SECONDS, stop):
+                await repeat_until_stopped(upkeep, stop=stop, on_failure=failed)
         finally:
             if beat is not None:
                 beat.cancel()

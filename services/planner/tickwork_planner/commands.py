@@ -16,7 +16,6 @@ applies the overlap policy and records `skipped`/`overlap`, so the command leave
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -35,13 +34,13 @@ from tickwork_shared.db.retry import is_transient, run_in_transaction
 from tickwork_shared.enums import Trigger
 from tickwork_shared.events import add_events, execution_events
 from tickwork_shared.messages import TriggerCommand
+from tickwork_shared.resilience import Stopped, retry_while_transient
 from tickwork_shared.run_limits import queue_refusal, queued_runs
 from tickwork_shared.runs import command_fire_key, new_run
 from tickwork_shared.telemetry import context_from_headers, tracer
 
 from tickwork_planner.errors import CommandRejected
 from tickwork_planner.stats import PlannerStats
-from tickwork_planner.timing import failure_delay
 
 logger = logging.getLogger(__name__)
 
@@ -234,27 +233,31 @@ class TriggerConsumer:
         self._on_written(outcome.row)
 
     async def _write(self, command: TriggerCommand, key: str | None) -> Triggered | None:
-        failures = 0
-        while True:
-            try:
-                return await trigger_job(
-                    self._sessions,
-                    command,
-                    key=key,
-                    claim=self._claim,
-                    relay_delay=self._relay_delay,
-                    max_queued=self._max_queued,
-                )
-            except Exception as error:
-                if not is_transient(error):
-                    raise  # a bug or a poison message: the bus logs and dead-letters it
-                failures += 1
-                logger.warning(
-                    "job.trigger waits for the database (%s)",
-                    type(error).__name__,
-                    extra={"action": "command_deferred", "attempt": failures},
-                )
-            if self._stopping.is_set():
-                return None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), failure_delay(failures))
+        """The command's outcome, waiting for the database while it is away (`RECOVERY`
+        back-off); None if the planner stops first."""
+
+        async def write() -> Triggered:
+            return await trigger_job(
+                self._sessions,
+                command,
+                key=key,
+                claim=self._claim,
+                relay_delay=self._relay_delay,
+                max_queued=self._max_queued,
+            )
+
+        def on_retry(failures: int, error: BaseException, _delay: float) -> None:
+            logger.warning(
+                "job.trigger waits for the database (%s)",
+                type(error).__name__,
+                extra={"action": "command_deferred", "attempt": failures},
+            )
+
+        # A non-transient error (a bug, a poison message) propagates: the bus logs and
+        # dead-letters it.
+        try:
+            return await retry_while_transient(
+                write, is_transient=is_transient, stop=self._stopping, on_retry=on_retry
+            )
+        except Stopped:
+            return None

@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 from tickwork_shared.bus.abc import Bus, Delivery, Subscription
 from tickwork_shared.bus.topology import EVENTS_EXCHANGE, TRIGGER_QUEUE
+from tickwork_shared.resilience import Stopped, retry_while_transient
 
 from tickwork_planner.commands import TriggerConsumer
-from tickwork_planner.timing import failure_delay
 
 logger = logging.getLogger(__name__)
 
@@ -45,28 +45,36 @@ class BusListeners:
         return self._wake is not None and self._commands is not None
 
     async def start(self) -> None:
-        """Subscribe both, retrying with back-off until done or stopping."""
-        failures = 0
-        while not self._stopping.is_set() and not self.started:
-            try:
-                if self._wake is None:
-                    self._wake = await self._bus.subscribe(
-                        EVENTS_EXCHANGE, list(WAKE_BINDINGS), self._job_event
-                    )
-                self._commands = await self._bus.consume(
-                    TRIGGER_QUEUE, self._consumer, prefetch=COMMAND_PREFETCH
-                )
-            except Exception as error:
-                failures += 1
-                delay = failure_delay(failures)
-                logger.warning(
-                    "cannot subscribe to the bus yet (%s); retrying in %.1f s",
-                    error,
-                    delay,
-                    extra={"action": "planner_subscribe_failed", "failures": failures},
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
+        """Subscribe both, retrying with the `RECOVERY` back-off until done or stopping.
+
+        Any failure is retried, not only a lost connection: a planner that cannot listen
+        yet still plans, and it must not give listening up for good.
+        """
+        if self._stopping.is_set():
+            return
+
+        def on_retry(failures: int, error: BaseException, delay: float) -> None:
+            logger.warning(
+                "cannot subscribe to the bus yet (%s); retrying in %.1f s",
+                error,
+                delay,
+                extra={"action": "planner_subscribe_failed", "failures": failures},
+            )
+
+        with contextlib.suppress(Stopped):
+            await retry_while_transient(
+                self._subscribe, is_transient=_any, stop=self._stopping, on_retry=on_retry
+            )
+
+    async def _subscribe(self) -> None:
+        if self._wake is None:
+            self._wake = await self._bus.subscribe(
+                EVENTS_EXCHANGE, list(WAKE_BINDINGS), self._job_event
+            )
+        if self._commands is None:
+            self._commands = await self._bus.consume(
+                TRIGGER_QUEUE, self._consumer, prefetch=COMMAND_PREFETCH
+            )
 
     async def settle(self, within: float) -> None:
         """Take no new commands; give those in hand up to `within` seconds to finish."""
@@ -95,3 +103,7 @@ class BusListeners:
 
     async def _job_event(self, _delivery: Delivery) -> None:
         self._on_job_event()
+
+
+def _any(_error: BaseException) -> bool:
+    return True

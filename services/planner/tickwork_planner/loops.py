@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from tickwork_shared.db.retry import is_transient
-
-from tickwork_planner.timing import failure_delay
+from tickwork_shared.resilience import Tick, repeat_until_stopped
 
 logger = logging.getLogger(__name__)
-
-Tick = Callable[[], Awaitable[float]]
-"""One unit of work; returns the seconds to wait before the next one (0: at once)."""
 
 
 async def run_loop(
@@ -25,35 +20,24 @@ async def run_loop(
     stopping: asyncio.Event,
     on_failure: Callable[[], None],
 ) -> None:
-    """Run `tick` until `stopping` is set, checked between ticks (so between transactions).
+    """Run `tick` until `stopping` is set (`repeat_until_stopped`, `RECOVERY` back-off).
 
-    Setting `wake` ends a wait early. A failing tick (a database or broker outage, a bug)
-    is logged and retried after an exponential back-off; it never ends the loop. Only a
-    `BaseException` that is not an `Exception` (cancellation, a simulated crash) does.
+    Setting `wake` ends a wait early (`Planner.stop` sets every loop's). A failing tick is
+    logged (a traceback unless the failure is transient) and counted by `on_failure`.
     """
-    failures = 0
-    while not stopping.is_set():
-        wake.clear()
-        try:
-            delay = await tick()
-            failures = 0
-        except Exception as error:
-            failures += 1
-            on_failure()
-            delay = failure_delay(failures)
-            log = logger.warning if is_transient(error) else logger.exception
-            log(
-                "planner %s failed (%s); retrying in %.1f s",
-                name,
-                error,
-                delay,
-                extra={"action": "planner_loop_failed", "loop": name, "failures": failures},
-            )
-        if delay <= 0:
-            await asyncio.sleep(0)  # let the other loops in
-            continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), delay)
+
+    def failed(failures: int, error: Exception, delay: float) -> None:
+        on_failure()
+        log = logger.warning if is_transient(error) else logger.exception
+        log(
+            "planner %s failed (%s); retrying in %.1f s",
+            name,
+            error,
+            delay,
+            extra={"action": "planner_loop_failed", "loop": name, "failures": failures},
+        )
+
+    await repeat_until_stopped(tick, stop=stopping, wake=wake, on_failure=failed)
 
 
 async def until_stopped_or_crashed(

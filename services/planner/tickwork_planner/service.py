@@ -5,8 +5,9 @@ planning (due jobs → rows), the outbox relay, the event relay, retries, the re
 housekeeping; plus two bus consumers, inbound `job.trigger` commands and `job.*` events
 that wake planning.
 Every loop survives failures (a database or broker outage included): it logs, backs off
-and goes on. `stop()` ends them between transactions. The decisions live in the modules the
-loops call (`planning`, `relay`, `commands`, `retries`, `reaper`, `housekeeping`).
+and goes on. Leaving `async with planner` ends them between transactions. The decisions
+live in the modules the loops call (`planning`, `relay`, `commands`, `retries`, `reaper`,
+`housekeeping`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import timedelta
 
@@ -24,7 +26,9 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus
 from tickwork_shared.events import event_backlog, relay_events_once
+from tickwork_shared.lifecycle import Service
 from tickwork_shared.outbox import OutboxPublisher, RunRef
+from tickwork_shared.resilience import Tick
 from tickwork_shared.settings import Settings
 from tickwork_shared.telemetry import trace_headers, tracer
 
@@ -32,7 +36,7 @@ from tickwork_planner.commands import TriggerConsumer
 from tickwork_planner.errors import PlannerError
 from tickwork_planner.housekeeping import purge_old_rows
 from tickwork_planner.listeners import BusListeners
-from tickwork_planner.loops import Tick, run_loop, until_stopped_or_crashed
+from tickwork_planner.loops import run_loop, until_stopped_or_crashed
 from tickwork_planner.notifications import Outcome, claim_due, detect_stale
 from tickwork_planner.notifications import derive as derive_notifications
 from tickwork_planner.notifications import finish as finish_notifications
@@ -53,22 +57,24 @@ AFTER_PLAN_COMMIT = "after_plan_commit"
 """A planning tick committed rows and has not handed them to the publisher yet."""
 
 STOP_TIMEOUT_SECONDS = 10.0
-"""How long `run` lets loops finish their transaction and commands settle on stop."""
+"""How long closing lets loops finish their transaction and commands settle on stop."""
 
 
 class SimulatedCrash(BaseException):
     """Raised by a fault hook: the planner dies on the spot, as a killed process would.
 
-    A `BaseException`, so no loop's error handling catches it; `Planner.run` re-raises it
-    after cancelling its tasks, without the graceful steps of `stop()`.
+    A `BaseException`, so no loop's error handling catches it; `Planner.serve` re-raises
+    it, and leaving the `async with` then cancels the loops without the graceful steps.
     """
 
 
-class Planner:
+class Planner(Service):
     """A planner process's work. Many may run against one database; none is a leader.
 
-    Construction does no I/O. `run()` starts everything (its own `OutboxPublisher`
-    included) and returns after `stop()`, or raises if cancelled.
+    Construction does no I/O. `async with planner:` starts its loops and consumers (its
+    own `OutboxPublisher` included); `serve(stop)` returns once `stop` is set (or raises
+    a loop's crash); leaving the block ends the loops between transactions, lets the
+    commands in hand settle, and closes everything in reverse order.
     """
 
     def __init__(
@@ -85,7 +91,7 @@ class Planner:
         self._bus = bus
         self._fault_hook = fault_hook
         self._stopping = asyncio.Event()
-        self._wakes = {name: asyncio.Event() for name in _LOOPS}
+        self._wakes: dict[str, asyncio.Event] = {}
         self._listeners: BusListeners | None = None
         self._started = False
         self._publisher: OutboxPublisher | None = None
@@ -93,33 +99,30 @@ class Planner:
         self._published_seen = 0
         self._sender: NotificationSender | None = None
         self._next_stale_check = 0.0
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._crash: BaseException | None = None
+        self._stack = AsyncExitStack()
 
     @property
     def subscribed(self) -> bool:
         """True once both consumers (commands, `job.*` wake-ups) are started."""
         return self._listeners is not None and self._listeners.started
 
-    def stop(self) -> None:
-        """Ask `run` to return: loops end after their current transaction. Idempotent."""
-        self._stopping.set()
-        for wake in self._wakes.values():
-            wake.set()
-
     def wake(self) -> None:
         """Plan now instead of at the end of the current sleep."""
-        self._wakes["planning"].set()
+        if "planning" in self._wakes:
+            self._wakes["planning"].set()
 
-    async def run(self) -> None:
+    async def start(self) -> None:
         if self._started:
             raise PlannerError("a Planner runs once; make a new one")
         self._started = True
-        publisher = self._publisher = OutboxPublisher(
-            self._bus, self._sessions, batch_size=self.settings.relay_batch_size
+        stack = self._stack
+        publisher = self._publisher = await stack.enter_async_context(
+            OutboxPublisher(self._bus, self._sessions, batch_size=self.settings.relay_batch_size)
         )
+        self._sender = NotificationSender(self.settings)
+        stack.push_async_callback(self._sender.close)
         consumer = TriggerConsumer(
             self._sessions,
             claim=publisher.claim,
@@ -132,8 +135,7 @@ class Planner:
         listeners = self._listeners = BusListeners(
             self._bus, commands=consumer, on_job_event=self.wake, stopping=self._stopping
         )
-        await publisher.start()
-        self._sender = NotificationSender(self.settings)
+        stack.push_async_callback(listeners.close)
         ticks: dict[str, Tick] = {
             "planning": self._plan_tick,
             "relay": self._relay_tick,
@@ -144,7 +146,8 @@ class Planner:
             "housekeeping": self._housekeeping_tick,
             "gauges": self._gauges_tick,
         }
-        tasks = [
+        self._wakes = {name: asyncio.Event() for name in ticks}
+        self._tasks = [
             asyncio.create_task(
                 run_loop(
                     name,
@@ -157,30 +160,37 @@ class Planner:
             )
             for name, tick in ticks.items()
         ]
-        tasks.append(asyncio.create_task(listeners.start(), name="planner-listeners"))
+        self._tasks.append(asyncio.create_task(listeners.start(), name="planner-listeners"))
+        stack.push_async_callback(self._end_loops)
         logger.info(
             "planner started",
             extra={"action": "planner_started", "instance_id": self.settings.instance_id},
         )
-        crash: BaseException | None = None
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Return once `stop` is set; re-raise the crash of a loop that dies first."""
+        self._crash = await until_stopped_or_crashed(stop, self._tasks)
+        if self._crash is not None:
+            raise self._crash
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+        logger.info("planner stopped", extra={"action": "planner_stopped"})
+
+    async def _end_loops(self) -> None:
+        """Loops end after their current transaction and commands settle (unless a loop
+        crashed: then, as a killed process would, they are just cancelled)."""
+        self._stopping.set()
+        for wake in self._wakes.values():
+            wake.set()
         try:
-            crash = await until_stopped_or_crashed(self._stopping, tasks)
+            if self._crash is None and self._listeners is not None:
+                await self._listeners.settle(STOP_TIMEOUT_SECONDS)
+                await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_SECONDS)
         finally:
-            self.stop()
-            try:
-                if crash is None:
-                    await listeners.settle(STOP_TIMEOUT_SECONDS)
-                    await asyncio.wait(tasks, timeout=STOP_TIMEOUT_SECONDS)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                await listeners.close()
-                await publisher.close()
-                await self._sender.close()
-                logger.info("planner stopped", extra={"action": "planner_stopped"})
-        if crash is not None:
-            raise crash
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _hand_over(self, refs: list[RunRef]) -> None:
         """After commit: publish the runs that are due now.
@@ -398,15 +408,3 @@ class Planner:
         metrics.RUNS_PUBLISHED.inc(published - self._published_seen)
         self._published_seen = published
         return self.settings.reaper_interval_seconds
-
-
-_LOOPS = (
-    "planning",
-    "relay",
-    "events",
-    "notifications",
-    "retries",
-    "reaper",
-    "housekeeping",
-    "gauges",
-)

@@ -3,8 +3,7 @@
 The planning loop sleeps until the earliest `next_run_at` (so a job due in 200 ms is planned
 in 200 ms, not at the next poll), never longer than the configured maximum (a job created
 while no wake-up event got through is still found), and not at all while work is left.
-Failing loops back off exponentially, so a database or broker outage costs a few log lines
-a minute, not a busy loop.
+Failing loops back off as `tickwork_shared.resilience.RECOVERY` says.
 """
 
 from __future__ import annotations
@@ -14,9 +13,6 @@ from datetime import datetime
 CONTENDED_PAUSE_SECONDS = 0.05
 """Pause when due jobs exist but another planner holds every one of them: it commits
 within milliseconds, and spinning on its locks would only burn CPU."""
-
-FAILURE_BASE_SECONDS = 0.5
-FAILURE_CAP_SECONDS = 30.0
 
 
 def planning_sleep(
@@ -42,10 +38,3 @@ def planning_sleep(
     if wait <= 0:
         return 0.0 if claimed else min(CONTENDED_PAUSE_SECONDS, max_sleep)
     return min(wait, max_sleep)
-
-
-def failure_delay(failures: int) -> float:
-    """Back-off after `failures` consecutive failed ticks (1 = the first failure)."""
-    if failures < 1:
-        return 0.0
-    return min(FAILURE_CAP_SECONDS, FAILURE_BASE_SECONDS * 2.0 ** min(failures - 1, 16))

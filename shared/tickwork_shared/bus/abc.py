@@ -12,11 +12,11 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from tickwork_shared.bus.topology import QueueSpec, run_queue_spec
 from tickwork_shared.errors import BusUnavailable
+from tickwork_shared.lifecycle import Component
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class Subscription(ABC):
         """
 
 
-class Bus(ABC):
+class Bus(Component):
     """Publishes and consumes messages over the topology of `tickwork_shared.bus.topology`.
 
     Use as `async with bus:` (start, then close), or call `start` and `close`.
@@ -162,18 +162,6 @@ class Bus(ABC):
     @abstractmethod
     async def _declare_queue(self, spec: QueueSpec) -> None:
         """Declare one durable queue (and its bindings); idempotent."""
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @abstractmethod
     async def start(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -43,6 +44,7 @@ from tickwork_shared.bus.topology import (
 )
 from tickwork_shared.bus.urls import redacted, split_amqp_urls
 from tickwork_shared.errors import BusUnavailable
+from tickwork_shared.resilience import RECOVERY, Backoff
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +228,8 @@ _connect_transport = vars(RobustConnection)["_RobustConnection__connect_transpor
 
 
 class _RoundRobinConnection(RobustConnection):
-    """A robust connection that tries the next of `urls` on each connection attempt.
+    """A robust connection that tries the next of `urls` on each connection attempt, and
+    waits between failed attempts as `reconnect` says.
 
     The broker a connection dies with is the one least likely to answer next: each
     attempt after a loss (and each failed attempt) moves on round-robin, so a client of a
@@ -234,16 +237,27 @@ class _RoundRobinConnection(RobustConnection):
     parameters (heartbeat…) are read from the first URL.
     """
 
-    def __init__(self, urls: Sequence[str], first: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self, urls: Sequence[str], first: int = 0, *, reconnect: Backoff, **kwargs: Any
+    ) -> None:
         self.urls = [URL(url) for url in urls]
         self._next = first % len(self.urls)
-        super().__init__(self.urls[self._next], **kwargs)
+        self._reconnect = reconnect
+        self._failures = 0
+        super().__init__(
+            self.urls[self._next], reconnect_interval=reconnect.delay(1, 0.0), **kwargs
+        )
 
     async def _RobustConnection__connect_transport(self) -> None:
         # Overrides aio-pika's private attempt (name-mangled): see `_connect_transport`.
         self.url = self.urls[self._next]
         self._next = (self._next + 1) % len(self.urls)
+        # aio-pika sleeps `reconnect_interval` after a failed attempt: the back-off's
+        # delay for this one, should it fail (a fixed interval in aio-pika itself).
+        self._failures += 1
+        self.reconnect_interval = self._reconnect.delay(self._failures, random.random())
         await _connect_transport(self)
+        self._failures = 0
 
 
 class RabbitBus(abc.Bus):
@@ -254,7 +268,8 @@ class RabbitBus(abc.Bus):
     it is lost, to the next ones in turn.
     `publish_timeout` bounds each publish (and each consume/subscribe set-up);
     `connection_name` shows in RabbitMQ's connection list, so operators and drills can
-    tell tickwork's connections apart; `reconnect_interval` paces reconnect attempts;
+    tell tickwork's connections apart; `reconnect` paces reconnect attempts (the
+    `RECOVERY` back-off: a broker that is back is reconnected to within its cap);
     `declare_topology=False` declares nothing (a publish-only user without `configure`).
     """
 
@@ -264,7 +279,7 @@ class RabbitBus(abc.Bus):
         *,
         publish_timeout: float = 5.0,
         connection_name: str = "tickwork",
-        reconnect_interval: float = 2.0,
+        reconnect: Backoff = RECOVERY,
         declare_topology: bool = True,
     ) -> None:
         self.reconnects = 0
@@ -272,7 +287,7 @@ class RabbitBus(abc.Bus):
         self._urls = split_amqp_urls(url)
         self._publish_timeout = publish_timeout
         self._connection_name = connection_name
-        self._reconnect_interval = reconnect_interval
+        self._reconnect = reconnect
         self._connection: Connection | None = None
         self._channel: Channel | None = None
         self._unconfirmed: Channel | None = None
@@ -306,7 +321,7 @@ class RabbitBus(abc.Bus):
                 self._urls,
                 first,
                 client_properties={"connection_name": self._connection_name},
-                reconnect_interval=self._reconnect_interval,
+                reconnect=self._reconnect,
             )
             try:
                 with _translated(f"connect to RabbitMQ at {redacted(self._urls[first])}"):

@@ -7,9 +7,7 @@ work given here must therefore be safe to run again from the start.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -19,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.errors import TransientError
+from tickwork_shared.resilience import TRANSACTION, retry_while_transient
 
 logger = logging.getLogger(__name__)
 
@@ -79,28 +78,35 @@ async def run_in_transaction(
 ) -> T:
     """Run `work` in one transaction, committing on success.
 
-    Conflicts and lost connections are retried with jittered exponential backoff; after
+    Conflicts and lost connections are retried with the `TRANSACTION` back-off; after
     `attempts`, a lost connection raises `DatabaseUnavailable` and a conflict re-raises.
     Other errors propagate at once (the transaction is rolled back).
     """
-    delay = 0.02
-    for attempt in range(1, attempts + 1):
-        try:
-            async with sessions() as session, session.begin():
-                return await work(session)
-        except Exception as error:
-            transient = is_conflict(error) or is_disconnect(error)
-            if not transient:
-                raise
-            if attempt == attempts:
-                if is_disconnect(error):
-                    raise DatabaseUnavailable(f"database unavailable during {what}") from error
-                raise
-            logger.warning(
-                "retrying %s after a transient database error",
-                what,
-                extra={"action": "db_retry", "attempt": attempt, "error": type(error).__name__},
-            )
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, 1.0)
-    raise AssertionError("unreachable")
+
+    async def once() -> T:
+        async with sessions() as session, session.begin():
+            return await work(session)
+
+    def on_retry(attempt: int, error: BaseException, _delay: float) -> None:
+        logger.warning(
+            "retrying %s after a transient database error",
+            what,
+            extra={"action": "db_retry", "attempt": attempt, "error": type(error).__name__},
+        )
+
+    try:
+        return await retry_while_transient(
+            once,
+            is_transient=_worth_retrying,
+            policy=TRANSACTION,
+            attempts=attempts,
+            on_retry=on_retry,
+        )
+    except Exception as error:
+        if is_disconnect(error):  # retried `attempts` times: the database is away
+            raise DatabaseUnavailable(f"database unavailable during {what}") from error
+        raise
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    return is_conflict(error) or is_disconnect(error)

@@ -15,6 +15,7 @@ from tickwork_shared.bus.rabbitmq import RabbitBus
 from tickwork_shared.bus.topology import RUNS_QUEUE
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.outbox import claim_due_rows, publish_and_mark
+from tickwork_shared.resilience import Backoff
 from tickwork_shared.settings import Settings
 
 from tests.fixtures.amqp import purge_topology_queues
@@ -52,7 +53,9 @@ async def test_trigger_answers_at_once_while_the_broker_is_away(
 
     async with (
         RabbitBus(
-            _through(amqp_url, proxy.port), publish_timeout=1.0, reconnect_interval=0.3
+            _through(amqp_url, proxy.port),
+            publish_timeout=1.0,
+            reconnect=Backoff(initial=0.3, cap=0.3),
         ) as bus,
         RabbitBus(amqp_url, connection_name="tickwork-test-consumer") as direct,
     ):

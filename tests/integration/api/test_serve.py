@@ -1,4 +1,5 @@
-"""`tickwork_api.main.serve` as a process: ready on its port, clean exit on SIGTERM."""
+"""`tickwork_api.main.serve` as a process (`run_service`): ready on its port, clean exit
+on SIGTERM."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from tests.integration.api.conftest import eventually
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 SERVE = """
-import asyncio
+from functools import partial
 from tickwork_api.main import serve
+from tickwork_shared.lifecycle import run_service
 from tickwork_shared.settings import Settings
-asyncio.run(serve(Settings()))
+raise SystemExit(run_service(partial(serve, Settings()), name="api"))
 """
 
 

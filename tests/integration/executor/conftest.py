@@ -12,6 +12,7 @@ from tickwork_shared.bus.abc import Bus, Delivery
 from tickwork_shared.bus.rabbitmq import RabbitBus
 from tickwork_shared.bus.topology import EVENTS_EXCHANGE, RUNS_QUEUE
 from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.lifecycle import serve_until_stopped
 from tickwork_shared.settings import Settings
 
 from tests.harness.event_relay import event_relay
@@ -39,7 +40,7 @@ class Fleet:
     def __init__(self, sessions: SessionFactory, amqp_url: str) -> None:
         self._sessions = sessions
         self._amqp_url = amqp_url
-        self._running: list[tuple[Executor, asyncio.Task[None], Bus]] = []
+        self._running: list[tuple[asyncio.Event, asyncio.Task[None], Bus]] = []
 
     async def start(self, *, sessions: SessionFactory | None = None, **overrides: Any) -> Executor:
         index = len(self._running)
@@ -47,8 +48,9 @@ class Fleet:
         bus = RabbitBus(self._amqp_url, connection_name=f"tickwork-test-executor-{index}")
         await bus.start()
         executor = Executor(settings, sessions=sessions or self._sessions, bus=bus)
-        task = asyncio.create_task(executor.run())
-        self._running.append((executor, task, bus))
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve_until_stopped(executor, stop))
+        self._running.append((stop, task, bus))
         async with asyncio.timeout(10):
             while not executor.consuming:
                 if task.done():
@@ -57,8 +59,8 @@ class Fleet:
         return executor
 
     async def stop_all(self) -> None:
-        for executor, task, bus in reversed(self._running):
-            await executor.stop()
+        for stop, task, bus in reversed(self._running):
+            stop.set()
             await task
             await bus.close()
         self._running.clear()

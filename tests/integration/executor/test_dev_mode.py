@@ -9,6 +9,7 @@ from tickwork_executor.service import Executor
 from tickwork_shared.bus import MemoryBus
 from tickwork_shared.bus.topology import RUNS_QUEUE
 from tickwork_shared.db.engine import create_session_factory
+from tickwork_shared.lifecycle import serve_until_stopped
 
 from tests.integration.executor.conftest import executor_settings
 from tests.integration.executor.helpers import add_job, add_run, message_of, run_status
@@ -21,7 +22,8 @@ async def test_runs_on_sqlite_and_the_memory_bus(
     RECORD.reset()
     sessions = create_session_factory(sqlite_engine)
     executor = Executor(executor_settings(), sessions=sessions, bus=memory_bus)
-    task = asyncio.create_task(executor.run())
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve_until_stopped(executor, stop))
     try:
         job = await add_job(
             sessions, task_function="test.work", args={"seconds": 0.5}, overlap_policy="skip"
@@ -41,5 +43,5 @@ async def test_runs_on_sqlite_and_the_memory_bus(
         assert synced.result == "slept"
         assert RECORD.calls == {first.execution_id: 1, third.execution_id: 1}
     finally:
-        await executor.stop()
+        stop.set()
         await task

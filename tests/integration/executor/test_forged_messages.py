@@ -19,6 +19,7 @@ from tickwork_shared.bus.rabbitmq import RabbitBus
 from tickwork_shared.bus.topology import COMMANDS_EXCHANGE, EVENTS_EXCHANGE
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.enums import Trigger
+from tickwork_shared.lifecycle import serve_until_stopped
 
 from tests.integration.executor.conftest import Fleet
 from tests.integration.executor.helpers import (
@@ -132,7 +133,8 @@ async def test_user_publishes_go_over_the_publish_connection(
     await own.start()
     settings = executor_settings(amqp_publish_allow=["tickwork.commands"])
     executor = Executor(settings, sessions=maria_sessions, bus=own, publish_bus=users)
-    task = asyncio.create_task(executor.run())
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve_until_stopped(executor, stop))
     seen: list[Delivery] = []
 
     async def listen(delivery: Delivery) -> None:
@@ -161,6 +163,6 @@ async def test_user_publishes_go_over_the_publish_connection(
         assert failed.error.startswith("BusUnavailable"), failed.error
     finally:
         await watch.close()
-        await executor.stop()
+        stop.set()
         await task
         await own.close()

@@ -24,6 +24,7 @@ from tickwork_executor.service import Executor
 from tickwork_planner.service import Planner
 from tickwork_shared.bus.memory import MemoryBus
 from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.lifecycle import serve_until_stopped
 from tickwork_shared.settings import Settings
 from tickwork_shared.telemetry import configure_tracing
 
@@ -142,9 +143,10 @@ async def open_system(
     config = settings(**overrides)
     executor = Executor(config, sessions=sessions, bus=bus)
     planner = Planner(config, sessions=sessions, bus=bus) if with_planner else None
-    tasks = [asyncio.create_task(executor.run(), name="executor")]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(serve_until_stopped(executor, stop), name="executor")]
     if planner is not None:
-        tasks.append(asyncio.create_task(planner.run(), name="planner"))
+        tasks.append(asyncio.create_task(serve_until_stopped(planner, stop), name="planner"))
     try:
         async with open_api(sessions, bus, config) as api:
             await eventually(
@@ -152,9 +154,7 @@ async def open_system(
             )
             yield System(api, executor, planner, config)
     finally:
-        if planner is not None:
-            planner.stop()
-        await executor.stop()
+        stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 20)
 
 

@@ -18,6 +18,7 @@ from tickwork_shared.bus.rabbitmq import RabbitBus
 from tickwork_shared.db.dialect import db_now
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
+from tickwork_shared.lifecycle import serve_until_stopped
 from tickwork_shared.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -52,13 +53,14 @@ async def running(
 ) -> AsyncIterator[Planner]:
     """A planner running in the background; stopped (and its errors raised) on exit."""
     planner = Planner(settings, sessions=sessions, bus=bus, fault_hook=fault_hook)
-    task = asyncio.create_task(planner.run())
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve_until_stopped(planner, stop))
     try:
         if subscribed:
             await wait_until(lambda: planner.subscribed or task.done(), what="planner subscribed")
         yield planner
     finally:
-        planner.stop()
+        stop.set()
         await asyncio.wait_for(task, 20)
 
 

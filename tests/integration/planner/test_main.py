@@ -1,15 +1,18 @@
-"""`tickwork_planner.main.run`: the process entry point plans, and SIGTERM stops it cleanly."""
+"""`tickwork_planner.main.run` under `until_signalled`: it plans, and SIGTERM stops it
+cleanly."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+from functools import partial
 
 import pytest
 from tickwork_planner.main import run
 from tickwork_shared.camel import format_utc
 from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.lifecycle import until_signalled
 
 from tests.factories import make_job
 from tests.integration.planner.conftest import database_now, executions, fast_settings, poll
@@ -28,7 +31,7 @@ async def test_runs_until_sigterm(
             next_run_at=now,
         )
     settings = fast_settings(amqp_url, database_url=mariadb_url)
-    process = asyncio.create_task(run(settings))
+    process = asyncio.create_task(until_signalled(partial(run, settings)))
 
     async def planned() -> bool:
         return bool(await executions(maria_sessions, job_id=job.id)) or process.done()

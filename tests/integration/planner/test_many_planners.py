@@ -23,6 +23,7 @@ from tickwork_shared.camel import format_utc
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJob
 from tickwork_shared.errors import BusUnavailable
+from tickwork_shared.lifecycle import serve_until_stopped
 from tickwork_shared.messages import event_body
 from tickwork_shared.outbox import claim_due_rows
 
@@ -151,7 +152,7 @@ async def test_rows_of_a_planner_killed_before_publishing_are_relayed(
     async with rabbit_buses(amqp_url, 2) as (doomed_bus, survivor_bus):
         doomed = Planner(settings, sessions=maria_sessions, bus=doomed_bus, fault_hook=die)
         with pytest.raises(SimulatedCrash):
-            await asyncio.wait_for(doomed.run(), 10)
+            await asyncio.wait_for(serve_until_stopped(doomed, asyncio.Event()), 10)
         (row,) = await executions(maria_sessions, job_id=job.id)
         assert row.status == "queued"
         assert row.published_at is None

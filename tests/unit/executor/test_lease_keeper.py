@@ -43,7 +43,7 @@ async def interrupted(
     stops: list[StopReason] = []
     stopped = asyncio.Event()
     k = keeper(extend, stops, lease=lease, stopped=stopped)
-    k.start()
+    await k.start()
     try:
         await stopped.wait()
     finally:
@@ -94,7 +94,7 @@ async def test_a_started_keeper_beats_in_the_background_until_closed() -> None:
     extend = HeldLease()
     stops: list[StopReason] = []
     k = keeper(extend, stops, lease=0.3)
-    k.start()
+    await k.start()
     await asyncio.sleep(0.6)  # twice the lease: only heartbeats keep it
     await asyncio.wait_for(k.close(), 1)
     after_close = extend.beats
@@ -108,7 +108,7 @@ async def test_a_keeper_closed_before_its_first_heartbeat_never_beats() -> None:
     extend = HeldLease()
     stops: list[StopReason] = []
     k = keeper(extend, stops)
-    k.start()
+    await k.start()
     await asyncio.sleep(0.01)
     await k.close()
     await asyncio.sleep(0.1)  # past the heartbeat (0.05 s): the timer was cancelled

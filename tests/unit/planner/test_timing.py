@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime, timedelta
 
 from tickwork_planner.timing import (
     CONTENDED_PAUSE_SECONDS,
-    FAILURE_CAP_SECONDS,
-    failure_delay,
     planning_sleep,
 )
 
@@ -40,13 +37,3 @@ def test_due_job_claimed_goes_on_at_once() -> None:
 
 def test_due_jobs_held_by_another_planner_pause_briefly() -> None:
     assert sleep(NOW - timedelta(seconds=1)) == CONTENDED_PAUSE_SECONDS
-
-
-def test_failures_back_off_exponentially_to_a_cap() -> None:
-    delays = [failure_delay(n) for n in range(1, 12)]
-    assert delays[0] > 0
-    assert all(b >= a for a, b in itertools.pairwise(delays))
-    assert delays[1] == 2 * delays[0]
-    assert delays[-1] == FAILURE_CAP_SECONDS
-    assert failure_delay(10_000) == FAILURE_CAP_SECONDS
-    assert failure_delay(0) == 0.0

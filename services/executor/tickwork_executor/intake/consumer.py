@@ -22,8 +22,8 @@ claimed together in the next one (`batching.Batcher`, `Claimer.claim_many`), so 
 one transaction starts many runs, and at rest a run is claimed at once.
 
 Transient database failures during a claim (after the shared retries) neither settle nor
-dead-letter the message: the handler keeps it and retries the claim with backoff, with
-the same lease token (a claim that committed before its answer was lost is recognised).
+dead-letter the message: the handler keeps it and retries the claim (`RECOVERY` back-off)
+with the same lease token (a claim that committed before its answer was lost is recognised).
 While it waits, its prefetch slot is taken, so the executor takes no other run: an
 executor that cannot reach the database stops consuming. On shutdown the message is
 left unsettled and goes back to the queue when the subscription closes.
@@ -41,6 +41,7 @@ from opentelemetry import context as otel_context
 from tickwork_shared.bus.abc import Delivery, Subscription
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.messages import RunMessage
+from tickwork_shared.resilience import Stopped, retry_while_transient
 from tickwork_shared.telemetry import context_from_headers, tracer
 
 from tickwork_executor import metrics
@@ -55,7 +56,6 @@ from tickwork_executor.run.supervisor import RunEnvironment, RunSupervisor
 
 logger = logging.getLogger(__name__)
 
-CLAIM_RETRY_CAP_SECONDS = 5.0
 MAX_CLAIM_BATCH = 100
 
 
@@ -225,27 +225,28 @@ class RunConsumer:
         went through (the claim is then returned all the same).
         """
         lease_token = str(uuid.uuid4())
-        delay = 0.5
-        while True:
+        sent_at = time.monotonic()
+
+        async def attempt() -> tuple[Claim, bool]:
+            nonlocal sent_at
             sent_at = time.monotonic()
-            try:
-                request = ClaimRequest(message, lease_token)
-                claim, cancelled = await finish(self._claims.enqueue(request))
-                return claim, sent_at, cancelled
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                self.stats.claim_retries += 1
-                logger.warning(
-                    "claim failed on a transient error (%r); keeping the message, retrying",
-                    error,
-                    extra={"action": "claim_retry", "execution_id": message.execution_id},
-                )
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=delay)
-                return None
-            except TimeoutError:
-                delay = min(delay * 2, CLAIM_RETRY_CAP_SECONDS)
+            return await finish(self._claims.enqueue(ClaimRequest(message, lease_token)))
+
+        def on_retry(_attempt: int, error: BaseException, _delay: float) -> None:
+            self.stats.claim_retries += 1
+            logger.warning(
+                "claim failed on a transient error (%r); keeping the message, retrying",
+                error,
+                extra={"action": "claim_retry", "execution_id": message.execution_id},
+            )
+
+        try:
+            claim, cancelled = await retry_while_transient(
+                attempt, is_transient=is_transient, stop=self._stop, on_retry=on_retry
+            )
+        except Stopped:
+            return None
+        return claim, sent_at, cancelled
 
     def _begin(self, claim: Claim, acquired_at: float) -> bool:
         """Start the claimed run; True (it holds its slot until recorded)."""

@@ -15,6 +15,7 @@ from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.enums import ExecutionStatus
+from tickwork_shared.resilience import retry_while_transient
 from tickwork_shared.secret_store import SecretStore
 from tickwork_shared.telemetry import tracer
 
@@ -31,8 +32,6 @@ from tickwork_executor.run_row import RunRow
 from tickwork_executor.tasks import RunContext, TaskRegistry
 
 logger = logging.getLogger(__name__)
-
-RECORD_RETRY_CAP_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -125,17 +124,17 @@ class RunSupervisor:
             interrupt=self.interrupt,
             log_fields=self.log_fields,
         )
-        keeper.start()
         cancelled = False
-        while not self._work.done():
-            try:
-                await asyncio.wait([self._work])
-            except asyncio.CancelledError:
-                # Cancelled from outside (the loop is going down): stop the task and give
-                # the lease up rather than leave the run to wait for its lease to expire.
-                cancelled = True
-                self.interrupt(StopReason.SHUTDOWN)
-        await keeper.close()
+        async with keeper:
+            while not self._work.done():
+                try:
+                    await asyncio.wait([self._work])
+                except asyncio.CancelledError:
+                    # Cancelled from outside (the loop is going down): stop the task and
+                    # give the lease up rather than leave the run to wait for its lease
+                    # to expire.
+                    cancelled = True
+                    self.interrupt(StopReason.SHUTDOWN)
         if self._on_task_over is not None:
             self._on_task_over(self)  # the task is over; its outcome is not written yet
 
@@ -184,43 +183,45 @@ class RunSupervisor:
     async def _record(self, outcome: Outcome, lease_expires: float) -> RunRow | None:
         """Record `outcome`, retrying transient failures while the lease surely holds."""
         assert self.row.started_at is not None
-        delay = 0.25
-        while True:
-            try:
-                request = RecordRequest(self.row, outcome, self._locked)
-                row = await uncut(self._env.recorder.enqueue(request))
-            except Exception as error:
-                if is_transient(error) and time.monotonic() + delay < lease_expires:
-                    logger.warning(
-                        "could not record the outcome yet: %r",
-                        error,
-                        extra={"action": "record_retry", **self.log_fields},
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, RECORD_RETRY_CAP_SECONDS)
-                    continue
-                logger.exception(
-                    "outcome not recorded; the reaper will retry the run once its lease expires",
-                    extra={"action": "record_failed", **self.log_fields},
-                )
-                return None
-            if row is None:
-                logger.warning(
-                    "lease lost before the outcome was recorded; nothing written",
-                    extra={"action": "lease_lost", **self.log_fields},
-                )
-                return None
-            logger.info(
-                "run %s",
-                row.status,
-                extra={
-                    "action": "run_finished",
-                    "status": row.status,
-                    "duration_ms": row.duration_ms,
-                    **self.log_fields,
-                },
+        request = RecordRequest(self.row, outcome, self._locked)
+
+        def on_retry(_attempt: int, error: BaseException, _delay: float) -> None:
+            logger.warning(
+                "could not record the outcome yet: %r",
+                error,
+                extra={"action": "record_retry", **self.log_fields},
             )
-            return row
+
+        try:
+            row = await retry_while_transient(
+                lambda: uncut(self._env.recorder.enqueue(request)),
+                is_transient=is_transient,
+                worth_waiting=lambda delay: time.monotonic() + delay < lease_expires,
+                on_retry=on_retry,
+            )
+        except Exception:
+            logger.exception(
+                "outcome not recorded; the reaper will retry the run once its lease expires",
+                extra={"action": "record_failed", **self.log_fields},
+            )
+            return None
+        if row is None:
+            logger.warning(
+                "lease lost before the outcome was recorded; nothing written",
+                extra={"action": "lease_lost", **self.log_fields},
+            )
+            return None
+        logger.info(
+            "run %s",
+            row.status,
+            extra={
+                "action": "run_finished",
+                "status": row.status,
+                "duration_ms": row.duration_ms,
+                **self.log_fields,
+            },
+        )
+        return row
 
     async def _give_up(self) -> None:
         try:
