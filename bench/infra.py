@@ -33,6 +33,7 @@ from tickwork_shared.migrate import upgrade_to_head
 
 from tests.harness.install import install_into_new_venv
 from tests.harness.processes import Proc, Stack, free_port
+from tests.harness.waiting import wait_until
 
 SERVER_URL = os.environ.get("TICKWORK_BENCH_DATABASE_URL", "mysql+asyncmy://root@127.0.0.1:3306/")
 AMQP_BASE = os.environ.get("TICKWORK_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -165,16 +166,6 @@ async def place(label: str) -> AsyncIterator[Place]:
         subprocess.run(["rabbitmqctl", "--quiet", "delete_vhost", vhost], capture_output=True)
 
 
-async def wait_until(probe: Any, *, timeout: float, interval: float = 0.2, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await probe()
-        if value:
-            return value
-        await asyncio.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of `pid` so far (from /proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -244,7 +235,7 @@ async def start_api(stack: Stack, name: str = "api") -> tuple[Proc, str]:
         except httpx.HTTPError:
             return False
 
-    await wait_until(ready, timeout=60, what="api /ready")
+    await wait_until(ready, timeout=60, interval=0.2, what="api /ready")
     return proc, base
 
 

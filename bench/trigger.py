@@ -24,8 +24,8 @@ from bench.infra import (
     place,
     start_api,
     wait_consumers,
-    wait_until,
 )
+from tests.harness.waiting import wait_until
 
 TRIGGERS = int(os.environ.get("TICKWORK_BENCH_TRIGGERS", "200"))
 PAUSE = 0.05

@@ -32,7 +32,7 @@ from tests.deploy.env_files import read_env_file
 from tests.deploy.layout import COMPOSE_ENV_EXAMPLE, COMPOSE_FILE, DOCKERFILE
 from tests.fixtures.database import empty_database
 from tests.harness.processes import Proc, Stack, free_port
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -104,7 +104,7 @@ async def wait_ready(http: httpx.AsyncClient, procs: list[Proc], stack: Stack) -
         except httpx.HTTPError:
             return False
 
-    await wait_for(ready, timeout=90, what="the api's /ready")
+    await wait_until(ready, timeout=90, what="the api's /ready")
 
 
 @pytest.mark.timeout(300)
@@ -168,7 +168,7 @@ async def run_a_job(http: httpx.AsyncClient) -> None:
         page = (await http.get("/api/v1/task-functions", params={"perPage": 100})).json()
         return any(f["name"] == "tickwork.noop" and f["isAvailable"] for f in page["items"])
 
-    await wait_for(noop_offered, timeout=60, what="an executor offering tickwork.noop")
+    await wait_until(noop_offered, timeout=60, what="an executor offering tickwork.noop")
     body = {
         "name": "compose-smoke",
         "taskFunction": "tickwork.noop",
@@ -184,5 +184,5 @@ async def run_a_job(http: httpx.AsyncClient) -> None:
         assert response.status_code == 200, response.text
         return [e for e in response.json()["items"] if e["status"] == "succeeded"]
 
-    runs = await wait_for(succeeded, timeout=60, what=f"a succeeded run of job {job_id}")
+    runs = await wait_until(succeeded, timeout=60, what=f"a succeeded run of job {job_id}")
     assert runs[0]["executorId"]

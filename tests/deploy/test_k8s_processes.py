@@ -29,7 +29,7 @@ from tests.deploy.layout import K8S
 from tests.deploy.manifests import container_env, deployment, find, pod_spec
 from tests.fixtures.database import empty_database
 from tests.harness.processes import Stack, free_port
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -125,7 +125,7 @@ async def test_pod_passes_its_probes_and_stops_within_its_grace(
                     return await probe_passes(probe, ports)
 
                 remaining = max(1.0, deadline - time.monotonic())
-                await wait_for(passes, timeout=remaining, what=f"{component} {kind}")
+                await wait_until(passes, timeout=remaining, what=f"{component} {kind}")
         proc.signal(signal.SIGTERM)
         grace = float(spec.get("terminationGracePeriodSeconds", 30))
         try:

@@ -33,7 +33,7 @@ from tests.drills.audit import Rules
 from tests.drills.launch import open_drill
 from tests.drills.ledger import read_ledger
 from tests.drills.plugin import at_scales
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -156,8 +156,8 @@ async def test_poison_messages(request: pytest.FixtureRequest, scale: Scale) -> 
                 )
                 return found if found == (want_runs, want_commands) else None
 
-            with contextlib.suppress(TimeoutError):  # the counts are asserted below
-                await wait_for(dead_lettered, timeout=60, what="the poison to be dead-lettered")
+            with contextlib.suppress(AssertionError):  # the counts are asserted below
+                await wait_until(dead_lettered, timeout=60, what="the poison to be dead-lettered")
             dead_runs = await _queue_depth(channel, RUNS_DEAD_QUEUE)
             dead_commands = await _queue_depth(channel, COMMANDS_DEAD_QUEUE)
             dead = await _dead_bodies(channel, RUNS_DEAD_QUEUE, dead_runs)

@@ -13,7 +13,7 @@ from tests.fixtures.amqp import purge_topology_queues
 from tests.fixtures.database import empty_database
 from tests.harness.api_client import Api, wait_ready
 from tests.harness.processes import Stack, free_port
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 # Short leases and delays so failure paths resolve within a test's patience.
 FAST_SETTINGS = {
@@ -124,7 +124,7 @@ async def _dev(workdir: Path) -> AsyncIterator[Deployment]:
         async def key_printed() -> bool:
             return key in dev.log.read_text()
 
-        await wait_for(key_printed, timeout=30, what="tickwork dev to print its admin key")
+        await wait_until(key_printed, timeout=30, what="tickwork dev to print its admin key")
         assert key_file.stat().st_mode & 0o777 == 0o600
         api = Api(base_url, key)
         await _wait_task_functions(api)
@@ -144,7 +144,7 @@ async def _wait_task_functions(api: Api) -> None:
             item["name"] for item in page["items"]
         }
 
-    await wait_for(offered, timeout=30, what="executors to register task functions")
+    await wait_until(offered, timeout=30, what="executors to register task functions")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -29,7 +29,7 @@ from tests.factories import ensure_task_function, make_job
 from tests.fixtures.amqp import AmqpServer, rabbitmqctl
 from tests.fixtures.database import empty_database
 from tests.harness.processes import TICKWORK, Stack, free_port
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -105,7 +105,7 @@ async def test_a_working_stack_passes(
                     return int(await connection.scalar(query) or 0)
 
             try:
-                await wait_for(registered, timeout=90, what="the executor's task functions")
+                await wait_until(registered, timeout=90, what="the executor's task functions")
             finally:
                 await engine.dispose()
             done = await _doctor(env)

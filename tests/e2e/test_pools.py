@@ -26,7 +26,7 @@ from tests.fixtures.amqp import purge_topology_queues
 from tests.fixtures.database import empty_database
 from tests.harness.api_client import Api, wait_ready
 from tests.harness.processes import ROOT, Proc, Stack, free_port
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -66,7 +66,7 @@ class Pools:
         async def registered() -> bool:
             return any(e["executorId"] == wanted for e in await self.executors())
 
-        await wait_for(registered, timeout=60, what=f"{name} to register")
+        await wait_until(registered, timeout=60, what=f"{name} to register")
         return proc
 
     async def executors(self) -> list[dict[str, Any]]:
@@ -152,7 +152,7 @@ async def _all_finished(api: Api, job_id: int, count: int, timeout: float = 120)
         done = [e for e in items if e["status"] not in ("queued", "running")]
         return items if len(done) >= count and len(done) == len(items) else []
 
-    return await wait_for(finished, timeout=timeout, what=f"{count} runs of job {job_id} to end")
+    return await wait_until(finished, timeout=timeout, what=f"{count} runs of job {job_id} to end")
 
 
 async def test_every_run_lands_on_an_executor_of_its_pool(pools: Pools) -> None:
@@ -211,7 +211,7 @@ async def test_a_pool_without_executor_keeps_its_runs_queued(pools: Pools) -> No
         gone = [e for e in await pools.executors() if e["executorId"] == pools.executor_id(later)]
         return bool(gone) and not gone[0]["isAlive"]
 
-    await wait_for(shown_dead, timeout=30, what="the stopped executor shown dead")
+    await wait_until(shown_dead, timeout=30, what="the stopped executor shown dead")
     job = await api.create_job(
         _name("later"),
         pool="later",
@@ -299,7 +299,7 @@ async def test_killed_executor_is_shown_dead_and_its_runs_retried_in_its_pool(
             e["executorId"] == victim_id for e in await api.executions(job["id"], status="running")
         )
 
-    await wait_for(victim_busy, timeout=30, what="the victim to run something")
+    await wait_until(victim_busy, timeout=30, what="the victim to run something")
     await asyncio.to_thread(pools.stack.kill, victim)
     killed_at = datetime.now(UTC)
 
@@ -307,7 +307,7 @@ async def test_killed_executor_is_shown_dead_and_its_runs_retried_in_its_pool(
         found = [e for e in await pools.executors() if e["executorId"] == victim_id]
         return found[0] if found and not found[0]["isAlive"] else None
 
-    dead = await wait_for(shown_dead, timeout=30, what="the killed executor shown dead")
+    dead = await wait_until(shown_dead, timeout=30, what="the killed executor shown dead")
     assert _at(dead["lastSeenAt"]) <= killed_at + timedelta(seconds=1)
 
     async def retried() -> list[dict[str, Any]]:
@@ -317,7 +317,7 @@ async def test_killed_executor_is_shown_dead_and_its_runs_retried_in_its_pool(
         retries = [e for e in runs if e["trigger"] == "retry"]
         return runs if lost and len(retries) >= len(lost) else []
 
-    runs = await wait_for(retried, timeout=120, what="the lost runs retried")
+    runs = await wait_until(retried, timeout=120, what="the lost runs retried")
     lost = [e for e in runs if e["executorId"] == victim_id and e["status"] != "succeeded"]
     assert {(e["status"], e["reason"]) for e in lost} == {("failed", "executor lost")}
     retries = [e for e in runs if e["trigger"] == "retry"]

@@ -14,7 +14,7 @@ import aio_pika
 import orjson
 
 from tests.e2e.conftest import E2E_SECRET, Deployment
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 FAR_FUTURE = "2099-01-01T00:00:00Z"  # an interval that never fires by itself
 
@@ -155,7 +155,7 @@ async def test_overlapping_runs_of_a_skip_job_are_skipped(deployment: Deployment
         runs = await api.executions(job["id"])
         return runs if all(e["status"] not in ("queued", "running") for e in runs) else []
 
-    runs = await wait_for(settled, timeout=30, what="the overlap job's runs to settle")
+    runs = await wait_until(settled, timeout=30, what="the overlap job's runs to settle")
     skipped = [e for e in runs if e["status"] == "skipped"]
     assert {e["reason"] for e in skipped} <= {"overlap", "disabled"}
     assert any(e["reason"] == "overlap" for e in skipped)
@@ -194,7 +194,7 @@ async def test_disable_and_delete_stop_firing(deployment: Deployment) -> None:
         runs = await api.executions(job["id"], status="succeeded")
         return any(_at(e["scheduledAt"]) >= resumed_at - timedelta(seconds=1) for e in runs)
 
-    await wait_for(resumed, timeout=30, what="runs after re-enabling")
+    await wait_until(resumed, timeout=30, what="runs after re-enabling")
     paused = [
         e
         for e in await api.executions(job["id"])
@@ -275,7 +275,7 @@ async def test_events_reach_a_plain_amqp_consumer(deployment: Deployment) -> Non
                     seen[message.routing_key or ""] = event
             return {"job.created", "execution.succeeded"} <= set(seen)
 
-        await wait_for(collect, timeout=30, what="job.created and execution.succeeded events")
+        await wait_until(collect, timeout=30, what="job.created and execution.succeeded events")
     finished = seen["execution.succeeded"]
     assert finished["executionId"] == accepted["executionId"]
     assert finished["event"] == "execution.succeeded"
@@ -375,6 +375,6 @@ async def test_a_self_triggering_job_is_stopped_by_disable(deployment: Deploymen
         after = await total()
         return after if after == before else None
 
-    count = await wait_for(settled, timeout=30, what="the loop to stop after disable")
+    count = await wait_until(settled, timeout=30, what="the loop to stop after disable")
     await asyncio.sleep(3)
     assert await total() == count

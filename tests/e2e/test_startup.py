@@ -22,7 +22,7 @@ from tickwork_shared.migrate import alembic_config, upgrade_to_head
 from tests.fixtures.database import database_url, empty_database, execute_on_server
 from tests.harness.processes import TICKWORK, Stack, free_port
 from tests.harness.tcp_proxy import TcpProxy
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -204,7 +204,7 @@ async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
                 found = attempts()
                 return found if len(found) >= 2 else None
 
-            waited = await wait_for(two_attempts, timeout=90, what="two start-up attempts")
+            waited = await wait_until(two_attempts, timeout=90, what="two start-up attempts")
             assert [e["attempt"] for e in waited[:2]] == [1, 2]
             assert all("database unreachable" in str(e["msg"]) for e in waited)
             assert all("next try in" in str(e["msg"]) for e in waited)
@@ -218,7 +218,7 @@ async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
                         return None
                     return answer if answer.status_code == 503 else None
 
-                answer = await wait_for(not_ready, timeout=30, what="/ready 503")
+                answer = await wait_until(not_ready, timeout=30, what="/ready 503")
                 assert answer.json()["status"] == "not ready"
                 assert "database unreachable" in answer.json()["reason"]
 
@@ -230,7 +230,7 @@ async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
                     except httpx.TransportError:
                         return False
 
-                await wait_for(ready, timeout=90, what="/ready 200 after the outage")
+                await wait_until(ready, timeout=90, what="/ready 200 after the outage")
             assert api.alive()
             log = api.log.read_text(errors="replace")
             assert "Traceback" not in log
@@ -296,7 +296,7 @@ async def test_a_broker_outage_at_start_is_waited_for_then_the_planner_runs(
                 ]
                 return found if len(found) >= 2 else None
 
-            waited = await wait_for(attempts, timeout=90, what="two start-up attempts")
+            waited = await wait_until(attempts, timeout=90, what="two start-up attempts")
             assert all("RabbitMQ unreachable" in str(e["msg"]) for e in waited)
             assert [e["next_try_seconds"] for e in waited[:2]] == [0.5, 1.0]
             proxy.restore()
@@ -304,7 +304,7 @@ async def test_a_broker_outage_at_start_is_waited_for_then_the_planner_runs(
             async def started() -> bool:
                 return any(e.get("action") == "planner_started" for e in _json_lines(planner.log))
 
-            await wait_for(started, timeout=90, what="the planner to start after the outage")
+            await wait_until(started, timeout=90, what="the planner to start after the outage")
             assert planner.alive()
             text_log = planner.log.read_text(errors="replace")
             assert "Traceback" not in text_log

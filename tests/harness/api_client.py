@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 
 class Api:
@@ -51,7 +51,7 @@ class Api:
             matching = [e for e in found if status is None or e["status"] == status]
             return matching if len(matching) >= count else []
 
-        return await wait_for(
+        return await wait_until(
             probe, timeout=timeout, what=f"{count} {status or ''} executions of job {job_id}"
         )
 
@@ -62,7 +62,7 @@ class Api:
             execution: dict[str, Any] = await self.ok("GET", f"/executions/{execution_id}")
             return execution if execution["status"] in statuses else None
 
-        return await wait_for(
+        return await wait_until(
             probe, timeout=timeout, what=f"execution {execution_id} to reach {statuses}"
         )
 
@@ -76,4 +76,4 @@ async def wait_ready(base_url: str, timeout: float = 60) -> None:
             except httpx.HTTPError:
                 return False
 
-        await wait_for(ready, timeout=timeout, what=f"{base_url}/ready")
+        await wait_until(ready, timeout=timeout, what=f"{base_url}/ready")

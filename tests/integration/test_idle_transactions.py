@@ -18,7 +18,7 @@ from tickwork_shared.db.models import JobType
 from tickwork_shared.db.retry import is_disconnect
 from tickwork_shared.settings import Settings
 
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ async def test_an_idle_transaction_releases_its_locks(
                 query = for_claim(other, select(JobType.id))
                 return (await other.scalar(query)) is not None
 
-        await wait_for(lock_released, timeout=10, what="the idle transaction to be ended")
+        await wait_until(lock_released, timeout=10, what="the idle transaction to be ended")
         with pytest.raises(DBAPIError) as raised:
             await frozen.scalar(select(JobType.id))
         assert is_disconnect(raised.value), "services retry it as a lost connection"

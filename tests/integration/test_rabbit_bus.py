@@ -15,7 +15,8 @@ from tickwork_shared.errors import BusUnavailable
 
 from tests.fixtures.amqp import AmqpServer, close_amqp_connections, rabbitmqctl
 from tests.harness.tcp_proxy import TcpProxy
-from tests.integration.bus_inbox import Inbox, wait_health, wait_until
+from tests.harness.waiting import wait_until
+from tests.integration.bus_inbox import Inbox
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,7 +34,7 @@ async def test_bus_recovers_by_itself_when_the_server_drops_its_connection(
     (held,) = await inbox.wait_for(1)
 
     assert await close_amqp_connections(amqp_server.vhost, ctl=amqp_server.ctl) >= 1
-    await wait_until(lambda: bus.reconnects >= 1)
+    await wait_until(lambda: bus.reconnects >= 1, what="a reconnect")
     await held.ack()  # its channel is gone: swallowed, and the broker redelivers it
 
     (_, again) = await inbox.wait_for(2)
@@ -56,7 +57,11 @@ async def test_publish_during_an_outage_fails_within_the_timeout(
         await rabbitmqctl("clear_permissions", "-p", vhost, amqp_server.user, ctl=ctl)
         try:
             await close_amqp_connections(vhost, ctl=ctl)
-            await wait_health(bus, healthy=False)
+
+            async def unhealthy() -> bool:
+                return not await bus.is_healthy()
+
+            await wait_until(unhealthy, what="the bus unhealthy")
             started = time.monotonic()
             with pytest.raises(BusUnavailable):
                 await bus.publish("", RUNS_QUEUE, b"during outage")
@@ -65,7 +70,7 @@ async def test_publish_during_an_outage_fails_within_the_timeout(
             await rabbitmqctl(
                 "set_permissions", "-p", vhost, amqp_server.user, ".*", ".*", ".*", ctl=ctl
             )
-        await wait_health(bus, healthy=True)
+        await wait_until(bus.is_healthy, what="the bus healthy again")
         await bus.publish("", RUNS_QUEUE, b"after outage")
         assert bus.reconnects >= 1
 
@@ -164,7 +169,7 @@ async def test_a_lost_connection_moves_to_the_next_broker_of_the_list(amqp_url: 
             await bus.consume(RUNS_QUEUE, inbox, prefetch=5)
             assert (first.connections, second.connections) == (1, 0)
             first.cut()  # and stays cut: only the second address leads to the broker
-            await wait_until(lambda: bus.reconnects >= 1)
+            await wait_until(lambda: bus.reconnects >= 1, what="a reconnect")
             assert second.connections == 1
             await bus.publish("", RUNS_QUEUE, b"after the failover")
             assert [d.body for d in await inbox.wait_for(1)] == [b"after the failover"]

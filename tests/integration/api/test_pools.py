@@ -12,7 +12,8 @@ from tickwork_shared.db.models import Executor, JobExecution
 from tickwork_shared.enums import Role
 
 from tests.factories import ensure_task_function
-from tests.integration.api.conftest import Api, eventually, job_body
+from tests.harness.waiting import wait_until
+from tests.integration.api.conftest import Api, job_body
 
 JOBS = "/api/v1/jobs"
 
@@ -99,7 +100,7 @@ async def test_runs_go_to_the_pool_of_their_job_when_queued(api: Api) -> None:
     async def both_published() -> bool:
         return sorted(seen) == ["tickwork.runs", "tickwork.runs.gpu"]
 
-    await eventually(both_published)
+    await wait_until(both_published, what="a run message in each queue")
 
 
 async def test_executors_and_pools_from_the_database(api: Api) -> None:

@@ -11,7 +11,7 @@ import sys
 import httpx
 import pytest
 
-from tests.integration.api.conftest import eventually
+from tests.harness.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -51,7 +51,7 @@ async def test_serve_answers_ready_and_stops_cleanly_on_sigterm(
                 except httpx.TransportError:
                     return False
 
-            await eventually(ready, timeout=30)
+            await wait_until(ready, timeout=30, what="the api's /ready")
             assert (await client.get("/api/v1/jobs")).status_code == 401
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0

@@ -15,6 +15,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.settings import Settings
 
 from tests.harness.event_relay import event_relay
+from tests.harness.waiting import wait_until
 from tests.integration.executor.task_module import RECORD
 
 TASK_MODULE = "tests.integration.executor.task_module"
@@ -49,11 +50,13 @@ class Fleet:
         executor = Executor(settings, sessions=sessions or self._sessions, bus=bus)
         task = asyncio.create_task(executor.run())
         self._running.append((executor, task, bus))
-        async with asyncio.timeout(10):
-            while not executor.consuming:
-                if task.done():
-                    await task  # raises what stopped it
-                await asyncio.sleep(0.02)
+
+        async def consuming() -> bool:
+            if task.done():
+                await task  # raises what stopped it
+            return executor.consuming
+
+        await wait_until(consuming, what=f"executor-{index} consuming")
         return executor
 
     async def stop_all(self) -> None:

@@ -20,6 +20,7 @@ from tickwork_shared.bus.topology import COMMANDS_EXCHANGE, EVENTS_EXCHANGE
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.enums import Trigger
 
+from tests.harness.waiting import wait_until
 from tests.integration.executor.conftest import Fleet
 from tests.integration.executor.helpers import (
     add_job,
@@ -108,9 +109,7 @@ async def test_an_exchange_the_operator_allows_is_published_to(
     row = await add_run(maria_sessions, publisher)
     await publish(message_of(row).to_bytes())
     await run_status(maria_sessions, row.execution_id, "succeeded")
-    async with asyncio.timeout(5):
-        while not seen:
-            await asyncio.sleep(0.05)
+    await wait_until(lambda: seen, timeout=5, what="the user's message")
     assert orjson.loads(seen[0].body) == {"n": 1}
     await watch.close()
 
@@ -148,9 +147,7 @@ async def test_user_publishes_go_over_the_publish_connection(
         row = await add_run(maria_sessions, publisher)
         await publish(message_of(row).to_bytes())
         await run_status(maria_sessions, row.execution_id, "succeeded")
-        async with asyncio.timeout(5):
-            while not seen:
-                await asyncio.sleep(0.05)
+        await wait_until(lambda: seen, timeout=5, what="the user's message")
         assert seen[0].body == b"hi"
         # Closed, the user connection fails user publishes; the executor's own bus is fine.
         await users.close()

@@ -12,11 +12,11 @@ from tickwork_executor.service import Executor
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 
+from tests.harness.waiting import wait_until
 from tests.integration.executor.conftest import Events, Fleet
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
-    eventually,
     message_of,
     read_lock,
     read_run,
@@ -116,7 +116,7 @@ async def test_a_zombie_stops_its_task_at_the_next_heartbeat_and_writes_nothing(
     )
     reaped = await read_run(maria_sessions, row.execution_id)
 
-    await eventually(lambda: row.execution_id not in executor.consumer.runs, bool, what="run over")
+    await wait_until(lambda: row.execution_id not in executor.consumer.runs, what="run over")
     assert row.execution_id in RECORD.cancelled
     after = await read_run(maria_sessions, row.execution_id)
     assert (after.status, after.reason, after.error) == (
@@ -151,7 +151,7 @@ async def test_a_zombie_that_finishes_cannot_overwrite_the_reapers_outcome(
             )
         )
 
-    await eventually(lambda: row.execution_id not in executor.consumer.runs, bool, what="run over")
+    await wait_until(lambda: row.execution_id not in executor.consumer.runs, what="run over")
     assert RECORD.calls[row.execution_id] == 1
     assert row.execution_id not in RECORD.cancelled  # it ran to its end, then wrote nothing
     after = await read_run(maria_sessions, row.execution_id)

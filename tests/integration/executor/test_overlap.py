@@ -11,11 +11,11 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.outbox import claim_due_rows, publish_and_mark
 
+from tests.harness.waiting import wait_until
 from tests.integration.executor.conftest import Events, Fleet
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
-    eventually,
     message_of,
     read_lock,
     read_run,
@@ -49,19 +49,18 @@ async def test_skip_runs_one_and_skips_the_other(
     assert RECORD.calls[skipped.execution_id] == 0
     assert RECORD.peak == 1
     assert await read_lock(maria_sessions, job.id) is None  # released after the run
-    await eventually(
-        lambda: events.keys_of(skipped.execution_id),
-        lambda keys: keys == ["execution.skipped"],
+    await wait_until(
+        lambda: events.keys_of(skipped.execution_id) == ["execution.skipped"],
         what="the skipped event",
     )
 
 
 async def _final(sessions: SessionFactory, execution_id: str) -> JobExecution:
-    return await eventually(
-        lambda: read_run(sessions, execution_id),
-        lambda row: row.status in ("succeeded", "skipped"),
-        what="a final status",
-    )
+    async def final() -> JobExecution | None:
+        row = await read_run(sessions, execution_id)
+        return row if row.status in ("succeeded", "skipped") else None
+
+    return await wait_until(final, what="a final status")
 
 
 async def test_allow_runs_both_at_once(

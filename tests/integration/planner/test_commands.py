@@ -14,13 +14,8 @@ from tickwork_shared.bus.topology import (
 from tickwork_shared.db.engine import SessionFactory
 
 from tests.factories import make_job
-from tests.integration.planner.conftest import (
-    Inbox,
-    executions,
-    fast_settings,
-    running,
-    wait_until,
-)
+from tests.harness.waiting import wait_until
+from tests.integration.planner.conftest import Inbox, executions, fast_settings, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
