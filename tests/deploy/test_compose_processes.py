@@ -34,8 +34,6 @@ from tests.fixtures.database import empty_database
 from tests.harness.processes import Proc, Stack, free_port
 from tests.harness.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-
 DEFAULT_STOP_GRACE = "10s"
 MAX_EXECUTORS = 3  # two cores here: compose's count, up to this
 

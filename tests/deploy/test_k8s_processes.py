@@ -31,8 +31,6 @@ from tests.fixtures.database import empty_database
 from tests.harness.processes import Stack, free_port
 from tests.harness.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-
 PORT_SETTINGS = ("TICKWORK_API_PORT", "TICKWORK_METRICS_PORT")
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 

@@ -18,7 +18,11 @@ T = TypeVar("T")
 
 @overload
 async def wait_until(
-    condition: Callable[[], Awaitable[T | None]], *, timeout: float = ..., interval: float = ..., what: str
+    condition: Callable[[], Awaitable[T | None]],
+    *,
+    timeout: float = ...,
+    interval: float = ...,
+    what: str,
 ) -> T: ...
 @overload
 async def wait_until(

@@ -20,8 +20,6 @@ from tickwork_shared.settings import Settings
 
 from tests.harness.waiting import wait_until
 
-pytestmark = pytest.mark.integration
-
 
 async def test_an_idle_transaction_releases_its_locks(
     mariadb_url: str, maria_sessions: SessionFactory, mariadb_engine: AsyncEngine

@@ -21,7 +21,6 @@ from tests.integration.bus_inbox import Inbox
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.mark.integration
 async def test_bus_recovers_by_itself_when_the_server_drops_its_connection(
     rabbit_bus: RabbitBus, amqp_server: AmqpServer
 ) -> None:
@@ -47,7 +46,6 @@ async def test_bus_recovers_by_itself_when_the_server_drops_its_connection(
     assert await bus.is_healthy()
 
 
-@pytest.mark.integration
 async def test_publish_during_an_outage_fails_within_the_timeout(
     amqp_url: str, amqp_server: AmqpServer
 ) -> None:
@@ -90,7 +88,6 @@ async def test_unreachable_broker_raises_bus_unavailable() -> None:
     await bus.close()
 
 
-@pytest.mark.integration
 async def test_a_pause_whose_cancel_fails_still_pauses_and_resume_consumes_again(
     rabbit_bus: RabbitBus,
 ) -> None:
@@ -133,7 +130,6 @@ def _via(url: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{user_info}@127.0.0.1:{port}"))
 
 
-@pytest.mark.integration
 async def test_a_list_of_brokers_starts_on_the_first_that_answers(amqp_url: str) -> None:
     dead = _via(amqp_url, _dead_port())
     async with RabbitBus(f"{dead},{amqp_url}", publish_timeout=2.0) as bus:
@@ -153,7 +149,6 @@ async def test_a_list_of_dead_brokers_raises_naming_each_without_passwords() -> 
     await bus.close()
 
 
-@pytest.mark.integration
 async def test_a_lost_connection_moves_to_the_next_broker_of_the_list(amqp_url: str) -> None:
     """Two addresses in front of the one broker (TCP proxies), standing for two nodes of a
     cluster: when the first is cut for good, the bus reconnects through the second and

@@ -17,8 +17,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.e2e.console.conftest import Console, screenshot
 from tests.harness.waiting import wait_until_sync
 
-pytestmark = pytest.mark.e2e
-
 Driver = Any
 
 

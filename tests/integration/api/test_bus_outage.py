@@ -22,7 +22,7 @@ from tests.harness.tcp_proxy import TcpProxy
 from tests.harness.waiting import wait_until
 from tests.integration.api.conftest import open_api
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 RELAY_DELAY = 1.0
 

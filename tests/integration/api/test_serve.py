@@ -13,7 +13,7 @@ import pytest
 
 from tests.harness.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 SERVE = """
 import asyncio

@@ -30,8 +30,6 @@ from tests.integration.executor.helpers import (
 )
 from tests.integration.executor.task_module import RECORD
 
-pytestmark = pytest.mark.integration
-
 
 class StalledAck(HandedDelivery):
     """A delivery whose ack hangs until released, as on a channel whose broker is gone."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from tickwork_executor.service import Executor
 from tickwork_shared.bus import MemoryBus
 from tickwork_shared.db.engine import SessionFactory
@@ -23,8 +22,6 @@ from tests.integration.executor.helpers import (
     run_status,
 )
 from tests.integration.executor.task_module import RECORD
-
-pytestmark = pytest.mark.integration
 
 
 async def test_the_slot_is_free_while_the_outcome_is_still_being_written(

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import pytest
 from sqlalchemy import select
 from tickwork_planner.service import FaultHook, Planner
 from tickwork_shared.bus.abc import Bus, Delivery
@@ -21,8 +20,6 @@ from tickwork_shared.db.models import JobExecution
 from tickwork_shared.settings import Settings
 
 from tests.harness.waiting import wait_until
-
-pytestmark = pytest.mark.integration
 
 
 def fast_settings(amqp_url: str = "amqp://unused/", **overrides: Any) -> Settings:

@@ -17,7 +17,7 @@ from tests.factories import make_job
 from tests.harness.waiting import wait_until
 from tests.integration.planner.conftest import Inbox, executions, fast_settings, running
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = pytest.mark.timeout(60)
 
 
 async def send(bus: RabbitBus, body: object, *, message_id: str | None = None) -> None:

@@ -15,7 +15,7 @@ from tests.factories import make_job
 from tests.harness.waiting import wait_until
 from tests.integration.planner.conftest import database_now, executions, fast_settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = pytest.mark.timeout(60)
 
 
 async def test_runs_until_sigterm(

@@ -38,7 +38,7 @@ from tests.integration.planner.conftest import (
     running,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+pytestmark = pytest.mark.timeout(90)
 
 JOBS = 200
 RUN_SECONDS = 10

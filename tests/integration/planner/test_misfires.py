@@ -23,7 +23,7 @@ from tests.integration.planner.conftest import (
     running,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = pytest.mark.timeout(60)
 
 GRACE_SECONDS = 5
 BEHIND_SECONDS = 30

@@ -27,7 +27,7 @@ from tests.integration.planner.conftest import (
     running,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = pytest.mark.timeout(60)
 
 
 async def add_run(
