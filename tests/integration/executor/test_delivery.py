@@ -4,7 +4,7 @@ survived, and no more than `executor_concurrency` runs at once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aio_pika
@@ -20,7 +20,7 @@ from tickwork_shared.db.models import JobExecution
 from tickwork_shared.messages import MAX_MESSAGE_BYTES
 
 from tests.harness.waiting import wait_until
-from tests.integration.executor.conftest import Fleet
+from tests.integration.executor.conftest import Fleet, Publish
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
@@ -29,8 +29,6 @@ from tests.integration.executor.helpers import (
     run_status,
 )
 from tests.integration.executor.task_module import RECORD
-
-Publish = Callable[[bytes], Awaitable[None]]
 
 
 async def test_one_message_delivered_five_times_to_three_executors_runs_once(

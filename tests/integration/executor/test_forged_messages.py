@@ -9,7 +9,6 @@ the default exchange (queue `tickwork.runs`), an `execution.succeeded` on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -21,7 +20,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.enums import Trigger
 
 from tests.harness.waiting import wait_until
-from tests.integration.executor.conftest import Fleet
+from tests.integration.executor.conftest import Fleet, Publish
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
@@ -30,8 +29,6 @@ from tests.integration.executor.helpers import (
     read_run,
     run_status,
 )
-
-Publish = Callable[[bytes], Awaitable[None]]
 
 
 @pytest.mark.parametrize("target", ["runs", "events", "commands"])

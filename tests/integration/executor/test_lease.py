@@ -4,7 +4,6 @@ stops its task and cannot overwrite what the reaper wrote."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
@@ -13,7 +12,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 
 from tests.harness.waiting import wait_until
-from tests.integration.executor.conftest import Events, Fleet
+from tests.integration.executor.conftest import Events, Fleet, Publish
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
@@ -23,8 +22,6 @@ from tests.integration.executor.helpers import (
     run_status,
 )
 from tests.integration.executor.task_module import RECORD
-
-Publish = Callable[[bytes], Awaitable[None]]
 
 
 async def _expired_running(sessions: SessionFactory) -> int:

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 
-import pytest
-from tickwork_shared.bus.rabbitmq import RabbitBus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
-from tickwork_shared.outbox import claim_due_rows, publish_and_mark
 
 from tests.harness.waiting import wait_until
-from tests.integration.executor.conftest import Events, Fleet
+from tests.integration.executor.conftest import Events, Fleet, Publish
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
@@ -22,8 +18,6 @@ from tests.integration.executor.helpers import (
     run_status,
 )
 from tests.integration.executor.task_module import RECORD
-
-Publish = Callable[[bytes], Awaitable[None]]
 
 
 async def test_skip_runs_one_and_skips_the_other(
@@ -76,24 +70,6 @@ async def test_allow_runs_both_at_once(
     for row in runs:
         await run_status(maria_sessions, row.execution_id, "succeeded")
     assert RECORD.peak == 2
-
-
-@pytest.fixture
-async def relay(rabbit_bus: RabbitBus, maria_sessions: SessionFactory) -> AsyncIterator[None]:
-    """What a planner's relay does: republish queued rows whose time has come."""
-
-    async def loop() -> None:
-        while True:
-            refs = await claim_due_rows(
-                maria_sessions, claim="test-relay", limit=50, relay_delay_seconds=5
-            )
-            await publish_and_mark(rabbit_bus, maria_sessions, refs, claim="test-relay")
-            await asyncio.sleep(0.1)
-
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_queue_runs_the_second_after_the_first(

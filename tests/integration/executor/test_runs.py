@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from prometheus_client import REGISTRY
@@ -11,7 +10,7 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, JobType
 
 from tests.harness.waiting import wait_until
-from tests.integration.executor.conftest import Events, Fleet
+from tests.integration.executor.conftest import Events, Fleet, Publish
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
@@ -21,8 +20,6 @@ from tests.integration.executor.helpers import (
     run_status,
 )
 from tests.integration.executor.task_module import RECORD
-
-Publish = Callable[[bytes], Awaitable[None]]
 
 
 async def test_a_successful_run(
