@@ -113,7 +113,7 @@ async def test_pod_passes_its_probes_and_stops_within_its_grace(
     env, ports = local_container(rendered, container, k8s_database, amqp_url)
     stack = Stack(env={}, workdir=tmp_path)
     proc = stack.start(component, *container["args"], env=env)
-    try:
+    with stack.running(tail_lines=80):
         deadline = time.monotonic() + probe_budget(container)
         for kind in PROBES:
             if kind in container:
@@ -130,8 +130,3 @@ async def test_pod_passes_its_probes_and_stops_within_its_grace(
             proc.popen.wait(grace)
         except subprocess.TimeoutExpired:
             pytest.fail(f"{component} still running after terminationGracePeriodSeconds={grace}")
-    except BaseException:
-        print(stack.logs(tail_lines=80))
-        raise
-    finally:
-        stack.stop_all()

@@ -86,7 +86,7 @@ async def _full(workdir: Path, database_url: str, amqp_url: str) -> AsyncIterato
         },
         workdir=workdir,
     )
-    try:
+    with stack.running():
         stack.run("migrate")
         key = stack.run("api-key", "create", "--name", "e2e", "--role", "admin").stdout
         key = key.strip().splitlines()[-1]
@@ -101,11 +101,6 @@ async def _full(workdir: Path, database_url: str, amqp_url: str) -> AsyncIterato
         await _wait_task_functions(api)
         yield Deployment("full", api, stack, amqp_url)
         await api.close()
-    except BaseException:
-        print(stack.logs())
-        raise
-    finally:
-        stack.stop_all()
 
 
 async def _dev(workdir: Path) -> AsyncIterator[Deployment]:
@@ -114,7 +109,7 @@ async def _dev(workdir: Path) -> AsyncIterator[Deployment]:
         env={**FAST_SETTINGS, **_trust_settings(workdir), "TICKWORK_API_PORT": str(port)},
         workdir=workdir,
     )
-    try:
+    with stack.running():
         dev = stack.start("dev", "dev")
         base_url = f"http://127.0.0.1:{port}"
         await wait_ready(base_url)
@@ -130,11 +125,6 @@ async def _dev(workdir: Path) -> AsyncIterator[Deployment]:
         await _wait_task_functions(api)
         yield Deployment("dev", api, stack, None)
         await api.close()
-    except BaseException:
-        print(stack.logs())
-        raise
-    finally:
-        stack.stop_all()
 
 
 async def _wait_task_functions(api: Api) -> None:

@@ -195,7 +195,7 @@ async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
             workdir=tmp_path,
         )
         api = stack.start("api", "api")
-        try:
+        with stack.running():
 
             def attempts() -> list[dict[str, object]]:
                 return [e for e in _json_lines(api.log) if e.get("action") == "startup_waiting"]
@@ -235,11 +235,6 @@ async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
             log = api.log.read_text(errors="replace")
             assert "Traceback" not in log
             assert sum(1 for e in _json_lines(api.log) if e.get("level") == "error") == 0, log
-        except BaseException:
-            print(stack.logs())
-            raise
-        finally:
-            stack.stop_all()
 
 
 async def test_dev_names_a_bad_setting_too(tmp_path: Path) -> None:
@@ -287,7 +282,7 @@ async def test_a_broker_outage_at_start_is_waited_for_then_the_planner_runs(
             workdir=tmp_path,
         )
         planner = stack.start("planner", "planner")
-        try:
+        with stack.running():
 
             async def attempts() -> list[dict[str, object]] | None:
                 assert planner.alive(), planner.log.read_text(errors="replace")
@@ -309,8 +304,3 @@ async def test_a_broker_outage_at_start_is_waited_for_then_the_planner_runs(
             text_log = planner.log.read_text(errors="replace")
             assert "Traceback" not in text_log
             assert not [e for e in _json_lines(planner.log) if e.get("level") == "error"]
-        except BaseException:
-            print(stack.logs())
-            raise
-        finally:
-            stack.stop_all()

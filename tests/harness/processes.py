@@ -6,12 +6,13 @@ No process outlives its `Stack`: `stop_all` sends SIGTERM, then SIGKILL after a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +115,18 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.signal(signal.SIGKILL)
                 proc.popen.wait(10)
+
+    @contextlib.contextmanager
+    def running(self, *, tail_lines: int = 60) -> Iterator[Stack]:
+        """Every process stopped on the way out; on a failure, their logs printed first
+        (pytest shows a failed test's output)."""
+        try:
+            yield self
+        except BaseException:
+            print(self.logs(tail_lines))
+            raise
+        finally:
+            self.stop_all()
 
     def logs(self, tail_lines: int = 60) -> str:
         parts = []

@@ -67,7 +67,7 @@ def console(browser_available: None, tmp_path_factory: pytest.TempPathFactory) -
     env = {**FAST_SETTINGS, "TICKWORK_API_PORT": str(port)}
     env.pop("TICKWORK_LOG_FORMAT")
     stack = Stack(env=env, workdir=workdir)
-    try:
+    with stack.running():
         dev = stack.start("dev", "dev")
 
         def console_line() -> str | None:
@@ -85,11 +85,6 @@ def console(browser_available: None, tmp_path_factory: pytest.TempPathFactory) -
         done = keys.run("api-key", "create", "--name", "console-viewer", "--role", "viewer")
         viewer_key = done.stdout.strip().splitlines()[-1]
         yield Console(base_url, api_url, admin_key, viewer_key, stack)
-    except BaseException:
-        print(stack.logs())
-        raise
-    finally:
-        stack.stop_all()
 
 
 @pytest.fixture
