@@ -12,7 +12,7 @@ import pytest
 from tests.fixtures.amqp import purge_topology_queues
 from tests.fixtures.database import empty_database
 from tests.harness.api_client import Api, wait_ready
-from tests.harness.processes import Stack, free_port
+from tests.harness.processes import Stack, free_port, services_env
 from tests.harness.waiting import wait_until
 
 # Short leases and delays so failure paths resolve within a test's patience.
@@ -79,10 +79,7 @@ async def _full(workdir: Path, database_url: str, amqp_url: str) -> AsyncIterato
         env={
             **FAST_SETTINGS,
             **_trust_settings(workdir),
-            "TICKWORK_DATABASE_URL": database_url,
-            "TICKWORK_AMQP_URL": amqp_url,
-            "TICKWORK_API_PORT": str(port),
-            "TICKWORK_API_HOST": "127.0.0.1",
+            **services_env(database_url, amqp_url, port),
         },
         workdir=workdir,
     )

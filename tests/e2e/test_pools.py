@@ -25,7 +25,7 @@ from tests.e2e.pool_tasks import LEDGER_ENV
 from tests.fixtures.amqp import purge_topology_queues
 from tests.fixtures.database import empty_database
 from tests.harness.api_client import Api, wait_ready
-from tests.harness.processes import ROOT, Proc, Stack, free_port
+from tests.harness.processes import ROOT, Proc, Stack, free_port, services_env
 from tests.harness.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(600)
@@ -90,10 +90,7 @@ async def pools(
         stack = Stack(
             env={
                 **SETTINGS,
-                "TICKWORK_DATABASE_URL": database_url,
-                "TICKWORK_AMQP_URL": amqp_url,
-                "TICKWORK_API_PORT": str(port),
-                "TICKWORK_API_HOST": "127.0.0.1",
+                **services_env(database_url, amqp_url, port),
                 LEDGER_ENV: str(workdir / "ledger.txt"),
                 "PYTHONPATH": os.pathsep.join(
                     p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p

@@ -27,6 +27,17 @@ def free_port() -> int:
         return port
 
 
+def services_env(database_url: str, amqp_url: str, api_port: int) -> dict[str, str]:
+    """What every service of a local stack is given: its database, its broker, and the
+    api's port, on loopback only."""
+    return {
+        "TICKWORK_DATABASE_URL": database_url,
+        "TICKWORK_AMQP_URL": amqp_url,
+        "TICKWORK_API_PORT": str(api_port),
+        "TICKWORK_API_HOST": "127.0.0.1",
+    }
+
+
 @dataclass
 class Proc:
     name: str
