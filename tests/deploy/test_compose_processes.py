@@ -31,6 +31,7 @@ from tests.deploy.dockerfile_stages import stages
 from tests.deploy.env_files import read_env_file
 from tests.deploy.layout import COMPOSE_ENV_EXAMPLE, COMPOSE_FILE, DOCKERFILE
 from tests.fixtures.database import empty_database
+from tests.harness.api_client import is_ready
 from tests.harness.processes import Proc, Stack, free_port
 from tests.harness.waiting import wait_until
 
@@ -97,10 +98,7 @@ async def wait_ready(http: httpx.AsyncClient, procs: list[Proc], stack: Stack) -
     async def ready() -> bool:
         dead = [p.name for p in procs if not p.alive()]
         assert not dead, f"exited before the stack was ready: {dead}\n{stack.logs()}"
-        try:
-            return (await http.get("/ready")).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return await is_ready(http)
 
     await wait_until(ready, timeout=90, what="the api's /ready")
 

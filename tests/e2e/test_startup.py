@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from tickwork_shared.migrate import alembic_config, upgrade_to_head
 
 from tests.fixtures.database import database_url, empty_database, execute_on_server
+from tests.harness.api_client import is_ready
 from tests.harness.processes import TICKWORK, Stack, free_port
 from tests.harness.tcp_proxy import TcpProxy
 from tests.harness.waiting import wait_until
@@ -223,14 +224,9 @@ async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
                 assert "database unreachable" in answer.json()["reason"]
 
                 proxy.restore()
-
-                async def ready() -> bool:
-                    try:
-                        return (await client.get("/ready")).status_code == 200
-                    except httpx.TransportError:
-                        return False
-
-                await wait_until(ready, timeout=90, what="/ready 200 after the outage")
+                await wait_until(
+                    lambda: is_ready(client), timeout=90, what="/ready 200 after the outage"
+                )
             assert api.alive()
             log = api.log.read_text(errors="replace")
             assert "Traceback" not in log

@@ -67,13 +67,14 @@ class Api:
         )
 
 
+async def is_ready(http: httpx.AsyncClient) -> bool:
+    """The api at `http`'s base URL answers `GET /ready` with 200 (False while unreachable)."""
+    try:
+        return (await http.get("/ready")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 async def wait_ready(base_url: str, timeout: float = 60) -> None:
     async with httpx.AsyncClient(base_url=base_url, timeout=5) as http:
-
-        async def ready() -> bool:
-            try:
-                return (await http.get("/ready")).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        await wait_until(ready, timeout=timeout, what=f"{base_url}/ready")
+        await wait_until(lambda: is_ready(http), timeout=timeout, what=f"{base_url}/ready")
