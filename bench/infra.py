@@ -228,10 +228,7 @@ async def start_api(stack: Stack, name: str = "api") -> tuple[Proc, str]:
 
 
 def api_key(stack: Stack) -> str:
-    done = stack.run(
-        "api-key", "create", "--name", f"bench-{secrets.token_hex(3)}", "--role", "admin"
-    )
-    return done.stdout.strip().splitlines()[-1].strip()
+    return stack.create_key(f"bench-{secrets.token_hex(3)}")
 
 
 async def wait_consumers(place_: Place, count: int, stack: Stack) -> None:

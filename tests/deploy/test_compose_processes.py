@@ -124,11 +124,9 @@ async def test_compose_services_run_a_job_as_local_processes(
 
         api_env = env_of("api")
         api_env |= {"TICKWORK_API_PORT": str(port), "TICKWORK_API_HOST": "127.0.0.1"}
-        created = await asyncio.to_thread(
-            Stack(env=api_env, workdir=workdir).run,
-            *("api-key", "create", "--name", "compose-test", "--role", "admin"),
+        key = await asyncio.to_thread(
+            Stack(env=api_env, workdir=workdir).create_key, "compose-test"
         )
-        key = created.stdout.strip().splitlines()[-1]
 
         stack = Stack(env={}, workdir=workdir)
         graces: dict[str, float] = {}

@@ -137,10 +137,7 @@ async def open_drill(
         drill: Drill | None = None
         try:
             await asyncio.to_thread(stack.run, "migrate")
-            created = await asyncio.to_thread(
-                stack.run, "api-key", "create", "--name", "drill", "--role", "admin"
-            )
-            key = created.stdout.strip().splitlines()[-1]
+            key = await asyncio.to_thread(stack.create_key, "drill")
             stack.start("api", "api")
             base_url = f"http://127.0.0.1:{port}"
             api = Api(base_url, key)

@@ -85,8 +85,7 @@ async def _full(workdir: Path, database_url: str, amqp_url: str) -> AsyncIterato
     )
     with stack.running():
         stack.run("migrate")
-        key = stack.run("api-key", "create", "--name", "e2e", "--role", "admin").stdout
-        key = key.strip().splitlines()[-1]
+        key = stack.create_key("e2e")
         stack.start("api", "api")
         for index in (1, 2):
             stack.start(f"planner-{index}", "planner")

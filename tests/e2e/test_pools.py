@@ -101,10 +101,8 @@ async def pools(
         api: Api | None = None
         try:
             await asyncio.to_thread(stack.run, "migrate")
-            created = await asyncio.to_thread(
-                stack.run, "api-key", "create", "--name", "e2e", "--role", "admin"
-            )
-            api = Api(f"http://127.0.0.1:{port}", created.stdout.strip().splitlines()[-1])
+            key = await asyncio.to_thread(stack.create_key, "e2e")
+            api = Api(f"http://127.0.0.1:{port}", key)
             stack.start("api", "api")
             stack.start("planner", "planner")
             await wait_ready(api.base_url)

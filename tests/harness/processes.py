@@ -101,6 +101,11 @@ class Stack:
             raise RuntimeError(f"tickwork {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done
 
+    def create_key(self, name: str, role: str = "admin") -> str:
+        """`tickwork api-key create`; the key it prints (on its last line)."""
+        done = self.run("api-key", "create", "--name", name, "--role", role)
+        return done.stdout.strip().splitlines()[-1].strip()
+
     def stop(self, proc: Proc, *, grace: float = 20) -> int | None:
         """SIGTERM, then SIGKILL if it has not exited within `grace`; its exit code."""
         if proc.alive():

@@ -82,8 +82,7 @@ def console(browser_available: None, tmp_path_factory: pytest.TempPathFactory) -
         # Straight into dev's SQLite file, as an operator of a dev install would do it.
         database = f"sqlite+aiosqlite:///{workdir / 'tickwork.db'}"
         keys = Stack(env={**env, "TICKWORK_DATABASE_URL": database}, workdir=workdir)
-        done = keys.run("api-key", "create", "--name", "console-viewer", "--role", "viewer")
-        viewer_key = done.stdout.strip().splitlines()[-1]
+        viewer_key = keys.create_key("console-viewer", "viewer")
         yield Console(base_url, api_url, admin_key, viewer_key, stack)
 
 
