@@ -70,5 +70,11 @@ def wait_until_sync(
         time.sleep(interval)
 
 
+LAST_VALUE_CHARS = 500  # a long list of rows would bury the message
+
+
 def _timed_out(timeout: float, what: str, last: object) -> str:
-    return f"timed out after {timeout:g} s waiting for {what} (last value: {last!r})"
+    shown = repr(last)
+    if len(shown) > LAST_VALUE_CHARS:
+        shown = shown[:LAST_VALUE_CHARS] + "…"
+    return f"timed out after {timeout:g} s waiting for {what} (last value: {shown})"

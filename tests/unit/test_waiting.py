@@ -34,3 +34,17 @@ def test_sync_variant_returns_the_value_and_fails_the_same_way() -> None:
     assert wait_until_sync(lambda: next(counter) == 2, interval=0, what="x") is True
     with pytest.raises(AssertionError, match=r"waiting for nothing \(last value: ''\)"):
         wait_until_sync(lambda: "", timeout=0.05, interval=0.01, what="nothing")
+
+
+class _LongAndFalse:
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "row " * 10_000
+
+
+async def test_a_long_last_value_is_cut() -> None:
+    with pytest.raises(AssertionError, match="row row") as raised:
+        await wait_until(_LongAndFalse, timeout=0, what="x")
+    assert len(str(raised.value)) < 600
