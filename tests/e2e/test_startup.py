@@ -21,7 +21,7 @@ from tickwork_shared.migrate import alembic_config, upgrade_to_head
 
 from tests.fixtures.database import database_url, empty_database, execute_on_server
 from tests.harness.api_client import is_ready
-from tests.harness.processes import TICKWORK, Stack, free_port
+from tests.harness.processes import TICKWORK, Stack, connections_env, free_port
 from tests.harness.tcp_proxy import TcpProxy
 from tests.harness.waiting import wait_until
 
@@ -135,7 +135,7 @@ async def test_bad_amqp_url_syntax(migrated_url: str, tmp_path: Path) -> None:
 
 async def test_schema_not_migrated(mariadb_server_url: str, amqp_url: str, tmp_path: Path) -> None:
     async with empty_database(mariadb_server_url, "bare") as url:
-        env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": amqp_url}
+        env = connections_env(url, amqp_url)
         done = await _run("executor", env, tmp_path)
     _assert_one_line(done, "executor", "no tickwork schema", "`tickwork migrate`")
 
@@ -145,7 +145,7 @@ async def test_schema_behind_the_code(
 ) -> None:
     async with empty_database(mariadb_server_url, "behind") as url:
         await asyncio.to_thread(command.upgrade, alembic_config(url), "0001")
-        env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": amqp_url}
+        env = connections_env(url, amqp_url)
         done = await _run("planner", env, tmp_path)
     _assert_one_line(done, "planner", "revision 0001, older", "run `tickwork migrate`")
 
@@ -161,7 +161,7 @@ async def test_schema_ahead_of_the_code(
         await execute_on_server(
             mariadb_server_url, f"UPDATE `{name}`.alembic_version SET version_num = 'f00dcafe'"
         )
-        env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": amqp_url}
+        env = connections_env(url, amqp_url)
         done = await _run("api", env, tmp_path)
     finally:
         await execute_on_server(mariadb_server_url, f"DROP DATABASE IF EXISTS `{name}`")

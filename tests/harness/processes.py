@@ -27,12 +27,16 @@ def free_port() -> int:
         return port
 
 
+def connections_env(database_url: str, amqp_url: str) -> dict[str, str]:
+    """Where a tickwork process finds its database and its broker."""
+    return {"TICKWORK_DATABASE_URL": database_url, "TICKWORK_AMQP_URL": amqp_url}
+
+
 def services_env(database_url: str, amqp_url: str, api_port: int) -> dict[str, str]:
     """What every service of a local stack is given: its database, its broker, and the
     api's port, on loopback only."""
     return {
-        "TICKWORK_DATABASE_URL": database_url,
-        "TICKWORK_AMQP_URL": amqp_url,
+        **connections_env(database_url, amqp_url),
         "TICKWORK_API_PORT": str(api_port),
         "TICKWORK_API_HOST": "127.0.0.1",
     }
