@@ -33,6 +33,7 @@ from tests.drills.audit import Rules
 from tests.drills.launch import open_drill
 from tests.drills.ledger import read_ledger
 from tests.drills.plugin import at_scales
+from tests.harness.api_client import NEVER_DUE
 from tests.harness.waiting import wait_until
 
 
@@ -110,12 +111,12 @@ async def test_poison_messages(request: pytest.FixtureRequest, scale: Scale) -> 
         control = await drill.api.create_job(
             f"{drill.name}-control",
             taskFunction="tickwork.noop",
-            schedule={"kind": "interval", "seconds": 3600, "startAt": "2099-01-01T00:00:00Z"},
+            schedule=NEVER_DUE,
         )
         gone = await drill.api.create_job(
             f"{drill.name}-deleted",
             taskFunction="tickwork.noop",
-            schedule={"kind": "interval", "seconds": 3600, "startAt": "2099-01-01T00:00:00Z"},
+            schedule=NEVER_DUE,
         )
         await drill.api.ok("DELETE", f"/jobs/{gone['id']}", 204)
         done = (await drill.executions(JobExecution.status == "succeeded"))[0]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ import pytest
 from tests.e2e.pool_tasks import LEDGER_ENV
 from tests.fixtures.amqp import purge_topology_queues
 from tests.fixtures.database import empty_database
-from tests.harness.api_client import Api, wait_ready
+from tests.harness.api_client import NEVER_DUE, Api, unique_name, wait_ready
 from tests.harness.processes import ROOT, Proc, Stack, free_port, services_env
 from tests.harness.waiting import wait_until
 
@@ -44,7 +43,6 @@ SETTINGS = {
 }
 SPECIAL = {"TICKWORK_EXECUTOR_POOLS": "special", "TICKWORK_TASK_MODULES": "tests.e2e.pool_tasks"}
 LATER = {"TICKWORK_EXECUTOR_POOLS": "later"}
-FAR = {"kind": "interval", "seconds": 3600, "startAt": "2099-01-01T00:00:00Z"}
 """A schedule that never fires during the tests: their runs are triggered."""
 
 
@@ -124,10 +122,6 @@ async def pools(
             await asyncio.to_thread(stack.stop_all)
 
 
-def _name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
 def _at(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -153,16 +147,16 @@ async def _all_finished(api: Api, job_id: int, count: int, timeout: float = 120)
 async def test_every_run_lands_on_an_executor_of_its_pool(pools: Pools) -> None:
     api = pools.api
     special = await api.create_job(
-        _name("special"),
+        unique_name("special"),
         taskFunction="special.work",
         pool="special",
         overlapPolicy="allow",
-        schedule=FAR,
+        schedule=NEVER_DUE,
     )
     plain = await api.create_job(
-        _name("plain"),
+        unique_name("plain"),
         overlapPolicy="allow",
-        schedule=FAR,
+        schedule=NEVER_DUE,
     )
     assert (special["pool"], plain["pool"]) == ("special", "default")
     await _trigger(api, special["id"], 100)
@@ -186,7 +180,7 @@ async def test_create_in_a_pool_that_cannot_run_the_function_is_refused(pools: P
         "POST",
         "/jobs",
         json={
-            "name": _name("nowhere"),
+            "name": unique_name("nowhere"),
             "taskFunction": "special.work",
             "schedule": {"kind": "interval", "seconds": 60},
         },
@@ -208,7 +202,7 @@ async def test_a_pool_without_executor_keeps_its_runs_queued(pools: Pools) -> No
 
     await wait_until(shown_dead, timeout=30, what="the stopped executor shown dead")
     job = await api.create_job(
-        _name("later"),
+        unique_name("later"),
         pool="later",
         overlapPolicy="allow",
         misfirePolicy="skip",
@@ -218,7 +212,7 @@ async def test_a_pool_without_executor_keeps_its_runs_queued(pools: Pools) -> No
     manual = await _trigger(api, job["id"], 3)
     await asyncio.sleep(4)  # scheduled fire times pile up, later than their grace
     # No more fire times (disabling would skip the queued runs): the schedule moves out.
-    await api.ok("PATCH", f"/jobs/{job['id']}", json={"schedule": FAR})
+    await api.ok("PATCH", f"/jobs/{job['id']}", json={"schedule": NEVER_DUE})
     waiting = await api.executions(job["id"])
     assert len(waiting) > 3
     assert {e["status"] for e in waiting if e["trigger"] == "manual"} == {"queued"}
@@ -243,13 +237,13 @@ async def test_a_pool_without_executor_keeps_its_runs_queued(pools: Pools) -> No
 async def test_max_concurrent_runs_is_never_exceeded(pools: Pools) -> None:
     api = pools.api
     job = await api.create_job(
-        _name("limited"),
+        unique_name("limited"),
         taskFunction="special.work",
         pool="special",
         args={"seconds": 0.6},
         overlapPolicy="allow",
         maxConcurrentRuns=2,
-        schedule=FAR,
+        schedule=NEVER_DUE,
     )
     ids = set(await _trigger(api, job["id"], 20))
     runs = await _all_finished(api, job["id"], 20, timeout=180)
@@ -277,14 +271,14 @@ async def test_killed_executor_is_shown_dead_and_its_runs_retried_in_its_pool(
     api = pools.api
     victim, survivor = pools.special
     job = await api.create_job(
-        _name("reaped"),
+        unique_name("reaped"),
         taskFunction="special.work",
         pool="special",
         args={"seconds": 3},
         overlapPolicy="allow",
         maxRetries=1,
         retryBackoffSeconds=0,
-        schedule=FAR,
+        schedule=NEVER_DUE,
     )
     await _trigger(api, job["id"], 6)
     victim_id = pools.executor_id(victim)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
 
 from tests.harness.waiting import wait_until
+
+# A schedule that never fires by itself: its jobs run when triggered.
+NEVER_DUE = {"kind": "interval", "seconds": 3600, "startAt": "2099-01-01T00:00:00Z"}
+
+
+def unique_name(prefix: str) -> str:
+    """A job name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 class Api:
