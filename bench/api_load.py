@@ -70,15 +70,7 @@ async def run() -> None:
         return
     async with place("api") as where:
         log(f"api: seeding {JOBS} jobs and {EXECUTIONS} executions")
-        await seed.jobs(
-            where,
-            JOBS,
-            prefix="api",
-            enabled=False,
-            next_run_at=None,
-            schedule={"kind": "interval", "seconds": 3600, "startAt": "2030-01-01T00:00:00Z"},
-        )
-        job_id = int(await where.scalar("SELECT MIN(id) FROM scheduled_jobs"))
+        job_id = await seed.idle_jobs(where, JOBS, prefix="api")
         await seed.queued_runs(
             where, job_id, EXECUTIONS, status="succeeded", spread_seconds=30 * 86400
         )

@@ -31,8 +31,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tickwork_shared.migrate import upgrade_to_head
 
+from tests.fixtures.database import empty_database
 from tests.harness.install import install_into_new_venv
 from tests.harness.processes import Proc, Stack, free_port
+from tests.harness.waiting import wait_until
 
 SERVER_URL = os.environ.get("TICKWORK_BENCH_DATABASE_URL", "mysql+asyncmy://root@127.0.0.1:3306/")
 AMQP_BASE = os.environ.get("TICKWORK_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -84,15 +86,6 @@ def figure(name: str, value: float | str, unit: str) -> None:
     """One result line: `name value unit`."""
     shown = f"{value:.6g}" if isinstance(value, float) else str(value)
     print(f"{name} {shown} {unit}", flush=True)
-
-
-async def _server(statement: str) -> None:
-    engine = create_async_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 def _ctl(*args: str) -> None:
@@ -147,32 +140,18 @@ class Place:
 @asynccontextmanager
 async def place(label: str) -> AsyncIterator[Place]:
     """A migrated database and an empty vhost for one benchmark, removed afterwards."""
-    suffix = secrets.token_hex(4)
-    name = f"tickwork_bench_{label}_{suffix}"
-    vhost = f"tickwork_bench_{label}_{suffix}"
-    await _server(f"CREATE DATABASE `{name}`")
-    _ctl("add_vhost", vhost)
-    _ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    database_url = SERVER_URL.rstrip("/") + "/" + name
-    engine = create_async_engine(database_url, isolation_level="READ COMMITTED", pool_size=4)
-    workdir = Path(tempfile.mkdtemp(prefix=f"tickwork-bench-{label}-"))
-    try:
-        await asyncio.to_thread(upgrade_to_head, database_url)
-        yield Place(database_url, AMQP_BASE.rstrip("/") + "/" + vhost, vhost, engine, workdir)
-    finally:
-        await engine.dispose()
-        await _server(f"DROP DATABASE IF EXISTS `{name}`")
-        subprocess.run(["rabbitmqctl", "--quiet", "delete_vhost", vhost], capture_output=True)
-
-
-async def wait_until(probe: Any, *, timeout: float, interval: float = 0.2, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await probe()
-        if value:
-            return value
-        await asyncio.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+    vhost = f"tickwork_bench_{label}_{secrets.token_hex(4)}"
+    async with empty_database(SERVER_URL, f"bench_{label}") as database_url:
+        _ctl("add_vhost", vhost)
+        _ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        engine = create_async_engine(database_url, isolation_level="READ COMMITTED", pool_size=4)
+        workdir = Path(tempfile.mkdtemp(prefix=f"tickwork-bench-{label}-"))
+        try:
+            await asyncio.to_thread(upgrade_to_head, database_url)
+            yield Place(database_url, AMQP_BASE.rstrip("/") + "/" + vhost, vhost, engine, workdir)
+        finally:
+            await engine.dispose()
+            subprocess.run(["rabbitmqctl", "--quiet", "delete_vhost", vhost], capture_output=True)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -244,15 +223,12 @@ async def start_api(stack: Stack, name: str = "api") -> tuple[Proc, str]:
         except httpx.HTTPError:
             return False
 
-    await wait_until(ready, timeout=60, what="api /ready")
+    await wait_until(ready, timeout=60, interval=0.2, what="api /ready")
     return proc, base
 
 
 def api_key(stack: Stack) -> str:
-    done = stack.run(
-        "api-key", "create", "--name", f"bench-{secrets.token_hex(3)}", "--role", "admin"
-    )
-    return done.stdout.strip().splitlines()[-1].strip()
+    return stack.create_key(f"bench-{secrets.token_hex(3)}")
 
 
 async def wait_consumers(place_: Place, count: int, stack: Stack) -> None:

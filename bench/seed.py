@@ -64,6 +64,19 @@ async def jobs(
         done += size
 
 
+async def idle_jobs(place: Place, count: int, *, prefix: str) -> int:
+    """`count` disabled jobs that are never due (the api's targets); the first one's id."""
+    await jobs(
+        place,
+        count,
+        prefix=prefix,
+        enabled=False,
+        next_run_at=None,
+        schedule={"kind": "interval", "seconds": 3600, "startAt": "2030-01-01T00:00:00Z"},
+    )
+    return int(await place.scalar("SELECT MIN(id) FROM scheduled_jobs"))
+
+
 async def queued_runs(
     place: Place,
     job_id: int,

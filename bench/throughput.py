@@ -21,9 +21,9 @@ from bench.infra import (
     place,
     probe_totals,
     wait_consumers,
-    wait_until,
 )
 from bench.sysprocs import CpuMeter, infrastructure
+from tests.harness.waiting import wait_until
 
 RUNS = int(os.environ.get("TICKWORK_BENCH_RUNS", "20000"))
 EXECUTOR_COUNTS = tuple(

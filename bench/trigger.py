@@ -24,8 +24,8 @@ from bench.infra import (
     place,
     start_api,
     wait_consumers,
-    wait_until,
 )
+from tests.harness.waiting import wait_until
 
 TRIGGERS = int(os.environ.get("TICKWORK_BENCH_TRIGGERS", "200"))
 PAUSE = 0.05
@@ -33,15 +33,7 @@ PAUSE = 0.05
 
 async def run() -> None:
     async with place("trigger") as where:
-        await seed.jobs(
-            where,
-            1,
-            prefix="trigger",
-            enabled=False,
-            next_run_at=None,
-            schedule={"kind": "interval", "seconds": 3600, "startAt": "2030-01-01T00:00:00Z"},
-        )
-        job_id = int(await where.scalar("SELECT MIN(id) FROM scheduled_jobs"))
+        job_id = await seed.idle_jobs(where, 1, prefix="trigger")
         stack = where.stack()
         try:
             _, base = await start_api(stack)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from tickwork_shared.db.models import PoolTaskFunction, ScheduledJob, TaskFunction
+from tickwork_shared.db.models import Executor, PoolTaskFunction, ScheduledJob, TaskFunction
 
 
 async def ensure_task_function(
@@ -68,3 +68,26 @@ async def make_job(session: AsyncSession, **overrides: Any) -> ScheduledJob:
     session.add(job)
     await session.flush()
     return job
+
+
+def executor_row(
+    name: str,
+    pools: list[str],
+    *,
+    now: datetime,
+    seen_ago: float,
+    slots: int,
+    busy: int,
+    task_functions: tuple[str, ...] = ("tickwork.noop",),
+) -> Executor:
+    """An `executors` row, started an hour before `now`, last heard of `seen_ago` s before."""
+    return Executor(
+        executor_id=name,
+        host_name="host",
+        pools=pools,
+        task_functions=list(task_functions),
+        concurrency=slots,
+        in_flight=busy,
+        started_at=now - timedelta(hours=1),
+        last_seen_at=now - timedelta(seconds=seen_ago),
+    )

@@ -16,7 +16,7 @@ from tickwork_shared.settings import Settings
 
 from tests.deploy import compose_file
 from tests.deploy.compose_file import InterpolationError, environment, interpolate, seconds
-from tests.deploy.env_files import read_env_file
+from tests.deploy.env_files import assert_real_settings, read_env_file
 from tests.deploy.layout import COMPOSE_ENV_EXAMPLE, COMPOSE_FILE, ROOT, TICKWORK_SERVICES
 
 GRACE_MARGIN_SECONDS = 10
@@ -197,15 +197,7 @@ def test_every_tickwork_setting_is_a_real_setting_with_a_valid_value(
     services: dict[str, Any],
 ) -> None:
     for name in TICKWORK_SERVICES:
-        env = environment(services[name])
-        fields = {
-            key.removeprefix("TICKWORK_").lower(): value
-            for key, value in env.items()
-            if key.startswith("TICKWORK_")
-        }
-        unknown = set(fields) - set(Settings.model_fields)
-        assert not unknown, f"{name}: no such settings {unknown}"
-        Settings.model_validate(fields)  # raises on a value of the wrong type or out of range
+        assert_real_settings(environment(services[name]), name)
 
 
 def test_a_second_pool_has_executors_of_its_own(services: dict[str, Any]) -> None:
@@ -225,7 +217,4 @@ def test_a_second_pool_has_executors_of_its_own(services: dict[str, Any]) -> Non
     assert batch["depends_on"] == default["depends_on"]
     env = environment(batch)
     assert env["TICKWORK_DATABASE_URL"] == environment(default)["TICKWORK_DATABASE_URL"]
-    fields = {
-        k.removeprefix("TICKWORK_").lower(): v for k, v in env.items() if k[:9] == "TICKWORK_"
-    }
-    Settings.model_validate(fields)
+    assert_real_settings(env, "executor-batch")

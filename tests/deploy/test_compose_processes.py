@@ -31,10 +31,9 @@ from tests.deploy.dockerfile_stages import stages
 from tests.deploy.env_files import read_env_file
 from tests.deploy.layout import COMPOSE_ENV_EXAMPLE, COMPOSE_FILE, DOCKERFILE
 from tests.fixtures.database import empty_database
+from tests.harness.api_client import is_ready
 from tests.harness.processes import Proc, Stack, free_port
-from tests.harness.waiting import wait_for
-
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+from tests.harness.waiting import wait_until
 
 DEFAULT_STOP_GRACE = "10s"
 MAX_EXECUTORS = 3  # two cores here: compose's count, up to this
@@ -99,12 +98,9 @@ async def wait_ready(http: httpx.AsyncClient, procs: list[Proc], stack: Stack) -
     async def ready() -> bool:
         dead = [p.name for p in procs if not p.alive()]
         assert not dead, f"exited before the stack was ready: {dead}\n{stack.logs()}"
-        try:
-            return (await http.get("/ready")).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return await is_ready(http)
 
-    await wait_for(ready, timeout=90, what="the api's /ready")
+    await wait_until(ready, timeout=90, what="the api's /ready")
 
 
 @pytest.mark.timeout(300)
@@ -128,11 +124,9 @@ async def test_compose_services_run_a_job_as_local_processes(
 
         api_env = env_of("api")
         api_env |= {"TICKWORK_API_PORT": str(port), "TICKWORK_API_HOST": "127.0.0.1"}
-        created = await asyncio.to_thread(
-            Stack(env=api_env, workdir=workdir).run,
-            *("api-key", "create", "--name", "compose-test", "--role", "admin"),
+        key = await asyncio.to_thread(
+            Stack(env=api_env, workdir=workdir).create_key, "compose-test"
         )
-        key = created.stdout.strip().splitlines()[-1]
 
         stack = Stack(env={}, workdir=workdir)
         graces: dict[str, float] = {}
@@ -168,7 +162,7 @@ async def run_a_job(http: httpx.AsyncClient) -> None:
         page = (await http.get("/api/v1/task-functions", params={"perPage": 100})).json()
         return any(f["name"] == "tickwork.noop" and f["isAvailable"] for f in page["items"])
 
-    await wait_for(noop_offered, timeout=60, what="an executor offering tickwork.noop")
+    await wait_until(noop_offered, timeout=60, what="an executor offering tickwork.noop")
     body = {
         "name": "compose-smoke",
         "taskFunction": "tickwork.noop",
@@ -184,5 +178,5 @@ async def run_a_job(http: httpx.AsyncClient) -> None:
         assert response.status_code == 200, response.text
         return [e for e in response.json()["items"] if e["status"] == "succeeded"]
 
-    runs = await wait_for(succeeded, timeout=60, what=f"a succeeded run of job {job_id}")
+    runs = await wait_until(succeeded, timeout=60, what=f"a succeeded run of job {job_id}")
     assert runs[0]["executorId"]

@@ -11,10 +11,9 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-from tickwork_shared.settings import Settings
 
 from tests.deploy.dockerfile_stages import stages
-from tests.deploy.env_files import read_env_file
+from tests.deploy.env_files import assert_real_settings, read_env_file
 from tests.deploy.kustomize import Resource, kubectl_render, render
 from tests.deploy.layout import DOCKERFILE, K8S
 from tests.deploy.manifests import container_env, deployment, find, pod_spec, workloads
@@ -207,14 +206,7 @@ def test_settings_are_real_settings_with_valid_values(rendered: list[Resource]) 
     for resource in workloads(rendered):
         for container in pod_spec(resource)["containers"]:
             env = container_env(rendered, container)
-            fields = {
-                key.removeprefix("TICKWORK_").lower(): value
-                for key, value in env.items()
-                if key.startswith("TICKWORK_")
-            }
-            unknown = set(fields) - set(Settings.model_fields)
-            assert not unknown, f"{resource['metadata']['name']}: no such settings {unknown}"
-            Settings.model_validate(fields)
+            assert_real_settings(env, resource["metadata"]["name"])
 
 
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:

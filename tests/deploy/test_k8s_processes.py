@@ -29,9 +29,7 @@ from tests.deploy.layout import K8S
 from tests.deploy.manifests import container_env, deployment, find, pod_spec
 from tests.fixtures.database import empty_database
 from tests.harness.processes import Stack, free_port
-from tests.harness.waiting import wait_for
-
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+from tests.harness.waiting import wait_until
 
 PORT_SETTINGS = ("TICKWORK_API_PORT", "TICKWORK_METRICS_PORT")
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
@@ -115,7 +113,7 @@ async def test_pod_passes_its_probes_and_stops_within_its_grace(
     env, ports = local_container(rendered, container, k8s_database, amqp_url)
     stack = Stack(env={}, workdir=tmp_path)
     proc = stack.start(component, *container["args"], env=env)
-    try:
+    with stack.running(tail_lines=80):
         deadline = time.monotonic() + probe_budget(container)
         for kind in PROBES:
             if kind in container:
@@ -125,15 +123,10 @@ async def test_pod_passes_its_probes_and_stops_within_its_grace(
                     return await probe_passes(probe, ports)
 
                 remaining = max(1.0, deadline - time.monotonic())
-                await wait_for(passes, timeout=remaining, what=f"{component} {kind}")
+                await wait_until(passes, timeout=remaining, what=f"{component} {kind}")
         proc.signal(signal.SIGTERM)
         grace = float(spec.get("terminationGracePeriodSeconds", 30))
         try:
             proc.popen.wait(grace)
         except subprocess.TimeoutExpired:
             pytest.fail(f"{component} still running after terminationGracePeriodSeconds={grace}")
-    except BaseException:
-        print(stack.logs(tail_lines=80))
-        raise
-    finally:
-        stack.stop_all()

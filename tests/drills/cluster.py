@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 import pytest
 
 from tests.drills.rig import RABBIT_BIN, MariaPair, RabbitCluster, mariadb_pair, rabbit_cluster
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 T = TypeVar("T")
 
@@ -98,4 +98,4 @@ async def new_leader(cluster: RabbitCluster, queue: str, old: str, timeout: floa
             return None
         return leader if leader != old and leader in {n.name for n in cluster.nodes} else None
 
-    return await wait_for(elected, timeout=timeout, what=f"{queue} to elect a leader")
+    return await wait_until(elected, timeout=timeout, what=f"{queue} to elect a leader")

@@ -25,7 +25,7 @@ from tests.fixtures.amqp import purge_topology_queues
 from tests.fixtures.database import database_url as url_of_database
 from tests.fixtures.database import empty_database, execute_on_server
 from tests.harness.api_client import Api, wait_ready
-from tests.harness.processes import ROOT, Stack, free_port
+from tests.harness.processes import ROOT, Stack, free_port, services_env
 from tests.harness.tcp_proxy import TcpProxy
 
 # Short leases and delays, so that failure paths resolve within a drill.
@@ -123,10 +123,7 @@ async def open_drill(
             env={
                 **DRILL_SETTINGS,
                 **topology.settings,
-                "TICKWORK_DATABASE_URL": service_db_url,
-                "TICKWORK_AMQP_URL": service_amqp_url,
-                "TICKWORK_API_PORT": str(port),
-                "TICKWORK_API_HOST": "127.0.0.1",
+                **services_env(service_db_url, service_amqp_url, port),
                 "TICKWORK_TASK_MODULES": "tests.drills.tasks",
                 LEDGER_ENV: str(ledger),
                 "PYTHONPATH": os.pathsep.join(
@@ -140,10 +137,7 @@ async def open_drill(
         drill: Drill | None = None
         try:
             await asyncio.to_thread(stack.run, "migrate")
-            created = await asyncio.to_thread(
-                stack.run, "api-key", "create", "--name", "drill", "--role", "admin"
-            )
-            key = created.stdout.strip().splitlines()[-1]
+            key = await asyncio.to_thread(stack.create_key, "drill")
             stack.start("api", "api")
             base_url = f"http://127.0.0.1:{port}"
             api = Api(base_url, key)

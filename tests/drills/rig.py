@@ -34,6 +34,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.harness.waiting import wait_until_sync
+
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 """The scripts behind /usr/sbin's wrappers, which would `su rabbitmq` and use its cookie."""
 START_TIMEOUT = 120.0
@@ -50,15 +52,6 @@ def _port_answers(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _wait(check: object, what: str, timeout: float = START_TIMEOUT) -> None:
-    assert callable(check)
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)
 
 
 def _kill_group(popen: subprocess.Popen[bytes], signum: int) -> None:
@@ -130,7 +123,9 @@ class RabbitNode:
                 raise RuntimeError(f"{self.name} exited: {self.log_tail()}")
             return _port_answers(self.port)
 
-        _wait(up, f"RabbitMQ node {self.name} on port {self.port}", timeout)
+        wait_until_sync(
+            up, timeout=timeout, interval=0.2, what=f"RabbitMQ node {self.name} on port {self.port}"
+        )
 
     def ctl(self, *args: str, timeout: float = 120) -> str:
         """`rabbitmqctl -n <node> args…`; its stdout (raises with stderr on failure)."""
@@ -329,7 +324,9 @@ class MariaNode:
                 return False
             return True
 
-        _wait(up, f"mariadbd {self.name} on port {self.port}", timeout)
+        wait_until_sync(
+            up, timeout=timeout, interval=0.2, what=f"mariadbd {self.name} on port {self.port}"
+        )
 
     def sql(self, statements: str) -> str:
         """Run `statements` with the `mariadb` client; tab-separated rows, no headers."""
@@ -393,13 +390,15 @@ class MariaPair:
                 status.get("Slave_SQL_Running") == "Yes"
             )
 
-        _wait(replicating, "the replica to replicate", 60)
+        wait_until_sync(replicating, timeout=60, interval=0.2, what="the replica to replicate")
 
         def semi_sync() -> bool:
             clients = self.primary.sql("SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'")
             return clients.split()[-1] != "0"
 
-        _wait(semi_sync, "semi-synchronous replication to start", 60)
+        wait_until_sync(
+            semi_sync, timeout=60, interval=0.2, what="semi-synchronous replication to start"
+        )
 
     def replica_status(self) -> dict[str, str]:
         out = subprocess.run(
@@ -436,7 +435,9 @@ class MariaPair:
             received = status.get("Gtid_IO_Pos", "")
             return not received or received == self.replica.variable("gtid_slave_pos")
 
-        _wait(applied, "the replica to apply what it received", timeout)
+        wait_until_sync(
+            applied, timeout=timeout, interval=0.2, what="the replica to apply what it received"
+        )
         self.replica.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF")
         self.promoted = True
         return time.monotonic() - started

@@ -28,7 +28,7 @@ from tests.drills.tasks import TASK_NAME
 from tests.harness.api_client import Api
 from tests.harness.processes import Proc, Stack
 from tests.harness.tcp_proxy import TcpProxy
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 
 @dataclass
@@ -110,7 +110,7 @@ class Drill:
             found = self.log_entries(proc, action)
             return found[-1] if found else None
 
-        return await wait_for(logged, timeout=timeout, what=f"{proc.name} to log {action}")
+        return await wait_until(logged, timeout=timeout, what=f"{proc.name} to log {action}")
 
     # -- time ---------------------------------------------------------------------------
 
@@ -180,7 +180,7 @@ class Drill:
             )
             return done >= count
 
-        await wait_for(enough, timeout=timeout, what=f"{count} runs to succeed")
+        await wait_until(enough, timeout=timeout, what=f"{count} runs to succeed")
 
     async def running_on(self, proc: Proc) -> list[Row[Any]]:
         """Executions `running` on the executor `proc` right now."""

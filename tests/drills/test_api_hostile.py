@@ -20,6 +20,7 @@ from tests.drills.hostile import fuzz, hand_written, verdict
 from tests.drills.launch import Topology, open_drill
 from tests.drills.plugin import at_scales
 from tests.drills.tasks import TASK_NAME
+from tests.harness.api_client import NEVER_DUE
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ async def test_api_hostile_input(request: pytest.FixtureRequest, scale: Scale) -
             f"{drill.name}-seed",
             taskFunction=TASK_NAME,
             args={},
-            schedule={"kind": "interval", "seconds": 3600, "startAt": "2099-01-01T00:00:00Z"},
+            schedule=NEVER_DUE,
             overlapPolicy="allow",
         )
         accepted = await drill.api.ok("POST", f"/jobs/{job['id']}/trigger", 202)

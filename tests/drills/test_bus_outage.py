@@ -23,7 +23,7 @@ from tests.drills.audit import Rules
 from tests.drills.launch import Topology, open_drill
 from tests.drills.plugin import at_scales
 from tests.drills.stack import Drill
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ async def test_bus_cut(request: pytest.FixtureRequest, scale: Scale) -> None:
             status, body = await _readiness(drill)
             return (status, body) if status == 503 else None
 
-        answer = await wait_for(not_ready, timeout=scale.outage, what="/ready to say 503")
+        answer = await wait_until(not_ready, timeout=scale.outage, what="/ready to say 503")
         assert answer is not None
         assert answer[1]["bus"] == "unavailable", answer
         await asyncio.sleep(max(0.0, scale.outage - (await drill.now() - cut_at).total_seconds()))
@@ -79,7 +79,7 @@ async def test_bus_cut(request: pytest.FixtureRequest, scale: Scale) -> None:
         async def ready() -> bool:
             return (await _readiness(drill))[0] == 200
 
-        await wait_for(ready, timeout=30, what="the api to reconnect")
+        await wait_until(ready, timeout=30, what="the api to reconnect")
         reconnected_in = (await drill.now() - restored_at).total_seconds()
         for proc in [*drill.planners, *drill.executors]:
             await drill.wait_log(proc, "bus_reconnected", timeout=30)

@@ -36,7 +36,7 @@ from tests.drills.cluster import mariadb_rig, new_leader, rabbit_rig
 from tests.drills.launch import Topology, open_drill
 from tests.drills.plugin import at_scales
 from tests.drills.stack import Drill
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ async def _flowing(drill: Drill, count: int, timeout: float = 180) -> None:
         )
         return done >= count
 
-    await wait_for(enough, timeout=timeout, what=f"{count} runs to succeed after {since}")
+    await wait_until(enough, timeout=timeout, what=f"{count} runs to succeed after {since}")
 
 
 def _reconnected(drill: Drill) -> int:
@@ -229,7 +229,7 @@ async def test_mariadb_failover(request: pytest.FixtureRequest, scale: Scale) ->
         async def api_back() -> bool:
             return (await drill.api.call("GET", "/jobs")).status_code == 200
 
-        await wait_for(api_back, timeout=60, what="the api to answer again")
+        await wait_until(api_back, timeout=60, what="the api to answer again")
         api_back_in = time.monotonic() - began
         await _flowing(drill, scale.jobs)
         await asyncio.sleep(scale.after)

@@ -22,7 +22,7 @@ from tests.drills.audit import Rules
 from tests.drills.launch import Topology, open_drill
 from tests.drills.plugin import at_scales
 from tests.drills.stack import Drill
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ async def test_database_cut(request: pytest.FixtureRequest, scale: Scale) -> Non
             response = await drill.api.call("GET", "/jobs")
             return response.status_code == 200
 
-        await wait_for(api_back, timeout=30, what="the api to answer again")
+        await wait_until(api_back, timeout=30, what="the api to answer again")
         api_back_in = (await drill.now() - restored_at).total_seconds()
         await asyncio.sleep(scale.after)
 

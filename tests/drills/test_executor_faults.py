@@ -22,7 +22,7 @@ from tests.drills.launch import open_drill, setting
 from tests.drills.plugin import at_scales
 from tests.drills.stack import Drill
 from tests.harness.processes import Proc
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 TASK_SECONDS = (0.2, 0.5, 0.8)
 
@@ -37,7 +37,7 @@ class Scale:
 
 
 async def _victim_busy(drill: Drill, victim: Proc) -> list[Row[Any]]:
-    return await wait_for(
+    return await wait_until(
         lambda: drill.running_on(victim), timeout=30, what=f"{victim.name} to run something"
     )
 
@@ -193,7 +193,7 @@ async def _freeze(drill: Drill, victim: Proc) -> tuple[datetime, datetime, int]:
         retries = [await _next_attempt(drill, row) for row in rows]
         return all(r is not None and r.status == "succeeded" for r in retries)
 
-    await wait_for(reaped_and_retried, timeout=60, what="the reaper and the retries")
+    await wait_until(reaped_and_retried, timeout=60, what="the reaper and the retries")
     assert _seconds(await drill.now(), stopped_at) > setting("TICKWORK_LEASE_SECONDS")
     before = await drill.executions(JobExecution.execution_id.in_(ids))
     victim.signal(signal.SIGCONT)
@@ -203,7 +203,7 @@ async def _freeze(drill: Drill, victim: Proc) -> tuple[datetime, datetime, int]:
         entries = [e for a in LEASE_LOST_ACTIONS for e in drill.log_entries(victim, a)]
         return {e.get("execution_id") for e in entries} >= set(ids)
 
-    await wait_for(noticed, timeout=20, what="the zombie to notice it lost its leases")
+    await wait_until(noticed, timeout=20, what="the zombie to notice it lost its leases")
     # A write the zombie would make follows its notice within a transaction's time.
     await asyncio.sleep(2)
     after = await drill.executions(JobExecution.execution_id.in_(ids))

@@ -23,7 +23,7 @@ from tests.drills.launch import Topology, open_drill, setting
 from tests.drills.plugin import at_scales
 from tests.drills.stack import Drill
 from tests.harness.processes import Proc
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 POOL = "drill-gpu"
 POOL_ENV = {"TICKWORK_EXECUTOR_POOLS": POOL}
@@ -45,7 +45,7 @@ async def _shown_dead(drill: Drill, executor_id: str) -> dict[str, Any]:
         found = [e for e in page["items"] if e["executorId"] == executor_id]
         return found[0] if found and not found[0]["isAlive"] else None
 
-    found: dict[str, Any] = await wait_for(
+    found: dict[str, Any] = await wait_until(
         dead, timeout=DEAD_AFTER_SECONDS + 15, what=f"{executor_id} shown dead"
     )
     return found
@@ -71,7 +71,9 @@ async def test_pool_executor_kill9(request: pytest.FixtureRequest, scale: Scale)
         kills: list[tuple[str, datetime]] = []
         for _ in range(scale.rounds):
             victim = pool_executors[0]
-            await wait_for(lambda v=victim: drill.running_on(v), timeout=30, what="the victim busy")
+            await wait_until(
+                lambda v=victim: drill.running_on(v), timeout=30, what="the victim busy"
+            )
             killed_at = await drill.now()
             await drill.kill(victim)
             pool_executors.remove(victim)

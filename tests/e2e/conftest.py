@@ -12,8 +12,8 @@ import pytest
 from tests.fixtures.amqp import purge_topology_queues
 from tests.fixtures.database import empty_database
 from tests.harness.api_client import Api, wait_ready
-from tests.harness.processes import Stack, free_port
-from tests.harness.waiting import wait_for
+from tests.harness.processes import Stack, free_port, services_env
+from tests.harness.waiting import wait_until
 
 # Short leases and delays so failure paths resolve within a test's patience.
 FAST_SETTINGS = {
@@ -79,17 +79,13 @@ async def _full(workdir: Path, database_url: str, amqp_url: str) -> AsyncIterato
         env={
             **FAST_SETTINGS,
             **_trust_settings(workdir),
-            "TICKWORK_DATABASE_URL": database_url,
-            "TICKWORK_AMQP_URL": amqp_url,
-            "TICKWORK_API_PORT": str(port),
-            "TICKWORK_API_HOST": "127.0.0.1",
+            **services_env(database_url, amqp_url, port),
         },
         workdir=workdir,
     )
-    try:
+    with stack.running():
         stack.run("migrate")
-        key = stack.run("api-key", "create", "--name", "e2e", "--role", "admin").stdout
-        key = key.strip().splitlines()[-1]
+        key = stack.create_key("e2e")
         stack.start("api", "api")
         for index in (1, 2):
             stack.start(f"planner-{index}", "planner")
@@ -101,11 +97,6 @@ async def _full(workdir: Path, database_url: str, amqp_url: str) -> AsyncIterato
         await _wait_task_functions(api)
         yield Deployment("full", api, stack, amqp_url)
         await api.close()
-    except BaseException:
-        print(stack.logs())
-        raise
-    finally:
-        stack.stop_all()
 
 
 async def _dev(workdir: Path) -> AsyncIterator[Deployment]:
@@ -114,7 +105,7 @@ async def _dev(workdir: Path) -> AsyncIterator[Deployment]:
         env={**FAST_SETTINGS, **_trust_settings(workdir), "TICKWORK_API_PORT": str(port)},
         workdir=workdir,
     )
-    try:
+    with stack.running():
         dev = stack.start("dev", "dev")
         base_url = f"http://127.0.0.1:{port}"
         await wait_ready(base_url)
@@ -124,17 +115,12 @@ async def _dev(workdir: Path) -> AsyncIterator[Deployment]:
         async def key_printed() -> bool:
             return key in dev.log.read_text()
 
-        await wait_for(key_printed, timeout=30, what="tickwork dev to print its admin key")
+        await wait_until(key_printed, timeout=30, what="tickwork dev to print its admin key")
         assert key_file.stat().st_mode & 0o777 == 0o600
         api = Api(base_url, key)
         await _wait_task_functions(api)
         yield Deployment("dev", api, stack, None)
         await api.close()
-    except BaseException:
-        print(stack.logs())
-        raise
-    finally:
-        stack.stop_all()
 
 
 async def _wait_task_functions(api: Api) -> None:
@@ -144,7 +130,7 @@ async def _wait_task_functions(api: Api) -> None:
             item["name"] for item in page["items"]
         }
 
-    await wait_for(offered, timeout=30, what="executors to register task functions")
+    await wait_until(offered, timeout=30, what="executors to register task functions")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

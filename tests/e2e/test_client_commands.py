@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.conftest import Deployment, _dev
 from tests.harness.processes import ROOT, TICKWORK
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 EXAMPLE = ROOT / "examples" / "jobs.yaml"
 
@@ -332,7 +332,7 @@ async def test_runs_commands(cli: Cli) -> None:
     async def refreshed() -> bool:
         return watch.poll() is not None or watched.read_text().count("EXECUTION") >= 2
 
-    await wait_for(refreshed, timeout=60, what="runs list --watch to refresh")
+    await wait_until(refreshed, timeout=60, what="runs list --watch to refresh")
     watch.send_signal(signal.SIGINT)
     _, err = await asyncio.to_thread(watch.communicate, timeout=20)
     assert watch.returncode == 0, err

@@ -28,8 +28,8 @@ from tickwork_shared.migrate import alembic_config, upgrade_to_head
 from tests.factories import ensure_task_function, make_job
 from tests.fixtures.amqp import AmqpServer, rabbitmqctl
 from tests.fixtures.database import empty_database
-from tests.harness.processes import TICKWORK, Stack, free_port
-from tests.harness.waiting import wait_for
+from tests.harness.processes import TICKWORK, Stack, connections_env, free_port
+from tests.harness.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -93,7 +93,7 @@ async def test_a_working_stack_passes(
     mariadb_server_url: str, topology_url: str, tmp_path: Path
 ) -> None:
     async with _database(mariadb_server_url, setup=None) as url:
-        env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": topology_url}
+        env = connections_env(url, topology_url)
         stack = Stack(env={**env, "TICKWORK_LOG_FORMAT": "json"}, workdir=tmp_path)
         stack.start("executor", "executor")
         try:
@@ -105,7 +105,7 @@ async def test_a_working_stack_passes(
                     return int(await connection.scalar(query) or 0)
 
             try:
-                await wait_for(registered, timeout=90, what="the executor's task functions")
+                await wait_until(registered, timeout=90, what="the executor's task functions")
             finally:
                 await engine.dispose()
             done = await _doctor(env)
@@ -147,7 +147,7 @@ async def test_an_unreachable_database(topology_url: str) -> None:
 
 async def test_a_schema_behind_the_code(mariadb_server_url: str, topology_url: str) -> None:
     async with _database(mariadb_server_url, revision="0001", setup=None) as url:
-        env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": topology_url}
+        env = connections_env(url, topology_url)
         assert await _failing_checks(env) == {"schema"}
         done = await _doctor(env)
     assert "fix: run `tickwork migrate`" in done.stdout
@@ -159,7 +159,7 @@ async def test_no_executor_alive(mariadb_server_url: str, topology_url: str) -> 
         function.last_seen_at = datetime.now(UTC) - timedelta(hours=2)
 
     async with _database(mariadb_server_url, setup=long_gone) as url:
-        env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": topology_url}
+        env = connections_env(url, topology_url)
         assert await _failing_checks(env) == {"executors"}
 
 
@@ -188,7 +188,7 @@ async def test_an_outbox_backlog(mariadb_server_url: str, topology_url: str) -> 
         )
 
     async with _database(mariadb_server_url, setup=unpublished) as url:
-        env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": topology_url}
+        env = connections_env(url, topology_url)
         assert await _failing_checks(env) == {"outbox"}
 
 
@@ -204,7 +204,7 @@ async def test_a_stale_job(mariadb_server_url: str, topology_url: str) -> None:
         )
 
     async with _database(mariadb_server_url, setup=stale) as url:
-        env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": topology_url}
+        env = connections_env(url, topology_url)
         assert await _failing_checks(env) == {"stale jobs"}
         done = await _doctor(env)
     assert "nightly-report" in done.stdout
@@ -233,7 +233,7 @@ async def test_a_missing_topology(
             "set_permissions", "-p", vhost, amqp_server.user, ".*", ".*", ".*", ctl=amqp_server.ctl
         )
         async with _database(mariadb_server_url) as url:
-            env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": _with_vhost(amqp_url, vhost)}
+            env = connections_env(url, _with_vhost(amqp_url, vhost))
             assert await _failing_checks(env) == {"topology"}
     finally:
         await rabbitmqctl("delete_vhost", vhost, ctl=amqp_server.ctl)

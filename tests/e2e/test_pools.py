@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,9 +23,9 @@ import pytest
 from tests.e2e.pool_tasks import LEDGER_ENV
 from tests.fixtures.amqp import purge_topology_queues
 from tests.fixtures.database import empty_database
-from tests.harness.api_client import Api, wait_ready
-from tests.harness.processes import ROOT, Proc, Stack, free_port
-from tests.harness.waiting import wait_for
+from tests.harness.api_client import NEVER_DUE, Api, unique_name, wait_ready
+from tests.harness.processes import ROOT, Proc, Stack, free_port, services_env
+from tests.harness.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -44,7 +43,6 @@ SETTINGS = {
 }
 SPECIAL = {"TICKWORK_EXECUTOR_POOLS": "special", "TICKWORK_TASK_MODULES": "tests.e2e.pool_tasks"}
 LATER = {"TICKWORK_EXECUTOR_POOLS": "later"}
-FAR = {"kind": "interval", "seconds": 3600, "startAt": "2099-01-01T00:00:00Z"}
 """A schedule that never fires during the tests: their runs are triggered."""
 
 
@@ -66,7 +64,7 @@ class Pools:
         async def registered() -> bool:
             return any(e["executorId"] == wanted for e in await self.executors())
 
-        await wait_for(registered, timeout=60, what=f"{name} to register")
+        await wait_until(registered, timeout=60, what=f"{name} to register")
         return proc
 
     async def executors(self) -> list[dict[str, Any]]:
@@ -90,10 +88,7 @@ async def pools(
         stack = Stack(
             env={
                 **SETTINGS,
-                "TICKWORK_DATABASE_URL": database_url,
-                "TICKWORK_AMQP_URL": amqp_url,
-                "TICKWORK_API_PORT": str(port),
-                "TICKWORK_API_HOST": "127.0.0.1",
+                **services_env(database_url, amqp_url, port),
                 LEDGER_ENV: str(workdir / "ledger.txt"),
                 "PYTHONPATH": os.pathsep.join(
                     p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
@@ -104,10 +99,8 @@ async def pools(
         api: Api | None = None
         try:
             await asyncio.to_thread(stack.run, "migrate")
-            created = await asyncio.to_thread(
-                stack.run, "api-key", "create", "--name", "e2e", "--role", "admin"
-            )
-            api = Api(f"http://127.0.0.1:{port}", created.stdout.strip().splitlines()[-1])
+            key = await asyncio.to_thread(stack.create_key, "e2e")
+            api = Api(f"http://127.0.0.1:{port}", key)
             stack.start("api", "api")
             stack.start("planner", "planner")
             await wait_ready(api.base_url)
@@ -129,10 +122,6 @@ async def pools(
             await asyncio.to_thread(stack.stop_all)
 
 
-def _name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
 def _at(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -152,22 +141,22 @@ async def _all_finished(api: Api, job_id: int, count: int, timeout: float = 120)
         done = [e for e in items if e["status"] not in ("queued", "running")]
         return items if len(done) >= count and len(done) == len(items) else []
 
-    return await wait_for(finished, timeout=timeout, what=f"{count} runs of job {job_id} to end")
+    return await wait_until(finished, timeout=timeout, what=f"{count} runs of job {job_id} to end")
 
 
 async def test_every_run_lands_on_an_executor_of_its_pool(pools: Pools) -> None:
     api = pools.api
     special = await api.create_job(
-        _name("special"),
+        unique_name("special"),
         taskFunction="special.work",
         pool="special",
         overlapPolicy="allow",
-        schedule=FAR,
+        schedule=NEVER_DUE,
     )
     plain = await api.create_job(
-        _name("plain"),
+        unique_name("plain"),
         overlapPolicy="allow",
-        schedule=FAR,
+        schedule=NEVER_DUE,
     )
     assert (special["pool"], plain["pool"]) == ("special", "default")
     await _trigger(api, special["id"], 100)
@@ -191,7 +180,7 @@ async def test_create_in_a_pool_that_cannot_run_the_function_is_refused(pools: P
         "POST",
         "/jobs",
         json={
-            "name": _name("nowhere"),
+            "name": unique_name("nowhere"),
             "taskFunction": "special.work",
             "schedule": {"kind": "interval", "seconds": 60},
         },
@@ -211,9 +200,9 @@ async def test_a_pool_without_executor_keeps_its_runs_queued(pools: Pools) -> No
         gone = [e for e in await pools.executors() if e["executorId"] == pools.executor_id(later)]
         return bool(gone) and not gone[0]["isAlive"]
 
-    await wait_for(shown_dead, timeout=30, what="the stopped executor shown dead")
+    await wait_until(shown_dead, timeout=30, what="the stopped executor shown dead")
     job = await api.create_job(
-        _name("later"),
+        unique_name("later"),
         pool="later",
         overlapPolicy="allow",
         misfirePolicy="skip",
@@ -223,7 +212,7 @@ async def test_a_pool_without_executor_keeps_its_runs_queued(pools: Pools) -> No
     manual = await _trigger(api, job["id"], 3)
     await asyncio.sleep(4)  # scheduled fire times pile up, later than their grace
     # No more fire times (disabling would skip the queued runs): the schedule moves out.
-    await api.ok("PATCH", f"/jobs/{job['id']}", json={"schedule": FAR})
+    await api.ok("PATCH", f"/jobs/{job['id']}", json={"schedule": NEVER_DUE})
     # The last fire time before the PATCH is past its 1 s grace before an executor can
     # come: an executor that starts fast would otherwise run it legitimately on time.
     await asyncio.sleep(2)
@@ -251,13 +240,13 @@ async def test_a_pool_without_executor_keeps_its_runs_queued(pools: Pools) -> No
 async def test_max_concurrent_runs_is_never_exceeded(pools: Pools) -> None:
     api = pools.api
     job = await api.create_job(
-        _name("limited"),
+        unique_name("limited"),
         taskFunction="special.work",
         pool="special",
         args={"seconds": 0.6},
         overlapPolicy="allow",
         maxConcurrentRuns=2,
-        schedule=FAR,
+        schedule=NEVER_DUE,
     )
     ids = set(await _trigger(api, job["id"], 20))
     runs = await _all_finished(api, job["id"], 20, timeout=180)
@@ -285,14 +274,14 @@ async def test_killed_executor_is_shown_dead_and_its_runs_retried_in_its_pool(
     api = pools.api
     victim, survivor = pools.special
     job = await api.create_job(
-        _name("reaped"),
+        unique_name("reaped"),
         taskFunction="special.work",
         pool="special",
         args={"seconds": 3},
         overlapPolicy="allow",
         maxRetries=1,
         retryBackoffSeconds=0,
-        schedule=FAR,
+        schedule=NEVER_DUE,
     )
     await _trigger(api, job["id"], 6)
     victim_id = pools.executor_id(victim)
@@ -302,7 +291,7 @@ async def test_killed_executor_is_shown_dead_and_its_runs_retried_in_its_pool(
             e["executorId"] == victim_id for e in await api.executions(job["id"], status="running")
         )
 
-    await wait_for(victim_busy, timeout=30, what="the victim to run something")
+    await wait_until(victim_busy, timeout=30, what="the victim to run something")
     await asyncio.to_thread(pools.stack.kill, victim)
     killed_at = datetime.now(UTC)
 
@@ -310,7 +299,7 @@ async def test_killed_executor_is_shown_dead_and_its_runs_retried_in_its_pool(
         found = [e for e in await pools.executors() if e["executorId"] == victim_id]
         return found[0] if found and not found[0]["isAlive"] else None
 
-    dead = await wait_for(shown_dead, timeout=30, what="the killed executor shown dead")
+    dead = await wait_until(shown_dead, timeout=30, what="the killed executor shown dead")
     assert _at(dead["lastSeenAt"]) <= killed_at + timedelta(seconds=1)
 
     async def retried() -> list[dict[str, Any]]:
@@ -320,7 +309,7 @@ async def test_killed_executor_is_shown_dead_and_its_runs_retried_in_its_pool(
         retries = [e for e in runs if e["trigger"] == "retry"]
         return runs if lost and len(retries) >= len(lost) else []
 
-    runs = await wait_for(retried, timeout=120, what="the lost runs retried")
+    runs = await wait_until(retried, timeout=120, what="the lost runs retried")
     lost = [e for e in runs if e["executorId"] == victim_id and e["status"] != "succeeded"]
     assert {(e["status"], e["reason"]) for e in lost} == {("failed", "executor lost")}
     retries = [e for e in runs if e["trigger"] == "retry"]

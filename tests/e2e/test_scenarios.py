@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -14,13 +13,8 @@ import aio_pika
 import orjson
 
 from tests.e2e.conftest import E2E_SECRET, Deployment
-from tests.harness.waiting import wait_for
-
-FAR_FUTURE = "2099-01-01T00:00:00Z"  # an interval that never fires by itself
-
-
-def _name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+from tests.harness.api_client import NEVER_DUE, unique_name
+from tests.harness.waiting import wait_until
 
 
 def _at(value: str) -> datetime:
@@ -33,7 +27,7 @@ def _by_time(executions: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 async def test_interval_job_fires_on_time(deployment: Deployment) -> None:
     api = deployment.api
-    job = await api.create_job(_name("every-2s"), schedule={"kind": "interval", "seconds": 2})
+    job = await api.create_job(unique_name("every-2s"), schedule={"kind": "interval", "seconds": 2})
     assert job["nextRunAt"] is not None
     runs = await api.wait_executions(job["id"], count=3, status="succeeded", timeout=30)
     await api.ok("POST", f"/jobs/{job['id']}/disable")
@@ -49,7 +43,7 @@ async def test_interval_job_fires_on_time(deployment: Deployment) -> None:
 async def test_cron_with_seconds_fires(deployment: Deployment) -> None:
     api = deployment.api
     job = await api.create_job(
-        _name("cron-2s"),
+        unique_name("cron-2s"),
         schedule={"kind": "cron", "expression": "*/2 * * * * *", "timezone": "UTC"},
     )
     runs = await api.wait_executions(job["id"], count=2, status="succeeded", timeout=30)
@@ -60,7 +54,7 @@ async def test_cron_with_seconds_fires(deployment: Deployment) -> None:
 async def test_date_job_runs_once(deployment: Deployment) -> None:
     api = deployment.api
     run_at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
-    job = await api.create_job(_name("once"), schedule={"kind": "date", "runAt": run_at})
+    job = await api.create_job(unique_name("once"), schedule={"kind": "date", "runAt": run_at})
     await api.wait_executions(job["id"], count=1, status="succeeded", timeout=30)
     await asyncio.sleep(2)  # a second run would have had time to appear
     assert len(await api.executions(job["id"])) == 1
@@ -70,9 +64,7 @@ async def test_date_job_runs_once(deployment: Deployment) -> None:
 
 async def test_manual_trigger_runs_at_once(deployment: Deployment) -> None:
     api = deployment.api
-    job = await api.create_job(
-        _name("manual"), schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE}
-    )
+    job = await api.create_job(unique_name("manual"), schedule=NEVER_DUE)
     accepted = await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
     assert accepted["jobId"] == job["id"]
     assert accepted["status"] == "queued"
@@ -86,10 +78,10 @@ async def test_manual_trigger_runs_at_once(deployment: Deployment) -> None:
 async def test_failures_are_retried_then_fail(deployment: Deployment) -> None:
     api = deployment.api
     job = await api.create_job(
-        _name("fails"),
+        unique_name("fails"),
         taskFunction="tickwork.fail",
         args={"message": "boom"},
-        schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE},
+        schedule=NEVER_DUE,
         maxRetries=2,
         retryBackoffSeconds=1,
     )
@@ -106,11 +98,11 @@ async def test_failures_are_retried_then_fail(deployment: Deployment) -> None:
 async def test_timeout_ends_timed_out(deployment: Deployment) -> None:
     api = deployment.api
     job = await api.create_job(
-        _name("slow"),
+        unique_name("slow"),
         taskFunction="tickwork.sleep",
         args={"seconds": 30},
         timeoutSeconds=1,
-        schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE},
+        schedule=NEVER_DUE,
     )
     accepted = await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
     done = await api.wait_execution(accepted["executionId"], {"timed_out", "failed"})
@@ -120,10 +112,10 @@ async def test_timeout_ends_timed_out(deployment: Deployment) -> None:
 async def test_cancel_a_running_execution(deployment: Deployment) -> None:
     api = deployment.api
     job = await api.create_job(
-        _name("cancel-me"),
+        unique_name("cancel-me"),
         taskFunction="tickwork.sleep",
         args={"seconds": 60},
-        schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE},
+        schedule=NEVER_DUE,
     )
     accepted = await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
     execution_id = accepted["executionId"]
@@ -138,7 +130,7 @@ async def test_cancel_a_running_execution(deployment: Deployment) -> None:
 async def test_overlapping_runs_of_a_skip_job_are_skipped(deployment: Deployment) -> None:
     api = deployment.api
     job = await api.create_job(
-        _name("overlap"),
+        unique_name("overlap"),
         taskFunction="tickwork.sleep",
         args={"seconds": 2.5},
         overlapPolicy="skip",
@@ -155,7 +147,7 @@ async def test_overlapping_runs_of_a_skip_job_are_skipped(deployment: Deployment
         runs = await api.executions(job["id"])
         return runs if all(e["status"] not in ("queued", "running") for e in runs) else []
 
-    runs = await wait_for(settled, timeout=30, what="the overlap job's runs to settle")
+    runs = await wait_until(settled, timeout=30, what="the overlap job's runs to settle")
     skipped = [e for e in runs if e["status"] == "skipped"]
     assert {e["reason"] for e in skipped} <= {"overlap", "disabled"}
     assert any(e["reason"] == "overlap" for e in skipped)
@@ -171,7 +163,7 @@ async def test_overlapping_runs_of_a_skip_job_are_skipped(deployment: Deployment
 
 async def test_disable_and_delete_stop_firing(deployment: Deployment) -> None:
     api = deployment.api
-    job = await api.create_job(_name("pausable"), schedule={"kind": "interval", "seconds": 1})
+    job = await api.create_job(unique_name("pausable"), schedule={"kind": "interval", "seconds": 1})
     await api.wait_executions(job["id"], count=2, status="succeeded", timeout=30)
 
     disabled = await api.ok("POST", f"/jobs/{job['id']}/disable")
@@ -194,7 +186,7 @@ async def test_disable_and_delete_stop_firing(deployment: Deployment) -> None:
         runs = await api.executions(job["id"], status="succeeded")
         return any(_at(e["scheduledAt"]) >= resumed_at - timedelta(seconds=1) for e in runs)
 
-    await wait_for(resumed, timeout=30, what="runs after re-enabling")
+    await wait_until(resumed, timeout=30, what="runs after re-enabling")
     paused = [
         e
         for e in await api.executions(job["id"])
@@ -216,7 +208,7 @@ async def test_disable_and_delete_stop_firing(deployment: Deployment) -> None:
 async def test_next_runs_preview_across_dst(deployment: Deployment) -> None:
     api = deployment.api
     job = await api.create_job(
-        _name("dst"),
+        unique_name("dst"),
         isEnabled=False,
         schedule={"kind": "cron", "expression": "30 2 * 3,10 0", "timezone": "Europe/Berlin"},
     )
@@ -234,10 +226,8 @@ async def test_next_runs_preview_across_dst(deployment: Deployment) -> None:
 async def test_trigger_by_amqp_message_is_idempotent(deployment: Deployment) -> None:
     amqp_url = deployment.require_amqp()
     api = deployment.api
-    name = _name("by-message")
-    job = await api.create_job(
-        name, schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE}
-    )
+    name = unique_name("by-message")
+    job = await api.create_job(name, schedule=NEVER_DUE)
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
@@ -260,9 +250,7 @@ async def test_events_reach_a_plain_amqp_consumer(deployment: Deployment) -> Non
         channel = await connection.channel()
         queue = await channel.declare_queue(exclusive=True)
         await queue.bind("tickwork.events", routing_key="#")
-        job = await api.create_job(
-            _name("evented"), schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE}
-        )
+        job = await api.create_job(unique_name("evented"), schedule=NEVER_DUE)
         accepted = await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
         seen: dict[str, dict[str, Any]] = {}
 
@@ -275,7 +263,7 @@ async def test_events_reach_a_plain_amqp_consumer(deployment: Deployment) -> Non
                     seen[message.routing_key or ""] = event
             return {"job.created", "execution.succeeded"} <= set(seen)
 
-        await wait_for(collect, timeout=30, what="job.created and execution.succeeded events")
+        await wait_until(collect, timeout=30, what="job.created and execution.succeeded events")
     finished = seen["execution.succeeded"]
     assert finished["executionId"] == accepted["executionId"]
     assert finished["event"] == "execution.succeeded"
@@ -313,10 +301,10 @@ async def test_a_secret_file_is_resolved_by_the_executor_only(deployment: Deploy
             "headers": {"Authorization": {"$secret": "hook-token"}},
         }
         job = await api.create_job(
-            _name("secret"),
+            unique_name("secret"),
             taskFunction="http.request",
             args=args,
-            schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE},
+            schedule=NEVER_DUE,
         )
         assert job["args"] == args  # stored and shown as the reference
         accepted = await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
@@ -334,10 +322,10 @@ async def test_a_secret_file_is_resolved_by_the_executor_only(deployment: Deploy
     assert E2E_SECRET not in logs
 
     missing = await api.create_job(
-        _name("no-secret"),
+        unique_name("no-secret"),
         taskFunction="http.request",
         args={"url": url, "headers": {"X-Token": {"$secret": "not-there"}}},
-        schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE},
+        schedule=NEVER_DUE,
     )
     accepted = await api.ok("POST", f"/jobs/{missing['id']}/trigger", 202)
     failed = await api.wait_execution(accepted["executionId"], {"failed"})
@@ -348,7 +336,7 @@ async def test_a_self_triggering_job_is_stopped_by_disable(deployment: Deploymen
     # `amqp.publish` to tickwork.commands is allowed in these deployments
     # (TICKWORK_AMQP_PUBLISH_ALLOW); refused by default.
     api = deployment.api
-    name = _name("self-trigger")
+    name = unique_name("self-trigger")
     job = await api.create_job(
         name,
         taskFunction="amqp.publish",
@@ -357,7 +345,7 @@ async def test_a_self_triggering_job_is_stopped_by_disable(deployment: Deploymen
             "routingKey": "job.trigger",
             "body": {"jobName": name},
         },
-        schedule={"kind": "interval", "seconds": 3600, "startAt": FAR_FUTURE},
+        schedule=NEVER_DUE,
         overlapPolicy="allow",
     )
     await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
@@ -375,6 +363,6 @@ async def test_a_self_triggering_job_is_stopped_by_disable(deployment: Deploymen
         after = await total()
         return after if after == before else None
 
-    count = await wait_for(settled, timeout=30, what="the loop to stop after disable")
+    count = await wait_until(settled, timeout=30, what="the loop to stop after disable")
     await asyncio.sleep(3)
     assert await total() == count

@@ -21,9 +21,10 @@ from tickwork_shared.migrate import alembic_config, upgrade_to_head
 from tickwork_shared.resilience import RECOVERY
 
 from tests.fixtures.database import database_url, empty_database, execute_on_server
-from tests.harness.processes import TICKWORK, Stack, free_port
+from tests.harness.api_client import is_ready
+from tests.harness.processes import TICKWORK, Stack, connections_env, free_port
 from tests.harness.tcp_proxy import TcpProxy
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -135,7 +136,7 @@ async def test_bad_amqp_url_syntax(migrated_url: str, tmp_path: Path) -> None:
 
 async def test_schema_not_migrated(mariadb_server_url: str, amqp_url: str, tmp_path: Path) -> None:
     async with empty_database(mariadb_server_url, "bare") as url:
-        env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": amqp_url}
+        env = connections_env(url, amqp_url)
         done = await _run("executor", env, tmp_path)
     _assert_one_line(done, "executor", "no tickwork schema", "`tickwork migrate`")
 
@@ -145,7 +146,7 @@ async def test_schema_behind_the_code(
 ) -> None:
     async with empty_database(mariadb_server_url, "behind") as url:
         await asyncio.to_thread(command.upgrade, alembic_config(url), "0001")
-        env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": amqp_url}
+        env = connections_env(url, amqp_url)
         done = await _run("planner", env, tmp_path)
     _assert_one_line(done, "planner", "revision 0001, older", "run `tickwork migrate`")
 
@@ -161,7 +162,7 @@ async def test_schema_ahead_of_the_code(
         await execute_on_server(
             mariadb_server_url, f"UPDATE `{name}`.alembic_version SET version_num = 'f00dcafe'"
         )
-        env = {"TICKWORK_DATABASE_URL": url, "TICKWORK_AMQP_URL": amqp_url}
+        env = connections_env(url, amqp_url)
         done = await _run("api", env, tmp_path)
     finally:
         await execute_on_server(mariadb_server_url, f"DROP DATABASE IF EXISTS `{name}`")
@@ -196,7 +197,7 @@ async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
             workdir=tmp_path,
         )
         api = stack.start("api", "api")
-        try:
+        with stack.running():
 
             def attempts() -> list[dict[str, object]]:
                 return [e for e in _json_lines(api.log) if e.get("action") == "startup_waiting"]
@@ -205,7 +206,7 @@ async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
                 found = attempts()
                 return found if len(found) >= 2 else None
 
-            waited = await wait_for(two_attempts, timeout=90, what="two start-up attempts")
+            waited = await wait_until(two_attempts, timeout=90, what="two start-up attempts")
             assert [e["attempt"] for e in waited[:2]] == [1, 2]
             assert all("database unreachable" in str(e["msg"]) for e in waited)
             assert all("next try in" in str(e["msg"]) for e in waited)
@@ -219,28 +220,18 @@ async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
                         return None
                     return answer if answer.status_code == 503 else None
 
-                answer = await wait_for(not_ready, timeout=30, what="/ready 503")
+                answer = await wait_until(not_ready, timeout=30, what="/ready 503")
                 assert answer.json()["status"] == "not ready"
                 assert "database unreachable" in answer.json()["reason"]
 
                 proxy.restore()
-
-                async def ready() -> bool:
-                    try:
-                        return (await client.get("/ready")).status_code == 200
-                    except httpx.TransportError:
-                        return False
-
-                await wait_for(ready, timeout=90, what="/ready 200 after the outage")
+                await wait_until(
+                    lambda: is_ready(client), timeout=90, what="/ready 200 after the outage"
+                )
             assert api.alive()
             log = api.log.read_text(errors="replace")
             assert "Traceback" not in log
             assert sum(1 for e in _json_lines(api.log) if e.get("level") == "error") == 0, log
-        except BaseException:
-            print(stack.logs())
-            raise
-        finally:
-            stack.stop_all()
 
 
 async def test_dev_names_a_bad_setting_too(tmp_path: Path) -> None:
@@ -288,7 +279,7 @@ async def test_a_broker_outage_at_start_is_waited_for_then_the_planner_runs(
             workdir=tmp_path,
         )
         planner = stack.start("planner", "planner")
-        try:
+        with stack.running():
 
             async def attempts() -> list[dict[str, object]] | None:
                 assert planner.alive(), planner.log.read_text(errors="replace")
@@ -297,7 +288,7 @@ async def test_a_broker_outage_at_start_is_waited_for_then_the_planner_runs(
                 ]
                 return found if len(found) >= 2 else None
 
-            waited = await wait_for(attempts, timeout=90, what="two start-up attempts")
+            waited = await wait_until(attempts, timeout=90, what="two start-up attempts")
             assert all("RabbitMQ unreachable" in str(e["msg"]) for e in waited)
             # The RECOVERY back-off: growing from 0.5 s, jittered (up to half taken off).
             for attempt, entry in enumerate(waited[:2], start=1):
@@ -308,13 +299,8 @@ async def test_a_broker_outage_at_start_is_waited_for_then_the_planner_runs(
             async def started() -> bool:
                 return any(e.get("action") == "planner_started" for e in _json_lines(planner.log))
 
-            await wait_for(started, timeout=90, what="the planner to start after the outage")
+            await wait_until(started, timeout=90, what="the planner to start after the outage")
             assert planner.alive()
             text_log = planner.log.read_text(errors="replace")
             assert "Traceback" not in text_log
             assert not [e for e in _json_lines(planner.log) if e.get("level") == "error"]
-        except BaseException:
-            print(stack.logs())
-            raise
-        finally:
-            stack.stop_all()

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
 
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
+
+# A schedule that never fires by itself: its jobs run when triggered.
+NEVER_DUE = {"kind": "interval", "seconds": 3600, "startAt": "2099-01-01T00:00:00Z"}
+
+
+def unique_name(prefix: str) -> str:
+    """A job name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 class Api:
@@ -51,7 +60,7 @@ class Api:
             matching = [e for e in found if status is None or e["status"] == status]
             return matching if len(matching) >= count else []
 
-        return await wait_for(
+        return await wait_until(
             probe, timeout=timeout, what=f"{count} {status or ''} executions of job {job_id}"
         )
 
@@ -62,18 +71,19 @@ class Api:
             execution: dict[str, Any] = await self.ok("GET", f"/executions/{execution_id}")
             return execution if execution["status"] in statuses else None
 
-        return await wait_for(
+        return await wait_until(
             probe, timeout=timeout, what=f"execution {execution_id} to reach {statuses}"
         )
 
 
+async def is_ready(http: httpx.AsyncClient) -> bool:
+    """The api at `http`'s base URL answers `GET /ready` with 200 (False while unreachable)."""
+    try:
+        return (await http.get("/ready")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 async def wait_ready(base_url: str, timeout: float = 60) -> None:
     async with httpx.AsyncClient(base_url=base_url, timeout=5) as http:
-
-        async def ready() -> bool:
-            try:
-                return (await http.get("/ready")).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        await wait_for(ready, timeout=timeout, what=f"{base_url}/ready")
+        await wait_until(lambda: is_ready(http), timeout=timeout, what=f"{base_url}/ready")

@@ -6,12 +6,13 @@ No process outlives its `Stack`: `stop_all` sends SIGTERM, then SIGKILL after a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,21 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def connections_env(database_url: str, amqp_url: str) -> dict[str, str]:
+    """Where a tickwork process finds its database and its broker."""
+    return {"TICKWORK_DATABASE_URL": database_url, "TICKWORK_AMQP_URL": amqp_url}
+
+
+def services_env(database_url: str, amqp_url: str, api_port: int) -> dict[str, str]:
+    """What every service of a local stack is given: its database, its broker, and the
+    api's port, on loopback only."""
+    return {
+        **connections_env(database_url, amqp_url),
+        "TICKWORK_API_PORT": str(api_port),
+        "TICKWORK_API_HOST": "127.0.0.1",
+    }
 
 
 @dataclass
@@ -89,6 +105,11 @@ class Stack:
             raise RuntimeError(f"tickwork {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done
 
+    def create_key(self, name: str, role: str = "admin") -> str:
+        """`tickwork api-key create`; the key it prints (on its last line)."""
+        done = self.run("api-key", "create", "--name", name, "--role", role)
+        return done.stdout.strip().splitlines()[-1].strip()
+
     def stop(self, proc: Proc, *, grace: float = 20) -> int | None:
         """SIGTERM, then SIGKILL if it has not exited within `grace`; its exit code."""
         if proc.alive():
@@ -114,6 +135,18 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.signal(signal.SIGKILL)
                 proc.popen.wait(10)
+
+    @contextlib.contextmanager
+    def running(self, *, tail_lines: int = 60) -> Iterator[Stack]:
+        """Every process stopped on the way out; on a failure, their logs printed first
+        (pytest shows a failed test's output)."""
+        try:
+            yield self
+        except BaseException:
+            print(self.logs(tail_lines))
+            raise
+        finally:
+            self.stop_all()
 
     def logs(self, tail_lines: int = 60) -> str:
         parts = []

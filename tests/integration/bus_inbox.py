@@ -1,11 +1,10 @@
-"""What the bus tests share: a recording handler and waits that need no sleeps."""
+"""What the bus tests share: a handler that records deliveries, and waiting for them."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from tickwork_shared.bus import RUNS_QUEUE, Delivery, OutgoingMessage
 
-from tickwork_shared.bus import RUNS_QUEUE, Bus, Delivery, OutgoingMessage
+from tests.harness.waiting import wait_until
 
 WAIT = 10.0
 
@@ -17,11 +16,9 @@ class Inbox:
         self.settle = settle
         self.fail_on = fail_on
         self.deliveries: list[Delivery] = []
-        self._arrived = asyncio.Event()
 
     async def __call__(self, delivery: Delivery) -> None:
         self.deliveries.append(delivery)
-        self._arrived.set()
         if delivery.body == self.fail_on:
             raise RuntimeError("handler failure (expected by the test)")
         if self.settle == "ack":
@@ -34,27 +31,9 @@ class Inbox:
         return [d.body for d in self.deliveries]
 
     async def wait_for(self, n: int) -> list[Delivery]:
-        await wait_until(lambda: len(self.deliveries) >= n, event=self._arrived)
+        """The deliveries, once there are at least `n`."""
+        await wait_until(lambda: len(self.deliveries) >= n, timeout=WAIT, what=f"{n} deliveries")
         return self.deliveries
-
-
-async def wait_until(
-    condition: Callable[[], bool], *, event: asyncio.Event | None = None, timeout: float = WAIT
-) -> None:
-    """Wait for `condition`, re-checked when `event` fires (or every 50 ms without one)."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            if event is None:
-                await asyncio.sleep(0.05)
-            else:
-                event.clear()
-                await event.wait()
-
-
-async def wait_health(bus: Bus, healthy: bool, timeout: float = WAIT) -> None:
-    async with asyncio.timeout(timeout):
-        while await bus.is_healthy() != healthy:
-            await asyncio.sleep(0.05)
 
 
 def runs(*bodies: bytes) -> list[OutgoingMessage]:

@@ -27,7 +27,8 @@ from tickwork_shared.bus.topology import LISTENER_PREFETCH
 from tickwork_shared.errors import BusUnavailable
 from tickwork_shared.pools import run_queue_of
 
-from tests.integration.bus_inbox import WAIT, Inbox, runs, wait_until
+from tests.harness.waiting import wait_until
+from tests.integration.bus_inbox import WAIT, Inbox, runs
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -88,7 +89,7 @@ async def test_acks_holds_and_rejects_of_one_burst_settle_exactly_their_own(bus:
     subscription = await bus.consume(RUNS_QUEUE, mixed, prefetch=20)
     bodies = [b"a", b"b", b"h", b"c", b"r", b"d", b"e"]
     assert await bus.publish_many(runs(*bodies)) == [True] * len(bodies)
-    await wait_until(lambda: len(seen) == len(bodies))
+    await wait_until(lambda: len(seen) == len(bodies), what="every message handled")
     await subscription.close()
 
     inbox = Inbox()
@@ -128,7 +129,9 @@ async def test_prefetch_bounds_unsettled_deliveries(bus: Bus) -> None:
     # A competing consumer gets exactly what the held prefetch leaves in the queue.
     rival = Inbox()
     rival_subscription = await bus.consume(RUNS_QUEUE, rival, prefetch=10)
-    await wait_until(lambda: len(holder.deliveries) + len(rival.deliveries) == 5)
+    await wait_until(
+        lambda: len(holder.deliveries) + len(rival.deliveries) == 5, what="5 deliveries in all"
+    )
     assert len(holder.deliveries) == 2
     await rival_subscription.close()
 
@@ -151,7 +154,9 @@ async def test_pause_stops_deliveries_and_resume_restarts_them(bus: Bus) -> None
     rival = Inbox()
     rival_subscription = await bus.consume(RUNS_QUEUE, rival, prefetch=10)
     assert all(await bus.publish_many(runs(*(b"p%d" % i for i in range(10)))))
-    await wait_until(lambda: len(inbox.deliveries) + len(rival.deliveries) == 11)
+    await wait_until(
+        lambda: len(inbox.deliveries) + len(rival.deliveries) == 11, what="11 deliveries in all"
+    )
     assert inbox.bodies == [b"before"]
     await rival_subscription.close()
 
@@ -260,10 +265,16 @@ async def test_unconfirmed_messages_to_nowhere_or_on_a_closed_bus_are_not_sent(b
 
     # A message to a missing exchange costs RabbitMQ the channel; it comes back.
     later = OutgoingMessage(EVENTS_EXCHANGE, "execution.succeeded", b"later")
-    async with asyncio.timeout(WAIT):
-        while b"later" not in inbox.bodies:
-            await bus.publish_many([later], confirm=False)
-            await asyncio.sleep(0.1)
+
+    async def arrived_later() -> bool:
+        if b"later" in inbox.bodies:
+            return True
+        await bus.publish_many([later], confirm=False)
+        return False
+
+    await wait_until(
+        arrived_later, timeout=WAIT, interval=0.1, what="a publish after the channel came back"
+    )
     await bus.close()
     assert await bus.publish_many([event], confirm=False) == [False]
 

@@ -16,11 +16,8 @@ from tickwork_shared.db.dialect import for_claim
 from tickwork_shared.db.engine import SessionFactory, create_engine, create_session_factory
 from tickwork_shared.db.models import JobType
 from tickwork_shared.db.retry import is_disconnect
-from tickwork_shared.settings import Settings
 
-from tests.harness.waiting import wait_for
-
-pytestmark = pytest.mark.integration
+from tests.harness.waiting import wait_until
 
 
 async def test_an_idle_transaction_releases_its_locks(
@@ -40,7 +37,7 @@ async def test_an_idle_transaction_releases_its_locks(
                 query = for_claim(other, select(JobType.id))
                 return (await other.scalar(query)) is not None
 
-        await wait_for(lock_released, timeout=10, what="the idle transaction to be ended")
+        await wait_until(lock_released, timeout=10, what="the idle transaction to be ended")
         with pytest.raises(DBAPIError) as raised:
             await frozen.scalar(select(JobType.id))
         assert is_disconnect(raised.value), "services retry it as a lost connection"
@@ -59,8 +56,3 @@ async def test_a_busy_transaction_is_left_alone(mariadb_url: str) -> None:
                 await asyncio.sleep(0.5)
     finally:
         await engine.dispose()
-
-
-def test_services_end_idle_transactions_by_default() -> None:
-    timeout = Settings().database_idle_transaction_timeout_seconds
-    assert 0 < timeout < 50, "on, and below MariaDB's default lock wait timeout"

@@ -16,12 +16,12 @@ from tickwork_shared.resilience import Backoff
 
 from tests.fixtures.amqp import AmqpServer, close_amqp_connections, rabbitmqctl
 from tests.harness.tcp_proxy import TcpProxy
-from tests.integration.bus_inbox import Inbox, wait_health, wait_until
+from tests.harness.waiting import wait_until
+from tests.integration.bus_inbox import Inbox
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.mark.integration
 async def test_bus_recovers_by_itself_when_the_server_drops_its_connection(
     rabbit_bus: RabbitBus, amqp_server: AmqpServer
 ) -> None:
@@ -34,7 +34,7 @@ async def test_bus_recovers_by_itself_when_the_server_drops_its_connection(
     (held,) = await inbox.wait_for(1)
 
     assert await close_amqp_connections(amqp_server.vhost, ctl=amqp_server.ctl) >= 1
-    await wait_until(lambda: bus.reconnects >= 1)
+    await wait_until(lambda: bus.reconnects >= 1, what="a reconnect")
     await held.ack()  # its channel is gone: swallowed, and the broker redelivers it
 
     (_, again) = await inbox.wait_for(2)
@@ -47,7 +47,6 @@ async def test_bus_recovers_by_itself_when_the_server_drops_its_connection(
     assert await bus.is_healthy()
 
 
-@pytest.mark.integration
 async def test_publish_during_an_outage_fails_within_the_timeout(
     amqp_url: str, amqp_server: AmqpServer
 ) -> None:
@@ -59,7 +58,11 @@ async def test_publish_during_an_outage_fails_within_the_timeout(
         await rabbitmqctl("clear_permissions", "-p", vhost, amqp_server.user, ctl=ctl)
         try:
             await close_amqp_connections(vhost, ctl=ctl)
-            await wait_health(bus, healthy=False)
+
+            async def unhealthy() -> bool:
+                return not await bus.is_healthy()
+
+            await wait_until(unhealthy, what="the bus unhealthy")
             started = time.monotonic()
             with pytest.raises(BusUnavailable):
                 await bus.publish("", RUNS_QUEUE, b"during outage")
@@ -68,7 +71,7 @@ async def test_publish_during_an_outage_fails_within_the_timeout(
             await rabbitmqctl(
                 "set_permissions", "-p", vhost, amqp_server.user, ".*", ".*", ".*", ctl=ctl
             )
-        await wait_health(bus, healthy=True)
+        await wait_until(bus.is_healthy, what="the bus healthy again")
         await bus.publish("", RUNS_QUEUE, b"after outage")
         assert bus.reconnects >= 1
 
@@ -88,7 +91,6 @@ async def test_unreachable_broker_raises_bus_unavailable() -> None:
     await bus.close()
 
 
-@pytest.mark.integration
 async def test_a_pause_whose_cancel_fails_still_pauses_and_resume_consumes_again(
     rabbit_bus: RabbitBus,
 ) -> None:
@@ -131,7 +133,6 @@ def _via(url: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{user_info}@127.0.0.1:{port}"))
 
 
-@pytest.mark.integration
 async def test_a_list_of_brokers_starts_on_the_first_that_answers(amqp_url: str) -> None:
     dead = _via(amqp_url, _dead_port())
     async with RabbitBus(f"{dead},{amqp_url}", publish_timeout=2.0) as bus:
@@ -151,7 +152,6 @@ async def test_a_list_of_dead_brokers_raises_naming_each_without_passwords() -> 
     await bus.close()
 
 
-@pytest.mark.integration
 async def test_a_lost_connection_moves_to_the_next_broker_of_the_list(amqp_url: str) -> None:
     """Two addresses in front of the one broker (TCP proxies), standing for two nodes of a
     cluster: when the first is cut for good, the bus reconnects through the second and
@@ -169,7 +169,7 @@ async def test_a_lost_connection_moves_to_the_next_broker_of_the_list(amqp_url: 
             await bus.consume(RUNS_QUEUE, inbox, prefetch=5)
             assert (first.connections, second.connections) == (1, 0)
             first.cut()  # and stays cut: only the second address leads to the broker
-            await wait_until(lambda: bus.reconnects >= 1)
+            await wait_until(lambda: bus.reconnects >= 1, what="a reconnect")
             assert second.connections == 1
             await bus.publish("", RUNS_QUEUE, b"after the failover")
             assert [d.body for d in await inbox.wait_for(1)] == [b"after the failover"]

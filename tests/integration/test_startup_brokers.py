@@ -12,8 +12,6 @@ from tickwork_shared.startup import check_bus, connect_broker
 
 from tests.harness.processes import free_port
 
-pytestmark = pytest.mark.integration
-
 
 async def test_a_dead_first_broker_is_passed_over(amqp_url: str) -> None:
     dead = f"amqp://guest:guest@127.0.0.1:{free_port()}/"

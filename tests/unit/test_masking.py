@@ -7,7 +7,8 @@ import logging
 
 import orjson
 import pytest
-from tickwork_shared.logs import HumanFormatter, JsonFormatter
+from tickwork_api.keys import generate_key
+from tickwork_shared.logs import HumanFormatter, JsonFormatter, redact
 from tickwork_shared.masking import is_secret_key, mask_args, strip_url_credentials
 
 ARGS = {
@@ -100,3 +101,35 @@ def test_logs_never_print_secret_looking_values_of_structured_fields(
         assert secret not in line
     if isinstance(formatter, JsonFormatter):
         assert orjson.loads(line)["args_logged"]["headers"]["X-Team"] == "ops"
+
+
+def _record(message: str, *args: object, **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, message, args, None)
+    for name, value in extra.items():
+        setattr(record, name, value)
+    return record
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter(), HumanFormatter()])
+def test_formatters_mask_what_looks_like_a_secret(formatter: logging.Formatter) -> None:
+    key = generate_key()
+    record = _record(
+        "connecting to %s with %s",
+        "amqp://tickwork:s3cret-pass@rabbitmq:5672/tickwork",
+        key,
+        action="connect",
+        password="hunter2",
+        authorization=f"Bearer {key}",
+        url="mysql+asyncmy://tickwork:db-pass@mariadb:3306/tickwork",
+        job_id=7,
+    )
+    line = formatter.format(record)
+    for secret in (key, "s3cret-pass", "hunter2", "db-pass"):
+        assert secret not in line
+    assert "amqp://tickwork:***@rabbitmq:5672/tickwork" in line
+    assert "7" in line
+
+
+def test_redact_leaves_ordinary_text_alone() -> None:
+    text = "job 7 (tw_short) ran at https://example.org/hook?x=1 in 0.2 s"
+    assert redact(text) == text

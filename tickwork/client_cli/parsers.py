@@ -37,6 +37,13 @@ def label(text: str) -> str:
     return text
 
 
+def _add_label_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """`-l/--label K=V`, repeatable."""
+    parser.add_argument(
+        "-l", "--label", action="append", type=label, default=[], metavar="K=V", help=help_text
+    )
+
+
 def instant(text: str) -> datetime:
     """`--from 2026-03-01` or `2026-03-01T02:00:00+01:00`; no offset means UTC."""
     try:
@@ -52,15 +59,7 @@ def _add_jobs(commands: Any, common: argparse.ArgumentParser) -> None:
     jobs = commands.add_parser("jobs", help="list, inspect and drive jobs (over the api)")
     actions = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", parents=[common], help="list active jobs")
-    listing.add_argument(
-        "-l",
-        "--label",
-        action="append",
-        type=label,
-        default=[],
-        metavar="K=V",
-        help="only jobs with this label (repeatable: all must match)",
-    )
+    _add_label_option(listing, "only jobs with this label (repeatable: all must match)")
     listing.add_argument("--search", help="name contains")
     for action, what in [
         ("get", "show one job"),
@@ -131,12 +130,4 @@ def _add_apply(commands: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="delete active jobs with all the -l labels that are not in FILE",
     )
-    apply.add_argument(
-        "-l",
-        "--label",
-        action="append",
-        type=label,
-        default=[],
-        metavar="K=V",
-        help="with --prune: the labels that select the jobs FILE owns (required)",
-    )
+    _add_label_option(apply, "with --prune: the labels that select the jobs FILE owns (required)")

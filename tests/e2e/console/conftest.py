@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import pytest
 from tests.e2e.conftest import FAST_SETTINGS
 from tests.fixtures.services import in_ci
 from tests.harness.processes import ROOT, Stack, free_port
+from tests.harness.waiting import wait_until_sync
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -47,17 +47,6 @@ class Console:
         return response.json() if response.content else None
 
 
-def wait_until(check: Callable[[], Any], *, timeout: float = 30, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def browser_available() -> None:
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
@@ -78,7 +67,7 @@ def console(browser_available: None, tmp_path_factory: pytest.TempPathFactory) -
     env = {**FAST_SETTINGS, "TICKWORK_API_PORT": str(port)}
     env.pop("TICKWORK_LOG_FORMAT")
     stack = Stack(env=env, workdir=workdir)
-    try:
+    with stack.running():
         dev = stack.start("dev", "dev")
 
         def console_line() -> str | None:
@@ -87,20 +76,14 @@ def console(browser_available: None, tmp_path_factory: pytest.TempPathFactory) -
                 pytest.fail(f"tickwork dev exited:\n{stack.logs()}")
             return found.group(1) if found else None
 
-        base_url = wait_until(console_line, timeout=60, what="tickwork dev's console address")
+        base_url = wait_until_sync(console_line, timeout=60, what="tickwork dev's console address")
         api_url = base_url.removesuffix("/ui")
         admin_key = (workdir / "tickwork-dev-admin.key").read_text().strip()
         # Straight into dev's SQLite file, as an operator of a dev install would do it.
         database = f"sqlite+aiosqlite:///{workdir / 'tickwork.db'}"
         keys = Stack(env={**env, "TICKWORK_DATABASE_URL": database}, workdir=workdir)
-        done = keys.run("api-key", "create", "--name", "console-viewer", "--role", "viewer")
-        viewer_key = done.stdout.strip().splitlines()[-1]
+        viewer_key = keys.create_key("console-viewer", "viewer")
         yield Console(base_url, api_url, admin_key, viewer_key, stack)
-    except BaseException:
-        print(stack.logs())
-        raise
-    finally:
-        stack.stop_all()
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.console.conftest import Console, screenshot, wait_until
-
-pytestmark = pytest.mark.e2e
+from tests.e2e.console.conftest import Console, screenshot
+from tests.harness.waiting import wait_until_sync
 
 Driver = Any
 
@@ -115,7 +114,7 @@ def jobs(console: Console) -> dict[str, Any]:
         page = console.rest("GET", "/executions", params={"jobId": failing, "status": "failed"})
         return bool(page["items"])
 
-    wait_until(failed, what="the failing job's run to fail")
+    wait_until_sync(failed, timeout=30, what="the failing job's run to fail")
     return created
 
 

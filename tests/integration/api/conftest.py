@@ -7,8 +7,7 @@ role, and registers the task functions the tests use, as an executor would.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from tickwork_shared.settings import Settings
 
 from tests.factories import ensure_task_function
 from tests.harness.event_relay import event_relay
+from tests.harness.waiting import wait_until
 
 HTTP_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -56,20 +56,6 @@ def job_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], *, timeout: float = 10.0, interval: float = 0.05
-) -> Any:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s (last value: {value!r})")
-        await asyncio.sleep(interval)
 
 
 @dataclass
@@ -218,10 +204,14 @@ async def served(api: Api) -> AsyncIterator[str]:
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
-        while not server.started:
+
+        def started() -> bool:
             if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
+                task.result()  # raises what stopped it
+            return server.started
+
+        # As long as the suite's per-test limit: this wait had no bound of its own.
+        await wait_until(started, timeout=300, what="uvicorn serving the app")
         port = server.servers[0].sockets[0].getsockname()[1]
         yield f"http://127.0.0.1:{port}"
     finally:

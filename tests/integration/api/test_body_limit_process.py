@@ -35,13 +35,8 @@ def rss_bytes(proc: Proc) -> int:
 def dev_api(tmp_path: Path) -> Iterator[tuple[Proc, int, Path]]:
     port = free_port()
     stack = Stack(env={"TICKWORK_API_PORT": str(port)}, workdir=tmp_path)
-    try:
+    with stack.running():
         yield stack.start("dev", "dev"), port, tmp_path
-    except BaseException:
-        print(stack.logs())
-        raise
-    finally:
-        stack.stop_all()
 
 
 async def send_chunked(port: int, path: str) -> tuple[int, int]:

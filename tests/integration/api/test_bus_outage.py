@@ -20,9 +20,10 @@ from tickwork_shared.settings import Settings
 
 from tests.fixtures.amqp import purge_topology_queues
 from tests.harness.tcp_proxy import TcpProxy
-from tests.integration.api.conftest import eventually, open_api
+from tests.harness.waiting import wait_until
+from tests.integration.api.conftest import open_api
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 RELAY_DELAY = 1.0
 
@@ -67,7 +68,7 @@ async def test_trigger_answers_at_once_while_the_broker_is_away(
             async def bus_down() -> bool:
                 return not await bus.is_healthy()
 
-            await eventually(bus_down)
+            await wait_until(bus_down, what="the bus seen down")
             started = time.monotonic()
             response = await api.call("POST", f"/api/v1/jobs/{job['id']}/trigger")
             elapsed = time.monotonic() - started
@@ -90,7 +91,7 @@ async def test_trigger_answers_at_once_while_the_broker_is_away(
             async def bus_up() -> bool:
                 return await bus.is_healthy()
 
-            await eventually(bus_up, timeout=30)
+            await wait_until(bus_up, timeout=30, what="the bus seen up again")
             relay_claim = str(uuid.uuid4())
 
             async def relayed() -> bool:
@@ -100,9 +101,11 @@ async def test_trigger_answers_at_once_while_the_broker_is_away(
                 await publish_and_mark(bus, api.sessions, refs, claim=relay_claim)
                 return (await api.execution(execution_id)).published_at is not None
 
-            await eventually(relayed, timeout=30, interval=0.2)
+            await wait_until(
+                relayed, timeout=30, interval=0.2, what="the run relayed from the outbox"
+            )
 
             async def arrived() -> bool:
                 return any(m["executionId"] == execution_id for m in delivered)
 
-            await eventually(arrived)
+            await wait_until(arrived, what="the relayed run message")

@@ -16,8 +16,6 @@ from tickwork_shared.enums import ExecutionStatus, Role
 
 from tests.integration.api.conftest import Api
 
-pytestmark = pytest.mark.integration
-
 
 async def page(api: Api, path: str, role: Role = Role.ADMIN, **kwargs: object) -> httpx.Response:
     cookie = {"Cookie": f"{COOKIE}={api.keys[role]}"}

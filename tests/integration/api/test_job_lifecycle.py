@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from tickwork_shared.enums import ExecutionStatus, Role
 
-from tests.integration.api.conftest import Api, Events, eventually
+from tests.harness.waiting import wait_until
+from tests.integration.api.conftest import Api, Events
 
 JOBS = "/api/v1/jobs"
 
@@ -128,7 +129,7 @@ async def test_job_events_are_published_after_each_change(api: Api, events: Even
     async def all_arrived() -> bool:
         return [k for k, _ in events.received if k.startswith("job.")] == keys
 
-    await eventually(all_arrived)
+    await wait_until(all_arrived, what="the job events in order")
     created = events.of("job.created")[0]
     assert created["id"] == job["id"]
     assert created["name"] == "nightly-report"

@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlalchemy import select
 from tickwork_shared.bus.abc import Delivery
-from tickwork_shared.db.models import Executor, JobExecution
+from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import Role
 
-from tests.factories import ensure_task_function
-from tests.integration.api.conftest import Api, eventually, job_body
+from tests.factories import ensure_task_function, executor_row
+from tests.harness.waiting import wait_until
+from tests.integration.api.conftest import Api, job_body
 
 JOBS = "/api/v1/jobs"
 
@@ -99,7 +100,7 @@ async def test_runs_go_to_the_pool_of_their_job_when_queued(api: Api) -> None:
     async def both_published() -> bool:
         return sorted(seen) == ["tickwork.runs", "tickwork.runs.gpu"]
 
-    await eventually(both_published)
+    await wait_until(both_published, what="a run message in each queue")
 
 
 async def test_executors_and_pools_from_the_database(api: Api) -> None:
@@ -115,15 +116,14 @@ async def test_executors_and_pools_from_the_database(api: Api) -> None:
             ("gone", ["gpu"], 120, 4, 4),
         ):
             session.add(
-                Executor(
-                    executor_id=name,
-                    host_name="h",
-                    pools=pools,
-                    task_functions=["gpu.render"],
-                    concurrency=slots,
-                    in_flight=busy,
-                    started_at=now - timedelta(hours=1),
-                    last_seen_at=now - timedelta(seconds=seen_ago),
+                executor_row(
+                    name,
+                    pools,
+                    now=now,
+                    seen_ago=seen_ago,
+                    slots=slots,
+                    busy=busy,
+                    task_functions=("gpu.render",),
                 )
             )
     executors = (await api.call("GET", "/api/v1/executors")).json()

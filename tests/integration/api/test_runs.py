@@ -13,7 +13,8 @@ from tickwork_shared.bus.abc import Delivery
 from tickwork_shared.bus.topology import RUNS_QUEUE
 from tickwork_shared.enums import ExecutionStatus, Role
 
-from tests.integration.api.conftest import Api, Events, eventually
+from tests.harness.waiting import wait_until
+from tests.integration.api.conftest import Api, Events
 
 JOBS = "/api/v1/jobs"
 EXECUTIONS = "/api/v1/executions"
@@ -42,7 +43,7 @@ async def test_trigger_queues_a_run_and_publishes_it(api: Api) -> None:
     async def published() -> bool:
         return bool(messages) and (await api.execution(row.execution_id)).published_at is not None
 
-    await eventually(published)
+    await wait_until(published, what="the run message published and marked")
     assert messages == [
         {
             "schemaVersion": 1,
@@ -113,7 +114,7 @@ async def test_cancel_a_queued_run_ends_it_at_once(api: Api, events: Events) -> 
     async def announced() -> bool:
         return bool(events.of("execution.cancelled"))
 
-    await eventually(announced)
+    await wait_until(announced, what="execution.cancelled")
     ended = await api.call("POST", f"{EXECUTIONS}/{row.execution_id}/cancel")
     assert ended.status_code == 409
 

@@ -21,7 +21,7 @@ from tickwork_shared.enums import ExecutionStatus, Role
 from tests.harness.fuzzing import fuzz_operations
 from tests.integration.api.conftest import open_api, served
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = pytest.mark.timeout(600)
 
 MAX_EXAMPLES = 25
 

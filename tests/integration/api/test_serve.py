@@ -12,9 +12,10 @@ import sys
 import httpx
 import pytest
 
-from tests.integration.api.conftest import eventually
+from tests.harness.api_client import is_ready
+from tests.harness.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 SERVE = """
 from functools import partial
@@ -46,14 +47,7 @@ async def test_serve_answers_ready_and_stops_cleanly_on_sigterm(
     process = await asyncio.create_subprocess_exec(sys.executable, "-c", SERVE, env=env)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-
-            async def ready() -> bool:
-                try:
-                    return (await client.get("/ready")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(ready, timeout=30)
+            await wait_until(lambda: is_ready(client), timeout=30, what="the api's /ready")
             assert (await client.get("/api/v1/jobs")).status_code == 401
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0

@@ -19,7 +19,8 @@ from tickwork_shared.enums import Role
 from tickwork_shared.settings import Settings
 
 from tests.factories import ensure_task_function
-from tests.integration.api.conftest import Api, Events, eventually, job_body, open_api
+from tests.harness.waiting import wait_until
+from tests.integration.api.conftest import Api, Events, job_body, open_api
 
 JOBS = "/api/v1/jobs"
 
@@ -173,7 +174,7 @@ async def test_events_and_audit_are_always_masked(api: Api, events: Events) -> N
     async def all_events() -> bool:
         return all(events.of(k) for k in ("job.created", "job.updated", "job.disabled"))
 
-    await eventually(all_events)
+    await wait_until(all_events, what="job.created, job.updated and job.disabled")
     for key in ("job.created", "job.updated", "job.disabled"):
         [event] = [e for e in events.of(key) if e["id"] == job["id"]]
         assert event["args"]["headers"]["Authorization"] == "***", key

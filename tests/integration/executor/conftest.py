@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -13,12 +13,17 @@ from tickwork_shared.bus.rabbitmq import RabbitBus
 from tickwork_shared.bus.topology import EVENTS_EXCHANGE, RUNS_QUEUE
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.lifecycle import serve_until_stopped
+from tickwork_shared.outbox import claim_due_rows, publish_and_mark
 from tickwork_shared.settings import Settings
 
 from tests.harness.event_relay import event_relay
+from tests.harness.waiting import wait_until
 from tests.integration.executor.task_module import RECORD
 
 TASK_MODULE = "tests.integration.executor.task_module"
+
+# What the `publish` fixture gives: put a run message on the runs queue.
+Publish = Callable[[bytes], Awaitable[None]]
 
 
 def executor_settings(**overrides: Any) -> Settings:
@@ -51,11 +56,13 @@ class Fleet:
         stop = asyncio.Event()
         task = asyncio.create_task(serve_until_stopped(executor, stop))
         self._running.append((stop, task, bus))
-        async with asyncio.timeout(10):
-            while not executor.consuming:
-                if task.done():
-                    await task  # raises what stopped it
-                await asyncio.sleep(0.02)
+
+        async def consuming() -> bool:
+            if task.done():
+                await task  # raises what stopped it
+            return executor.consuming
+
+        await wait_until(consuming, what=f"executor-{index} consuming")
         return executor
 
     async def stop_all(self) -> None:
@@ -100,8 +107,27 @@ async def events(maria_sessions: SessionFactory, rabbit_bus: RabbitBus) -> Async
 
 
 @pytest.fixture
-async def publish(rabbit_bus: RabbitBus) -> Any:
+async def publish(rabbit_bus: RabbitBus) -> Publish:
     async def publish(body: bytes) -> None:
         await rabbit_bus.publish("", RUNS_QUEUE, body)
 
     return publish
+
+
+@pytest.fixture
+async def relay(rabbit_bus: RabbitBus, maria_sessions: SessionFactory) -> AsyncIterator[None]:
+    """What a planner's relay does: republish queued rows whose time has come (here, the
+    runs a claim deferred)."""
+
+    async def loop() -> None:
+        while True:
+            refs = await claim_due_rows(
+                maria_sessions, claim="test-relay", limit=50, relay_delay_seconds=5
+            )
+            await publish_and_mark(rabbit_bus, maria_sessions, refs, claim="test-relay")
+            await asyncio.sleep(0.1)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

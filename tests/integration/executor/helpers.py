@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from sqlalchemy import select
 from tickwork_shared.bus.abc import Delivery
@@ -17,8 +14,7 @@ from tickwork_shared.messages import RunMessage
 from tickwork_shared.runs import manual_fire_key, new_run, schedule_fire_key
 
 from tests.factories import make_job
-
-T = TypeVar("T")
+from tests.harness.waiting import wait_until
 
 
 class HandedDelivery(Delivery):
@@ -90,38 +86,16 @@ async def read_lock(sessions: SessionFactory, job_id: int) -> ScheduledJobLock |
         return await session.get(ScheduledJobLock, job_id)
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[T] | T],
-    check: Callable[[T], bool],
-    *,
-    timeout: float = 10.0,
-    what: str = "condition",
-) -> T:
-    """Poll `probe` (sync or async) until `check` holds for its value; that value.
-
-    Fails after `timeout`.
-    """
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        answer = probe()
-        value = cast(T, await answer if inspect.isawaitable(answer) else answer)
-        if check(value):
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last value: {value!r}")
-        await asyncio.sleep(0.05)
-
-
 async def run_status(
-    sessions: SessionFactory, execution_id: str, status: str, **kw: Any
+    sessions: SessionFactory, execution_id: str, status: str, *, timeout: float = 10
 ) -> JobExecution:
     """Wait until the run has `status`; the row."""
-    return await eventually(
-        lambda: read_run(sessions, execution_id),
-        lambda row: row.status == status,
-        what=f"run {execution_id} to be {status}",
-        **kw,
-    )
+
+    async def reached() -> JobExecution | None:
+        row = await read_run(sessions, execution_id)
+        return row if row.status == status else None
+
+    return await wait_until(reached, timeout=timeout, what=f"run {execution_id} to be {status}")
 
 
 def ago(seconds: float) -> datetime:

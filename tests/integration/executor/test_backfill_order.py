@@ -5,40 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tickwork_shared.bus.rabbitmq import RabbitBus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.enums import Trigger
-from tickwork_shared.outbox import claim_due_rows, publish_and_mark
 from tickwork_shared.runs import schedule_fire_key
 
-from tests.integration.executor.conftest import Fleet
+from tests.integration.executor.conftest import Fleet, Publish
 from tests.integration.executor.helpers import add_job, add_run, message_of, run_status
 from tests.integration.executor.task_module import RECORD
-
-Publish = Callable[[bytes], Awaitable[None]]
-
-
-@pytest.fixture
-async def relay(rabbit_bus: RabbitBus, maria_sessions: SessionFactory) -> AsyncIterator[None]:
-    """What a planner's relay does: republish queued rows whose time has come (here, the
-    runs a claim deferred)."""
-
-    async def loop() -> None:
-        while True:
-            refs = await claim_due_rows(
-                maria_sessions, claim="test-relay", limit=50, relay_delay_seconds=5
-            )
-            await publish_and_mark(rabbit_bus, maria_sessions, refs, claim="test-relay")
-            await asyncio.sleep(0.1)
-
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 @pytest.mark.parametrize("policy", ["skip", "queue"])

@@ -4,7 +4,7 @@ survived, and no more than `executor_concurrency` runs at once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aio_pika
@@ -19,18 +19,16 @@ from tickwork_shared.db.engine import SessionFactory, create_engine
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.messages import MAX_MESSAGE_BYTES
 
-from tests.integration.executor.conftest import Fleet
+from tests.harness.waiting import wait_until
+from tests.integration.executor.conftest import Fleet, Publish
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
-    eventually,
     message_of,
     read_run,
     run_status,
 )
 from tests.integration.executor.task_module import RECORD
-
-Publish = Callable[[bytes], Awaitable[None]]
 
 
 async def test_one_message_delivered_five_times_to_three_executors_runs_once(
@@ -43,9 +41,8 @@ async def test_one_message_delivered_five_times_to_three_executors_runs_once(
     await asyncio.gather(*(publish(body) for _ in range(5)))
 
     await run_status(maria_sessions, row.execution_id, "succeeded")
-    await eventually(
-        lambda: sum(e.consumer.stats.received for e in executors),
-        lambda n: n == 5,
+    await wait_until(
+        lambda: sum(e.consumer.stats.received for e in executors) == 5,
         what="all five deliveries handled",
     )
     assert sum(e.consumer.stats.claimed for e in executors) == 1
@@ -85,9 +82,8 @@ async def test_poison_messages_are_dead_lettered_and_the_next_run_still_runs(
     await publish(message_of(row).to_bytes())
 
     await run_status(maria_sessions, row.execution_id, "succeeded")
-    await eventually(
-        lambda: sorted(dead_letters),
-        lambda got: got == sorted(poison),
+    await wait_until(
+        lambda: sorted(dead_letters) == sorted(poison),
         what="every poison message in tickwork.runs.dead",
     )
     assert executor.consumer.stats.rejected == 5
@@ -138,11 +134,8 @@ async def outage(
         row = await add_run(maria_sessions, job)
         flaky.broken = True
         await publish(message_of(row).to_bytes())
-        await eventually(
-            lambda: executor.consumer.stats.claim_retries,
-            lambda n: n >= 2,
-            what="claims retried",
-            timeout=15,
+        await wait_until(
+            lambda: executor.consumer.stats.claim_retries >= 2, timeout=15, what="claims retried"
         )
         yield Outage(executor, row, flaky)
     finally:
@@ -172,12 +165,11 @@ async def test_a_message_held_through_an_outage_goes_back_to_the_queue_at_shutdo
     amqp_url: str,
 ) -> None:
     await fleet.stop_all()
-    depth: int = await eventually(
-        lambda: _queue_depth(amqp_url, RUNS_QUEUE),
-        lambda n: n == 1,
-        what="the message back in the queue",
-    )
-    assert depth == 1
+
+    async def back_in_queue() -> bool:
+        return await _queue_depth(amqp_url, RUNS_QUEUE) == 1
+
+    await wait_until(back_in_queue, what="the message back in the queue")
     assert (await read_run(maria_sessions, outage.row.execution_id)).status == "queued"
     assert dead_letters == []
 
@@ -191,7 +183,7 @@ async def test_no_more_than_the_concurrency_at_once_and_the_rest_waits_in_the_qu
     for row in rows:
         await publish(message_of(row).to_bytes())
 
-    await eventually(lambda: RECORD.running, lambda n: n == 2, what="two running")
+    await wait_until(lambda: RECORD.running == 2, what="two running")
     assert executor.consumer.paused
     # Paused before the ack that took the last slot: nothing is held back from other
     # executors, the other three runs wait in the queue itself.
@@ -201,7 +193,7 @@ async def test_no_more_than_the_concurrency_at_once_and_the_rest_waits_in_the_qu
         await run_status(maria_sessions, row.execution_id, "succeeded", timeout=15)
     assert RECORD.peak == 2
     assert executor.consumer.stats.pauses >= 2
-    await eventually(lambda: executor.consumer.paused, lambda p: not p, what="resumed")
+    await wait_until(lambda: not executor.consumer.paused, what="resumed")
 
 
 async def test_an_executor_started_before_its_database_waits_for_it(

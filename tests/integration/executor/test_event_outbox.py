@@ -27,7 +27,7 @@ from tickwork_shared.events import (
 
 from tests.harness.event_relay import event_relay
 from tests.harness.processes import Stack
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 from tests.integration.executor.helpers import add_job, add_run, message_of, run_status
 
 
@@ -95,7 +95,7 @@ async def test_an_executor_killed_after_its_record_commit_loses_no_event(
         async def exited() -> int | None:
             return victim.popen.poll()
 
-        code = await wait_for(exited, timeout=30, what="the executor to kill itself")
+        code = await wait_until(exited, timeout=30, what="the executor to kill itself")
         assert code == -signal.SIGKILL, stack.logs()
     finally:
         stack.stop_all()
@@ -108,15 +108,15 @@ async def test_an_executor_killed_after_its_record_commit_loses_no_event(
     claimed = await claim_due_events(maria_sessions, limit=10, relay_delay_seconds=0.5)
     assert [event.routing_key for event in claimed] == ["execution.running", "execution.succeeded"]
     await rabbit_bus.publish_many([event.message() for event in claimed])
-    await wait_for(_count(consumer, 2), timeout=10, what="the dead relay's events")
+    await wait_until(_count(consumer, 2), timeout=10, what="the dead relay's events")
     await asyncio.sleep(0.6)
     async with event_relay(maria_sessions, rabbit_bus):
-        await wait_for(_count(consumer, 4), timeout=10, what="the republished events")
+        await wait_until(_count(consumer, 4), timeout=10, what="the republished events")
 
         async def emptied() -> bool:
             return await _outbox_size(maria_sessions) == 0
 
-        await wait_for(emptied, timeout=10, what="the outbox to empty")
+        await wait_until(emptied, timeout=10, what="the outbox to empty")
     assert consumer.order == ["execution.running", "execution.succeeded"]
     assert set(consumer.first) == {event.event_id for event in claimed}
     succeeded = next(b for b in consumer.first.values() if b["event"] == "execution.succeeded")
@@ -149,5 +149,5 @@ async def test_a_relay_publishes_an_execution_s_events_in_order_across_relays(
         rabbit_bus, maria_sessions, batch_size=10, relay_delay_seconds=30
     )
     assert (third.claimed, third.published) == (2, 2)
-    await wait_for(_count(consumer, 3), timeout=10, what="three events")
+    await wait_until(_count(consumer, 3), timeout=10, what="three events")
     assert consumer.order == ["execution.queued", "execution.running", "execution.succeeded"]

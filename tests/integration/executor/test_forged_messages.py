@@ -9,7 +9,6 @@ the default exchange (queue `tickwork.runs`), an `execution.succeeded` on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -21,7 +20,8 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.enums import Trigger
 from tickwork_shared.lifecycle import serve_until_stopped
 
-from tests.integration.executor.conftest import Fleet
+from tests.harness.waiting import wait_until
+from tests.integration.executor.conftest import Fleet, Publish
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
@@ -30,8 +30,6 @@ from tests.integration.executor.helpers import (
     read_run,
     run_status,
 )
-
-Publish = Callable[[bytes], Awaitable[None]]
 
 
 @pytest.mark.parametrize("target", ["runs", "events", "commands"])
@@ -109,9 +107,7 @@ async def test_an_exchange_the_operator_allows_is_published_to(
     row = await add_run(maria_sessions, publisher)
     await publish(message_of(row).to_bytes())
     await run_status(maria_sessions, row.execution_id, "succeeded")
-    async with asyncio.timeout(5):
-        while not seen:
-            await asyncio.sleep(0.05)
+    await wait_until(lambda: seen, timeout=5, what="the user's message")
     assert orjson.loads(seen[0].body) == {"n": 1}
     await watch.close()
 
@@ -150,9 +146,7 @@ async def test_user_publishes_go_over_the_publish_connection(
         row = await add_run(maria_sessions, publisher)
         await publish(message_of(row).to_bytes())
         await run_status(maria_sessions, row.execution_id, "succeeded")
-        async with asyncio.timeout(5):
-            while not seen:
-                await asyncio.sleep(0.05)
+        await wait_until(lambda: seen, timeout=5, what="the user's message")
         assert seen[0].body == b"hi"
         # Closed, the user connection fails user publishes; the executor's own bus is fine.
         await users.close()

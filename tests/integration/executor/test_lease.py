@@ -4,7 +4,6 @@ stops its task and cannot overwrite what the reaper wrote."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
@@ -12,19 +11,17 @@ from tickwork_executor.service import Executor
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 
-from tests.integration.executor.conftest import Events, Fleet
+from tests.harness.waiting import wait_until
+from tests.integration.executor.conftest import Events, Fleet, Publish
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
-    eventually,
     message_of,
     read_lock,
     read_run,
     run_status,
 )
 from tests.integration.executor.task_module import RECORD
-
-Publish = Callable[[bytes], Awaitable[None]]
 
 
 async def _expired_running(sessions: SessionFactory) -> int:
@@ -116,7 +113,7 @@ async def test_a_zombie_stops_its_task_at_the_next_heartbeat_and_writes_nothing(
     )
     reaped = await read_run(maria_sessions, row.execution_id)
 
-    await eventually(lambda: row.execution_id not in executor.consumer.runs, bool, what="run over")
+    await wait_until(lambda: row.execution_id not in executor.consumer.runs, what="run over")
     assert row.execution_id in RECORD.cancelled
     after = await read_run(maria_sessions, row.execution_id)
     assert (after.status, after.reason, after.error) == (
@@ -151,7 +148,7 @@ async def test_a_zombie_that_finishes_cannot_overwrite_the_reapers_outcome(
             )
         )
 
-    await eventually(lambda: row.execution_id not in executor.consumer.runs, bool, what="run over")
+    await wait_until(lambda: row.execution_id not in executor.consumer.runs, what="run over")
     assert RECORD.calls[row.execution_id] == 1
     assert row.execution_id not in RECORD.cancelled  # it ran to its end, then wrote nothing
     after = await read_run(maria_sessions, row.execution_id)

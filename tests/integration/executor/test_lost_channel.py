@@ -19,18 +19,16 @@ from tickwork_executor.service import Executor
 from tickwork_shared.bus import MemoryBus
 from tickwork_shared.db.engine import SessionFactory
 
+from tests.harness.waiting import wait_until
 from tests.integration.executor.conftest import executor_settings
 from tests.integration.executor.helpers import (
     HandedDelivery,
     add_job,
     add_run,
-    eventually,
     message_of,
     run_status,
 )
 from tests.integration.executor.task_module import RECORD
-
-pytestmark = pytest.mark.integration
 
 
 class StalledAck(HandedDelivery):
@@ -90,10 +88,8 @@ async def test_a_claim_that_commits_while_its_handler_is_cancelled_still_runs(
         await run_status(maria_sessions, row.execution_id, "succeeded", timeout=10)
         assert RECORD.calls[row.execution_id] == 1
         assert not delivery.settled, "left unsettled: the broker redelivers it"
-        await eventually(
-            lambda: executor.consumer.slots.used,
-            lambda used: used == 0,
-            what="the run's slot given back (once)",
+        await wait_until(
+            lambda: executor.consumer.slots.used == 0, what="the run's slot given back (once)"
         )
     finally:
         delivery.release.set()

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 
-import pytest
-from tickwork_shared.bus.rabbitmq import RabbitBus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
-from tickwork_shared.outbox import claim_due_rows, publish_and_mark
 
-from tests.integration.executor.conftest import Events, Fleet
+from tests.harness.waiting import wait_until
+from tests.integration.executor.conftest import Events, Fleet, Publish
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
-    eventually,
     message_of,
     read_lock,
     read_run,
     run_status,
 )
 from tests.integration.executor.task_module import RECORD
-
-Publish = Callable[[bytes], Awaitable[None]]
 
 
 async def test_skip_runs_one_and_skips_the_other(
@@ -49,19 +43,18 @@ async def test_skip_runs_one_and_skips_the_other(
     assert RECORD.calls[skipped.execution_id] == 0
     assert RECORD.peak == 1
     assert await read_lock(maria_sessions, job.id) is None  # released after the run
-    await eventually(
-        lambda: events.keys_of(skipped.execution_id),
-        lambda keys: keys == ["execution.skipped"],
+    await wait_until(
+        lambda: events.keys_of(skipped.execution_id) == ["execution.skipped"],
         what="the skipped event",
     )
 
 
 async def _final(sessions: SessionFactory, execution_id: str) -> JobExecution:
-    return await eventually(
-        lambda: read_run(sessions, execution_id),
-        lambda row: row.status in ("succeeded", "skipped"),
-        what="a final status",
-    )
+    async def final() -> JobExecution | None:
+        row = await read_run(sessions, execution_id)
+        return row if row.status in ("succeeded", "skipped") else None
+
+    return await wait_until(final, what="a final status")
 
 
 async def test_allow_runs_both_at_once(
@@ -77,24 +70,6 @@ async def test_allow_runs_both_at_once(
     for row in runs:
         await run_status(maria_sessions, row.execution_id, "succeeded")
     assert RECORD.peak == 2
-
-
-@pytest.fixture
-async def relay(rabbit_bus: RabbitBus, maria_sessions: SessionFactory) -> AsyncIterator[None]:
-    """What a planner's relay does: republish queued rows whose time has come."""
-
-    async def loop() -> None:
-        while True:
-            refs = await claim_due_rows(
-                maria_sessions, claim="test-relay", limit=50, relay_delay_seconds=5
-            )
-            await publish_and_mark(rabbit_bus, maria_sessions, refs, claim="test-relay")
-            await asyncio.sleep(0.1)
-
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_queue_runs_the_second_after_the_first(

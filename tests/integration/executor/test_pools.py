@@ -11,8 +11,9 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import Executor, PoolTaskFunction
 from tickwork_shared.pools import run_queue_of
 
+from tests.harness.waiting import wait_until
 from tests.integration.executor.conftest import Fleet
-from tests.integration.executor.helpers import add_job, add_run, eventually, message_of, read_run
+from tests.integration.executor.helpers import add_job, add_run, message_of, read_run, run_status
 
 
 async def _executor_row(sessions: SessionFactory, executor_id: str) -> Executor | None:
@@ -33,12 +34,13 @@ async def test_an_executor_registers_per_pool_and_beats(
     assert {"test.work", "tickwork.noop"} <= set(first.task_functions)
     assert first.concurrency == 4
     assert first.in_flight == 0
-    later = await eventually(
-        lambda: _executor_row(maria_sessions, "pooled"),
-        lambda row: row is not None and row.last_seen_at > first.last_seen_at,
-        what="a heartbeat",
-    )
-    assert later is not None
+    first_seen = first.last_seen_at
+
+    async def heartbeat() -> Executor | None:
+        row = await _executor_row(maria_sessions, "pooled")
+        return row if row is not None and row.last_seen_at > first_seen else None
+
+    later = await wait_until(heartbeat, what="a heartbeat")
     assert later.started_at == first.started_at
     async with maria_sessions() as session:
         found = await session.execute(select(PoolTaskFunction.pool, PoolTaskFunction.task_function))
@@ -57,19 +59,11 @@ async def test_an_executor_takes_runs_only_from_its_pools_queues(
     await rabbit_bus.publish("", run_queue_of("default"), message_of(default_run).to_bytes())
     await rabbit_bus.declare_pool(other)
     await rabbit_bus.publish("", run_queue_of(other), message_of(elsewhere).to_bytes())
-    done = await eventually(
-        lambda: read_run(maria_sessions, mine.execution_id),
-        lambda row: row.status == "succeeded",
-        what="the run of its pool",
-    )
+    done = await run_status(maria_sessions, mine.execution_id, "succeeded")
     assert done.executor_id == "executor-0"
     # The sentinel: a second run of its pool, published after the others, also done.
     sentinel = await add_run(maria_sessions, job)
     await rabbit_bus.publish("", run_queue_of(pool), message_of(sentinel).to_bytes())
-    await eventually(
-        lambda: read_run(maria_sessions, sentinel.execution_id),
-        lambda row: row.status == "succeeded",
-        what="the sentinel",
-    )
+    await run_status(maria_sessions, sentinel.execution_id, "succeeded")
     for untouched in (default_run, elsewhere):
         assert (await read_run(maria_sessions, untouched.execution_id)).status == "queued"

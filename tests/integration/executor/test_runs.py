@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from prometheus_client import REGISTRY
@@ -10,19 +9,17 @@ from sqlalchemy import update
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, JobType
 
-from tests.integration.executor.conftest import Events, Fleet
+from tests.harness.waiting import wait_until
+from tests.integration.executor.conftest import Events, Fleet, Publish
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
-    eventually,
     message_of,
     read_job,
     read_run,
     run_status,
 )
 from tests.integration.executor.task_module import RECORD
-
-Publish = Callable[[bytes], Awaitable[None]]
 
 
 async def test_a_successful_run(
@@ -55,9 +52,8 @@ async def test_a_successful_run(
     job_now = await read_job(maria_sessions, job.id)
     assert job_now.last_run_at == done.started_at
     assert job_now.last_success_at == done.finished_at
-    await eventually(
-        lambda: events.keys_of(row.execution_id),
-        lambda keys: keys == ["execution.running", "execution.succeeded"],
+    await wait_until(
+        lambda: events.keys_of(row.execution_id) == ["execution.running", "execution.succeeded"],
         what="running then succeeded events",
     )
     assert RECORD.calls[row.execution_id] == 1
@@ -126,9 +122,8 @@ async def test_cancelling_a_running_run(
     assert done.retry_handled is True  # a cancelled run is not retried
     assert done.finished_at is not None
     assert row.execution_id in RECORD.cancelled
-    await eventually(
-        lambda: events.keys_of(row.execution_id),
-        lambda keys: keys[-1:] == ["execution.cancelled"],
+    await wait_until(
+        lambda: events.keys_of(row.execution_id)[-1:] == ["execution.cancelled"],
         what="the cancelled event",
     )
 
@@ -146,7 +141,7 @@ async def test_a_run_cancelled_while_queued_never_starts(
             .values(status="cancelled", finished_at=JobExecution.queued_at)
         )
     await publish(message_of(row).to_bytes())
-    await eventually(lambda: executor.consumer.stats.duplicates, lambda n: n == 1, what="the drop")
+    await wait_until(lambda: executor.consumer.stats.duplicates == 1, what="the drop")
     assert (await read_run(maria_sessions, row.execution_id)).status == "cancelled"
     assert RECORD.calls[row.execution_id] == 0
 
@@ -161,10 +156,8 @@ async def test_a_function_this_executor_does_not_offer(
     done = await run_status(maria_sessions, row.execution_id, "failed")
     assert done.reason == "unavailable"
     assert executor.consumer.stats.ended == 1  # once: no requeue loop
-    await eventually(
-        lambda: events.keys_of(row.execution_id),
-        lambda keys: keys == ["execution.failed"],
-        what="the failed event",
+    await wait_until(
+        lambda: events.keys_of(row.execution_id) == ["execution.failed"], what="the failed event"
     )
 
 

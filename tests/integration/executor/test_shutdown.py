@@ -8,7 +8,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aio_pika
@@ -17,7 +17,7 @@ from tickwork_shared.bus.topology import RUNS_DEAD_QUEUE, RUNS_QUEUE
 from tickwork_shared.db.dialect import db_now
 from tickwork_shared.db.engine import SessionFactory
 
-from tests.integration.executor.conftest import TASK_MODULE
+from tests.integration.executor.conftest import TASK_MODULE, Publish
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
@@ -28,7 +28,6 @@ from tests.integration.executor.helpers import (
 )
 
 ROOT = Path(__file__).resolve().parents[3]
-Publish = Callable[[bytes], Awaitable[None]]
 
 
 @pytest.fixture

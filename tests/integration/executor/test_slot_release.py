@@ -6,25 +6,22 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from tickwork_executor.faults import FaultPoint
 from tickwork_executor.service import Executor
 from tickwork_shared.bus import MemoryBus
 from tickwork_shared.db.engine import SessionFactory
 
+from tests.harness.waiting import wait_until
 from tests.integration.executor.conftest import executor_settings
 from tests.integration.executor.helpers import (
     HandedDelivery,
     add_job,
     add_run,
-    eventually,
     message_of,
     read_run,
     run_status,
 )
 from tests.integration.executor.task_module import RECORD
-
-pytestmark = pytest.mark.integration
 
 
 async def test_the_slot_is_free_while_the_outcome_is_still_being_written(
@@ -47,12 +44,8 @@ async def test_the_slot_is_free_while_the_outcome_is_still_being_written(
     row = await add_run(maria_sessions, job)
     try:
         await executor.consumer.handle(HandedDelivery(message_of(row).to_bytes()))
-        await eventually(lambda: RECORD.calls[row.execution_id], lambda n: n == 1, what="ran")
-        await eventually(
-            lambda: executor.consumer.slots.used,
-            lambda used: used == 0,
-            what="the slot given back",
-        )
+        await wait_until(lambda: RECORD.calls[row.execution_id] == 1, what="ran")
+        await wait_until(lambda: executor.consumer.slots.used == 0, what="the slot given back")
         assert not executor.consumer.paused
         assert (await read_run(maria_sessions, row.execution_id)).status == "running"
         release.set()

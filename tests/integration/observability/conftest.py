@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -28,9 +27,8 @@ from tickwork_shared.lifecycle import serve_until_stopped
 from tickwork_shared.settings import Settings
 from tickwork_shared.telemetry import configure_tracing
 
+from tests.harness.waiting import wait_until
 from tests.integration.api.conftest import Api, open_api
-
-T = TypeVar("T")
 
 _EXPORTER: InMemorySpanExporter | None = None
 
@@ -71,20 +69,6 @@ def settings(**overrides: Any) -> Settings:
         "instance_id": "observability-test",
     }
     return Settings(**(values | overrides))
-
-
-async def eventually(
-    check: Callable[[], Awaitable[T]], *, timeout: float = 15.0, what: str = "condition"
-) -> T:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what} (last: {value!r})")
-        await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -133,7 +117,7 @@ class System:
             status = await self.status_of(execution_id)
             return status if status in statuses else None
 
-        return await eventually(reached, what=f"{execution_id} to become {statuses}")
+        return await wait_until(reached, timeout=15, what=f"{execution_id} to become {statuses}")
 
 
 @contextlib.asynccontextmanager
@@ -149,8 +133,10 @@ async def open_system(
         tasks.append(asyncio.create_task(serve_until_stopped(planner, stop), name="planner"))
     try:
         async with open_api(sessions, bus, config) as api:
-            await eventually(
-                lambda: _ready(executor, planner, tasks), what="executor (and planner) up"
+            await wait_until(
+                lambda: _ready(executor, planner, tasks),
+                timeout=15,
+                what="executor (and planner) up",
             )
             yield System(api, executor, planner, config)
     finally:

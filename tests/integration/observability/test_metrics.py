@@ -14,7 +14,8 @@ from sqlalchemy import update
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus
 
-from tests.integration.observability.conftest import Scrape, System, eventually
+from tests.harness.waiting import wait_until
+from tests.integration.observability.conftest import Scrape, System
 
 EXPECTED = [
     "tickwork_executions_total",
@@ -61,7 +62,7 @@ async def test_metrics_are_exposed_and_move_with_runs(system_with_planner: Syste
         ticks = scrape.value("tickwork_planner_tick_seconds_count")
         return scrape if ticks > before.value("tickwork_planner_tick_seconds_count") else None
 
-    after = await eventually(moved, what="a planning tick")
+    after = await wait_until(moved, timeout=15, what="a planning tick")
     missing = [name for name in EXPECTED if name not in after.names()]
     assert missing == []
 
@@ -91,7 +92,7 @@ async def test_in_flight_follows_running_tasks(system: System) -> None:
     async def idle() -> bool:
         return (await system.scrape()).value("tickwork_executor_in_flight") == 0
 
-    await eventually(idle, what="in-flight back to 0")
+    await wait_until(idle, timeout=15, what="in-flight back to 0")
 
 
 async def test_skips_by_reason_when_a_job_with_queued_runs_is_disabled(system: System) -> None:
@@ -128,7 +129,7 @@ async def test_reaper_recoveries_are_counted(system_with_planner: System) -> Non
         name = "tickwork_reaper_recoveries_total"
         return scrape if scrape.value(name) > before.value(name) else None
 
-    await eventually(reaped, what="the reaper's recovery counted")
+    await wait_until(reaped, timeout=15, what="the reaper's recovery counted")
     assert await system.status_of(lost.execution_id) == "failed"
 
 
@@ -153,5 +154,5 @@ async def test_outbox_backlog_counts_unpublished_due_runs(system_with_planner: S
         scrape = await system.scrape()
         return scrape if scrape.value("tickwork_outbox_backlog") >= 1 else None
 
-    scrape = await eventually(backlog, what="the backlog gauge")
+    scrape = await wait_until(backlog, timeout=15, what="the backlog gauge")
     assert scrape.value("tickwork_outbox_oldest_age_seconds") >= 19

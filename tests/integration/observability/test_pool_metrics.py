@@ -9,9 +9,8 @@ from tickwork_shared.bus import MemoryBus
 from tickwork_shared.db.engine import SessionFactory
 
 from tests.factories import ensure_task_function
+from tests.harness.api_client import NEVER_DUE
 from tests.integration.observability.conftest import open_system
-
-FAR = {"kind": "interval", "seconds": 3600, "startAt": "2099-01-01T00:00:00Z"}
 
 
 async def test_pool_gauges_and_a_two_pool_executor(
@@ -24,14 +23,14 @@ async def test_pool_gauges_and_a_two_pool_executor(
         api.context.gauges.min_interval = 0.0
         # The executor serves both pools: a run of each lands and succeeds.
         for pool in ("default", "gpu"):
-            job = await api.create_job(name=f"on-{pool}", pool=pool, schedule=FAR)
+            job = await api.create_job(name=f"on-{pool}", pool=pool, schedule=NEVER_DUE)
             response = await api.call("POST", f"/api/v1/jobs/{job['id']}/trigger")
             assert response.status_code == 202, response.text
             await system.wait_for_status(response.json()["executionId"], "succeeded")
 
         async with api.sessions() as session, session.begin():
             await ensure_task_function(session, "tickwork.noop", pools=("lonely",))
-        lonely = await api.create_job(name="lonely", pool="lonely", schedule=FAR)
+        lonely = await api.create_job(name="lonely", pool="lonely", schedule=NEVER_DUE)
         waited = datetime.now(UTC) - timedelta(minutes=2)
         await api.add_run(lonely["id"], queued_at=waited, scheduled_at=waited)
 

@@ -8,7 +8,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from tickwork_shared.enums import Role
 
-from tests.integration.observability.conftest import System, eventually, trace_of
+from tests.harness.waiting import wait_until
+from tests.integration.observability.conftest import System, trace_of
 
 TASK_SPAN = "tickwork.execute"
 CLAIM_SPAN = "executor.claim"
@@ -34,7 +35,7 @@ async def test_a_manual_trigger_is_one_trace_from_request_to_task(
     async def task_span() -> ReadableSpan | None:
         return _task_span_of(spans, execution_id)
 
-    task = await eventually(task_span, what="the task span")
+    task = await wait_until(task_span, timeout=15, what="the task span")
     request = next(
         s
         for s in spans.get_finished_spans()
@@ -96,12 +97,12 @@ async def test_a_scheduled_run_trace_starts_at_the_planning_tick(
         items = [e for e in response.json()["items"] if e["status"] == "succeeded"]
         return items[-1]["executionId"] if items else None
 
-    execution_id = await eventually(first_run, what="a scheduled run that succeeded")
+    execution_id = await wait_until(first_run, timeout=15, what="a scheduled run that succeeded")
 
     async def task_span() -> ReadableSpan | None:
         return _task_span_of(spans, execution_id)
 
-    task = await eventually(task_span, what="the task span")
+    task = await wait_until(task_span, timeout=15, what="the task span")
     assert task.context is not None
     trace = trace_of(spans, task.context.trace_id)
     roots = [s for s in trace if s.parent is None]

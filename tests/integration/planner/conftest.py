@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
-import pytest
 from sqlalchemy import select
 from tickwork_planner.service import FaultHook, Planner
 from tickwork_shared.bus.abc import Bus, Delivery
@@ -21,9 +20,7 @@ from tickwork_shared.db.models import JobExecution
 from tickwork_shared.lifecycle import serve_until_stopped
 from tickwork_shared.settings import Settings
 
-pytestmark = pytest.mark.integration
-
-T = TypeVar("T")
+from tests.harness.waiting import wait_until
 
 
 def fast_settings(amqp_url: str = "amqp://unused/", **overrides: Any) -> Settings:
@@ -74,18 +71,6 @@ async def rabbit_buses(amqp_url: str, count: int) -> AsyncIterator[list[RabbitBu
         yield buses
 
 
-async def wait_until(
-    condition: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition"
-) -> None:
-    """Poll a cheap in-process condition until it holds."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise TimeoutError(f"timed out after {timeout} s waiting for {what}") from None
-
-
 class Inbox:
     """Collects deliveries (acked) of a queue or a subscription."""
 
@@ -119,28 +104,6 @@ async def executions(sessions: SessionFactory, **filters: Any) -> list[JobExecut
 async def database_now(sessions: SessionFactory) -> datetime:
     async with sessions() as session:
         return await db_now(session)
-
-
-async def poll(
-    probe: Callable[[], Awaitable[T]],
-    *,
-    timeout: float = 10.0,
-    interval: float = 0.1,
-    what: str = "condition",
-) -> T:
-    """Await `probe()` until it returns something truthy; that value."""
-    last: T | None = None
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                last = await probe()
-                if last:
-                    return last
-                await asyncio.sleep(interval)
-    except TimeoutError:
-        raise TimeoutError(
-            f"timed out after {timeout} s waiting for {what} (last {last!r})"
-        ) from None
 
 
 def gaps(times: Sequence[datetime], step_seconds: float) -> list[tuple[datetime, datetime]]:

@@ -14,15 +14,10 @@ from tickwork_shared.bus.topology import (
 from tickwork_shared.db.engine import SessionFactory
 
 from tests.factories import make_job
-from tests.integration.planner.conftest import (
-    Inbox,
-    executions,
-    fast_settings,
-    running,
-    wait_until,
-)
+from tests.harness.waiting import wait_until
+from tests.integration.planner.conftest import Inbox, executions, fast_settings, running
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = pytest.mark.timeout(60)
 
 
 async def send(bus: RabbitBus, body: object, *, message_id: str | None = None) -> None:

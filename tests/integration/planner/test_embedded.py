@@ -11,6 +11,7 @@ from tickwork_shared.camel import format_utc
 from tickwork_shared.db.engine import create_session_factory
 
 from tests.factories import make_job
+from tests.harness.waiting import wait_until
 from tests.integration.planner.conftest import (
     Inbox,
     database_now,
@@ -18,7 +19,6 @@ from tests.integration.planner.conftest import (
     fast_settings,
     gaps,
     running,
-    wait_until,
 )
 
 pytestmark = pytest.mark.timeout(30)

@@ -15,9 +15,10 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.lifecycle import until_signalled
 
 from tests.factories import make_job
-from tests.integration.planner.conftest import database_now, executions, fast_settings, poll
+from tests.harness.waiting import wait_until
+from tests.integration.planner.conftest import database_now, executions, fast_settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = pytest.mark.timeout(60)
 
 
 async def test_runs_until_sigterm(
@@ -36,7 +37,7 @@ async def test_runs_until_sigterm(
     async def planned() -> bool:
         return bool(await executions(maria_sessions, job_id=job.id)) or process.done()
 
-    await poll(planned, timeout=15, what="the job planned")
+    await wait_until(planned, timeout=15, what="the job planned")
     assert not process.done(), "the planner ended on its own"
     # Its signal handlers are installed before it plans anything, so this stops the
     # planner, not the test run.

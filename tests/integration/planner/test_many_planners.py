@@ -28,19 +28,18 @@ from tickwork_shared.messages import event_body
 from tickwork_shared.outbox import claim_due_rows
 
 from tests.factories import make_job
+from tests.harness.waiting import wait_until
 from tests.integration.planner.conftest import (
     Inbox,
     database_now,
     executions,
     fast_settings,
     gaps,
-    poll,
     rabbit_buses,
     running,
-    wait_until,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+pytestmark = pytest.mark.timeout(90)
 
 JOBS = 200
 RUN_SECONDS = 10
@@ -94,7 +93,7 @@ async def test_three_planners_plan_every_fire_time_exactly_once(
 
         # The bound is the relay delay plus a tick while the broker answers; the margin
         # covers a broker starved of CPU on a busy two-core CI machine.
-        await poll(
+        await wait_until(
             all_published,
             timeout=settings.relay_delay_seconds + 20,
             what="every queued row published",
@@ -160,7 +159,7 @@ async def test_rows_of_a_planner_killed_before_publishing_are_relayed(
         committed = await database_now(maria_sessions)
 
         async with running(settings, maria_sessions, survivor_bus) as survivor:
-            await poll(
+            await wait_until(
                 lambda: _published(maria_sessions, row.id),
                 timeout=settings.relay_delay_seconds + 5,
                 what="the orphaned row published",
@@ -198,7 +197,7 @@ async def test_a_job_event_wakes_a_sleeping_planner(
         await rabbit_bus.publish(
             EVENTS_EXCHANGE, "job.created", event_body("job.created", {"id": job.id})
         )
-        await poll(
+        await wait_until(
             lambda: executions(maria_sessions, job_id=job.id),
             timeout=5,
             interval=0.02,
@@ -224,7 +223,7 @@ async def test_broker_outage_delays_publishing_not_planning(
         async def three_planned() -> bool:
             return len(await executions(maria_sessions, job_id=job.id)) >= 3
 
-        await poll(three_planned, timeout=10, what="planning goes on without a broker")
+        await wait_until(three_planned, timeout=10, what="planning goes on without a broker")
         assert planner.stats.relayed == 0
     rows = await executions(maria_sessions, job_id=job.id)
     assert all(row.published_at is None for row in rows)

@@ -13,18 +13,17 @@ from tickwork_shared.enums import MisfirePolicy
 from tickwork_shared.events import relay_events_once
 
 from tests.factories import make_job
+from tests.harness.waiting import wait_until
 from tests.integration.planner.conftest import (
     Inbox,
     database_now,
     executions,
     fast_settings,
     gaps,
-    poll,
     running,
-    wait_until,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = pytest.mark.timeout(60)
 
 GRACE_SECONDS = 5
 BEHIND_SECONDS = 30
@@ -54,7 +53,7 @@ async def test_each_policy_after_thirty_seconds_without_a_planner(
             rows = await executions(maria_sessions, job_id=job.id)
             return bool(rows) and rows[-1].scheduled_at >= start + timedelta(seconds=33)
 
-        await poll(caught_up, timeout=15, what="the job caught up")
+        await wait_until(caught_up, timeout=15, what="the job caught up")
         assert planner.stats.loop_failures == 0
 
     rows = await executions(maria_sessions, job_id=job.id)

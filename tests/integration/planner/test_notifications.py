@@ -31,7 +31,7 @@ from tickwork_shared.runs import manual_fire_key, new_run
 
 from tests.factories import make_job
 from tests.harness.processes import free_port
-from tests.harness.waiting import wait_for
+from tests.harness.waiting import wait_until
 from tests.harness.webhook_receiver import WebhookReceiver
 from tests.integration.planner.conftest import fast_settings, running
 
@@ -120,7 +120,7 @@ async def test_a_signed_webhook_for_the_last_retry_only(
         async def delivered() -> list[Notification]:
             return [n for n in await _notes(db_sessions, job.id) if n.status == "delivered"]
 
-        await wait_for(delivered, timeout=15, what="the webhook delivered")
+        await wait_until(delivered, timeout=15, what="the webhook delivered")
         await asyncio.sleep(0.5)  # time for a wrong second notification to show up
     notes = await _notes(db_sessions, job.id)
     assert [(n.execution_id, n.condition, n.status) for n in notes] == [
@@ -151,7 +151,7 @@ async def test_a_receiver_that_is_down_gets_it_when_it_comes_back(
         async def failed_twice() -> list[Notification]:
             return [n for n in await _notes(maria_sessions, job.id) if n.attempts >= 2]
 
-        [note] = await wait_for(failed_twice, timeout=15, what="two failed attempts")
+        [note] = await wait_until(failed_twice, timeout=15, what="two failed attempts")
         assert note.status == "pending"
         assert note.last_error
         assert "Connect" in note.last_error
@@ -160,7 +160,7 @@ async def test_a_receiver_that_is_down_gets_it_when_it_comes_back(
         async def delivered() -> list[Notification]:
             return [n for n in await _notes(maria_sessions, job.id) if n.status == "delivered"]
 
-        [done] = await wait_for(delivered, timeout=15, what="delivery once the receiver is up")
+        [done] = await wait_until(delivered, timeout=15, what="delivery once the receiver is up")
     assert done.attempts >= 3
     assert done.last_error is None
     assert len(receiver.received) == 1
@@ -182,7 +182,7 @@ async def test_an_internal_destination_not_allowed_is_refused(
         async def gave_up() -> list[Notification]:
             return [n for n in await _notes(maria_sessions, job.id) if n.status == "failed"]
 
-        [note] = await wait_for(gave_up, timeout=15, what="the refused notification")
+        [note] = await wait_until(gave_up, timeout=15, what="the refused notification")
     assert note.last_error is not None
     assert note.last_error.startswith("EgressDenied")
     assert receiver.received == []
@@ -206,7 +206,7 @@ async def test_a_stale_job_notifies_once_per_stale_period(
         async def one() -> bool:
             return len(receiver.received) >= 1
 
-        await wait_for(one, timeout=15, what="the stale notification")
+        await wait_until(one, timeout=15, what="the stale notification")
         await asyncio.sleep(1.0)  # five stale checks later: still one
         assert len(receiver.received) == 1
         assert "stale" in orjson.loads(receiver.received[0].body)["text"]
@@ -219,7 +219,7 @@ async def test_a_stale_job_notifies_once_per_stale_period(
         async def two() -> bool:
             return len(receiver.received) >= 2
 
-        await wait_for(two, timeout=15, what="the next stale period's notification")
+        await wait_until(two, timeout=15, what="the next stale period's notification")
         await asyncio.sleep(0.6)
     assert len(receiver.received) == 2
     assert [n.condition for n in await _notes(maria_sessions, job.id)] == ["stale", "stale"]
@@ -252,7 +252,7 @@ async def test_an_email_reaches_the_smtp_server(
             async def arrived() -> bool:
                 return bool(messages)
 
-            await wait_for(arrived, timeout=15, what="the email")
+            await wait_until(arrived, timeout=15, what="the email")
     finally:
         controller.stop()
     [envelope] = messages

@@ -18,17 +18,16 @@ from tickwork_shared.enums import Trigger
 from tickwork_shared.runs import manual_fire_key, new_run
 
 from tests.factories import make_job
+from tests.harness.waiting import wait_until
 from tests.integration.planner.conftest import (
     Inbox,
     database_now,
     executions,
     fast_settings,
-    poll,
     running,
-    wait_until,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = pytest.mark.timeout(60)
 
 
 async def add_run(
@@ -116,7 +115,7 @@ async def test_lost_executor_fails_and_retries_until_max_retries(
     settings = fast_settings(amqp_url, retry_backoff_cap_seconds=3600)
 
     async with running(settings, maria_sessions, rabbit_bus) as planner:
-        second = await poll(
+        second = await wait_until(
             lambda: attempt_row(maria_sessions, job.id, 2), what="attempt 2 written"
         )
         assert second is not None
@@ -134,10 +133,14 @@ async def test_lost_executor_fails_and_retries_until_max_retries(
         assert 1.0 <= backoff <= 1.0 * (1 + JITTER_RATIO)
         assert second.queued_at - failed.finished_at < timedelta(seconds=2)
         # The relay publishes it once due.
-        await poll(lambda: _published(maria_sessions, second.execution_id), what="retry published")
+        await wait_until(
+            lambda: _published(maria_sessions, second.execution_id), what="retry published"
+        )
 
         await lose_executor(maria_sessions, second)
-        third = await poll(lambda: attempt_row(maria_sessions, job.id, 3), what="attempt 3 written")
+        third = await wait_until(
+            lambda: attempt_row(maria_sessions, job.id, 3), what="attempt 3 written"
+        )
         assert third is not None
         backoff = (third.due_at - third.queued_at).total_seconds()
         assert 2.0 <= backoff <= 2.0 * (1 + JITTER_RATIO)
@@ -148,7 +151,7 @@ async def test_lost_executor_fails_and_retries_until_max_retries(
             rows = await executions(maria_sessions, execution_id=third.execution_id)
             return rows[0].status == "failed" and rows[0].retry_handled
 
-        await poll(last_handled, what="attempt 3 failed and handled")
+        await wait_until(last_handled, what="attempt 3 failed and handled")
         assert await attempt_row(maria_sessions, job.id, 4) is None  # maxRetries 2: 3 attempts
         assert planner.stats.runs_reaped == 3
         assert planner.stats.retries_written == 2

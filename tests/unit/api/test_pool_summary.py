@@ -7,21 +7,14 @@ from datetime import UTC, datetime, timedelta
 from tickwork_api.services.pools import executor_public, summarize_pools
 from tickwork_shared.db.models import Executor
 
+from tests.factories import executor_row
+
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 DEAD_AFTER = timedelta(seconds=30)
 
 
 def _executor(name: str, pools: list[str], seen_ago: float, slots: int, busy: int) -> Executor:
-    return Executor(
-        executor_id=name,
-        host_name="host",
-        pools=pools,
-        task_functions=["tickwork.noop"],
-        concurrency=slots,
-        in_flight=busy,
-        started_at=NOW - timedelta(hours=1),
-        last_seen_at=NOW - timedelta(seconds=seen_ago),
-    )
+    return executor_row(name, pools, now=NOW, seen_ago=seen_ago, slots=slots, busy=busy)
 
 
 def test_an_executor_is_dead_once_not_heard_from_for_the_stated_time() -> None:

@@ -21,6 +21,8 @@ from tickwork_shared.bus import MemoryBus
 from tickwork_shared.bus.abc import Delivery
 from tickwork_shared.egress import EgressPolicy, IPAddress
 
+from tests.harness.waiting import wait_until
+
 CONTEXT = RunContext("e-1", 4, datetime(2026, 5, 1, tzinfo=UTC), 2, "4:s:2026-05-01T00:00:00Z")
 # The local test server lives on loopback, which the egress policy refuses by default.
 LOCAL = Boundaries(
@@ -187,9 +189,7 @@ async def test_amqp_publish_goes_through_the_executors_bus(
         {"exchange": "tickwork.commands", "routingKey": "reports.text", "body": "plain"},
     )
     assert result == {"exchange": "tickwork.commands", "routingKey": "reports.done", "bytes": 7}
-    async with asyncio.timeout(2):
-        while len(received) < 2:
-            await asyncio.sleep(0.01)
+    await wait_until(lambda: len(received) >= 2, timeout=2, interval=0.01, what="both publishes")
     assert [d.body for d in received] == [b'{"n":1}', b"plain"]
     assert received[0].message_id == CONTEXT.idempotency_key
 
@@ -417,7 +417,5 @@ async def test_amqp_publish_goes_over_the_publish_bus_when_there_is_one() -> Non
         functions = _registry_with(own, boundaries)
         args = {"exchange": "tickwork.commands", "routingKey": "reports.x", "body": "hi"}
         await call(functions, "amqp.publish", args)
-        async with asyncio.timeout(2):
-            while not on_users:
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: on_users, timeout=2, interval=0.01, what="the user publish")
         assert on_own == []

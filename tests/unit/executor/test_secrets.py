@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from tickwork_executor.errors import TaskFailed
+from tickwork_executor.record.outcomes import Outcome
 from tickwork_executor.run.runner import create_pool, execute
 from tickwork_executor.tasks import RunContext, spec_of, task_function
 from tickwork_shared.enums import ExecutionStatus
@@ -35,6 +36,21 @@ def pool() -> Iterator[ThreadPoolExecutor]:
     pool.shutdown(wait=True)
 
 
+async def _run(
+    function: Any, args: dict[str, Any], pool: ThreadPoolExecutor, secrets: SecretStore
+) -> Outcome:
+    return await execute(
+        spec_of(function),
+        args,
+        CONTEXT,
+        timeout_seconds=5,
+        pool=pool,
+        max_result_bytes=4096,
+        threads=[],
+        secrets=secrets,
+    )
+
+
 def test_a_file_wins_over_the_environment_and_loses_one_newline(tmp_path: Path) -> None:
     (tmp_path / "hook-token").write_text("from-file\n\n")
     store = SecretStore(str(tmp_path), {"TICKWORK_SECRET_HOOK_TOKEN": "from-env"})
@@ -57,15 +73,11 @@ async def test_a_secret_is_resolved_and_never_recorded(
     tmp_path: Path, pool: ThreadPoolExecutor
 ) -> None:
     (tmp_path / "hook-token").write_text("Bearer s3cr3t-value\n")
-    outcome = await execute(
-        spec_of(echo),
+    outcome = await _run(
+        echo,
         {"headers": {"Authorization": {"$secret": "hook-token"}}},
-        CONTEXT,
-        timeout_seconds=5,
-        pool=pool,
-        max_result_bytes=4096,
-        threads=[],
-        secrets=SecretStore(str(tmp_path), {}),
+        pool,
+        SecretStore(str(tmp_path), {}),
     )
     assert outcome.status is ExecutionStatus.SUCCEEDED
     # The task saw the value (its length), the recorded result does not show it.
@@ -75,15 +87,11 @@ async def test_a_secret_is_resolved_and_never_recorded(
 async def test_a_secret_echoed_in_an_error_is_masked(
     pool: ThreadPoolExecutor, caplog: pytest.LogCaptureFixture
 ) -> None:
-    outcome = await execute(
-        spec_of(leak),
+    outcome = await _run(
+        leak,
         {"token": {"$secret": "api"}},
-        CONTEXT,
-        timeout_seconds=5,
-        pool=pool,
-        max_result_bytes=4096,
-        threads=[],
-        secrets=SecretStore(None, {"TICKWORK_SECRET_API": "tok-123456"}),
+        pool,
+        SecretStore(None, {"TICKWORK_SECRET_API": "tok-123456"}),
     )
     assert outcome.status is ExecutionStatus.FAILED
     assert outcome.error is not None
@@ -98,15 +106,11 @@ async def test_a_secret_echoed_in_an_error_is_masked(
 async def test_a_missing_secret_fails_the_run_with_secret_missing(
     tmp_path: Path, pool: ThreadPoolExecutor
 ) -> None:
-    outcome = await execute(
-        spec_of(echo),
+    outcome = await _run(
+        echo,
         {"headers": {"Authorization": {"$secret": "absent-one"}}},
-        CONTEXT,
-        timeout_seconds=5,
-        pool=pool,
-        max_result_bytes=4096,
-        threads=[],
-        secrets=SecretStore(str(tmp_path), {}),
+        pool,
+        SecretStore(str(tmp_path), {}),
     )
     assert outcome.status is ExecutionStatus.FAILED
     assert outcome.error is not None

@@ -38,10 +38,14 @@ def catch_up(
     return decisions, at, chunks
 
 
+def every_second_since(seconds_ago: int, policy: MisfirePolicy, *, limit: int) -> ChunkPlan:
+    """One chunk of the every-second schedule, its next run `seconds_ago` before NOW."""
+    start = NOW - timedelta(seconds=seconds_ago)
+    return plan_chunk(EVERY_SECOND, start, NOW, grace=GRACE, policy=policy, limit=limit)
+
+
 def test_one_due_time_runs_and_advances() -> None:
-    plan = plan_chunk(
-        EVERY_SECOND, NOW, NOW, grace=GRACE, policy=MisfirePolicy.RUN_ONCE, limit=1000
-    )
+    plan = every_second_since(0, MisfirePolicy.RUN_ONCE, limit=1000)
     assert plan == ChunkPlan([FireDecision(NOW, True)], NOW + timedelta(seconds=1))
     assert not due_again(plan, NOW)
 
@@ -90,14 +94,7 @@ def test_run_once_keeps_only_the_globally_latest_misfire() -> None:
 def test_full_chunk_followed_by_a_time_within_grace_keeps_its_latest_misfire() -> None:
     # Chunk of 6 from now-10: now-10 … now-5; the next time (now-4) is within the grace,
     # so the latest misfired time (now-6) lies in this chunk and runs.
-    plan = plan_chunk(
-        EVERY_SECOND,
-        NOW - timedelta(seconds=10),
-        NOW,
-        grace=GRACE,
-        policy=MisfirePolicy.RUN_ONCE,
-        limit=6,
-    )
+    plan = every_second_since(10, MisfirePolicy.RUN_ONCE, limit=6)
     ran = [NOW - d.fire_time for d in plan.decisions if d.run]
     assert ran == [timedelta(seconds=6), timedelta(seconds=5)]
     assert plan.next_run_at == NOW - timedelta(seconds=4)
@@ -105,14 +102,7 @@ def test_full_chunk_followed_by_a_time_within_grace_keeps_its_latest_misfire() -
 
 
 def test_full_chunk_followed_by_a_misfire_skips_all_its_misfires() -> None:
-    plan = plan_chunk(
-        EVERY_SECOND,
-        NOW - timedelta(seconds=20),
-        NOW,
-        grace=GRACE,
-        policy=MisfirePolicy.RUN_ONCE,
-        limit=5,
-    )
+    plan = every_second_since(20, MisfirePolicy.RUN_ONCE, limit=5)
     assert [d.run for d in plan.decisions] == [False] * 5
     assert plan.next_run_at == NOW - timedelta(seconds=15)
 
@@ -129,17 +119,10 @@ def test_a_date_fires_once_then_the_schedule_ends() -> None:
 def test_a_stored_next_run_at_is_honoured_as_is() -> None:
     # Re-enabled at NOW - 2 s: the api set next_run_at past the paused period, which is
     # therefore never a misfire.
-    plan = plan_chunk(
-        EVERY_SECOND,
-        NOW - timedelta(seconds=2),
-        NOW,
-        grace=GRACE,
-        policy=MisfirePolicy.SKIP,
-        limit=100,
-    )
+    plan = every_second_since(2, MisfirePolicy.SKIP, limit=100)
     assert [d.run for d in plan.decisions] == [True, True, True]
 
 
 def test_a_chunk_holds_at_least_one_time() -> None:
     with pytest.raises(ValueError, match="at least one"):
-        plan_chunk(EVERY_SECOND, NOW, NOW, grace=GRACE, policy=MisfirePolicy.SKIP, limit=0)
+        every_second_since(0, MisfirePolicy.SKIP, limit=0)
