@@ -30,7 +30,13 @@ async def serve(settings: Settings) -> None:
         bus = await stack.enter_async_context(create_bus(settings))
         app = create_app(settings, sessions=sessions, bus=bus)
         server = uvicorn.Server(
-            uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_config=None)
+            uvicorn.Config(
+                app,
+                host=settings.api_host,
+                port=settings.api_port,
+                log_config=None,
+                http="httptools",  # C parsing: cheaper per request than h11 (bench/README.md)
+            )
         )
         # uvicorn handles SIGTERM/SIGINT while it serves (stop accepting, finish requests,
         # lifespan shutdown) and then raises the signal again. These handlers take that
