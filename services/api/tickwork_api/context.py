@@ -16,6 +16,7 @@ from tickwork_shared.outbox import OutboxPublisher
 
 from tickwork_api.admission import Admission
 from tickwork_api.metrics import ScrapeGauges
+from tickwork_api.reads import Reads
 from tickwork_api.services.catalog import CatalogService
 from tickwork_api.services.jobs import JobService
 from tickwork_api.services.pools import PoolService
@@ -25,6 +26,7 @@ from tickwork_api.services.runs import RunService
 @dataclass(frozen=True)
 class ApiContext:
     sessions: SessionFactory
+    reads: Reads
     bus: Bus
     publisher: OutboxPublisher
     jobs: JobService

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus, Trigger
+from tickwork_shared.views import ExecutionPublic
 
-from tickwork_api.repositories.paging import fetch_page
+from tickwork_api.repositories.paging import Reader, RowPage, Totals, fetch_rows
 from tickwork_api.schemas.common import Paging
 
 COUNT_LIMIT = 10_000
 """`total` of an execution list is exact up to this many matches (see `paging`)."""
+EXECUTION_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(
+    JobExecution.__table__.c[name] for name in ExecutionPublic.model_fields
+)
+"""What an execution shows (`ExecutionPublic`), in its order: what lists select."""
 OPEN_STATUSES = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
 
 
@@ -102,13 +108,15 @@ async def skip_queued_runs(
 
 
 async def list_executions(
-    session: AsyncSession,
+    reader: Reader,
     filters: ExecutionFilters,
     paging: Paging,
     *,
     count_limit: int = COUNT_LIMIT,
-) -> tuple[list[JobExecution], int]:
-    """Newest first by `scheduled_at`, then `attempt` (then id, for stable pages).
+    totals: Totals | None = None,
+) -> RowPage:
+    """Newest first by `scheduled_at`, then `attempt` (then id, for stable pages), as
+    rows of `EXECUTION_COLUMNS`.
 
     With `job_id` the query walks `ix_job_executions_job_history`, with `status`
     `ix_job_executions_status_history`, otherwise `ix_job_executions_history` backwards;
@@ -133,6 +141,13 @@ async def list_executions(
         JobExecution.attempt.desc(),
         JobExecution.id.desc(),
     )
-    return await fetch_page(
-        session, JobExecution, conditions, order, paging, count_limit=count_limit
+    return await fetch_rows(
+        reader,
+        EXECUTION_COLUMNS,
+        conditions,
+        order,
+        paging,
+        count_limit=count_limit,
+        totals=totals,
+        count_key=("executions", filters),
     )
