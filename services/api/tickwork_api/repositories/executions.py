@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus, Trigger
 from tickwork_shared.views import ExecutionPublic
@@ -32,6 +32,21 @@ class ExecutionFilters:
     until: datetime | None = None  # exclusive, on scheduled_at
     trigger: Trigger | None = None
     reason: str | None = None
+
+
+_TABLE = cast(Table, JobExecution.__table__)
+_INSERTED = [column.key for column in _TABLE.columns if not column.primary_key]
+_INSERT = insert(_TABLE)
+
+
+async def insert_run(connection: AsyncConnection, row: JobExecution) -> None:
+    """Insert a row `new_run` built, through Core, and set its id; the row stays out of
+    any session (a trigger needs nothing more of it after commit)."""
+    values = {key: vars(row).get(key) for key in _INSERTED}
+    inserted = await connection.execute(_INSERT, values)
+    key = inserted.inserted_primary_key
+    assert key is not None
+    row.id = int(key[0])
 
 
 async def get_execution(

@@ -21,7 +21,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from tickwork_shared.db.dialect import is_sqlite, prepared_now
+from tickwork_shared.db.dialect import db_now_expr, is_sqlite, prepared_now
 from tickwork_shared.db.models import JobLabel, ScheduledJob
 from tickwork_shared.db.types import UTCDateTime
 
@@ -53,6 +53,18 @@ async def get_job(session: AsyncSession, job_id: int, *, lock: bool = False) -> 
     if lock:
         query = query.with_for_update()
     return (await session.scalars(query)).one_or_none()
+
+
+async def lock_job(session: AsyncSession, job_id: int) -> tuple[ScheduledJob, datetime] | None:
+    """The active job locked for this transaction, and the database clock, in one
+    statement (a trigger's first round trip)."""
+    query = (
+        select(ScheduledJob, db_now_expr(session))
+        .where(ScheduledJob.id == job_id, ScheduledJob.is_active == true())
+        .with_for_update()
+    )
+    found = (await session.execute(query)).one_or_none()
+    return None if found is None else (found[0], found[1])
 
 
 async def is_active(reader: Reader, job_id: int) -> bool:
