@@ -155,6 +155,6 @@ async def fetch_rows(
         else:
             bound = None if count_limit is None else count_bound(paging, count_limit)
             total = await totals.total((count_key, bound), count)
-            # A kept total may predate rows added since; it never says less than this page.
-            total = max(total, paging.offset + len(rows))
+            if rows:  # a kept total may predate rows added since: never less than shown
+                total = max(total, paging.offset + len(rows))
     return RowPage(rows, total)
