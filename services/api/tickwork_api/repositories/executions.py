@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -12,7 +13,7 @@ from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus, Trigger
 from tickwork_shared.views import ExecutionPublic
 
-from tickwork_api.repositories.paging import Reader, RowPage, Totals, fetch_rows
+from tickwork_api.repositories.paging import ListStatements, Reader, RowPage, Totals, fetch_rows
 from tickwork_api.schemas.common import Paging
 
 COUNT_LIMIT = 10_000
@@ -138,6 +139,13 @@ async def list_executions(
     `since`/`until` narrow the range of the same index. `total` is counted up to
     `count_limit` matches only: the history can hold millions of rows.
     """
+    statements = _history(filters, paging, count_limit)
+    count_key = ("executions", filters)
+    return await fetch_rows(reader, statements, paging, totals=totals, count_key=count_key)
+
+
+@functools.lru_cache(maxsize=256)
+def _history(filters: ExecutionFilters, paging: Paging, count_limit: int) -> ListStatements:
     conditions: list[ColumnElement[bool]] = []
     if filters.job_id is not None:
         conditions.append(JobExecution.job_id == filters.job_id)
@@ -156,13 +164,4 @@ async def list_executions(
         JobExecution.attempt.desc(),
         JobExecution.id.desc(),
     )
-    return await fetch_rows(
-        reader,
-        EXECUTION_COLUMNS,
-        conditions,
-        order,
-        paging,
-        count_limit=count_limit,
-        totals=totals,
-        count_key=("executions", filters),
-    )
+    return ListStatements.of(EXECUTION_COLUMNS, conditions, order, paging, count_limit=count_limit)

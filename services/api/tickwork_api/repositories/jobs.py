@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,14 @@ from tickwork_shared.db.dialect import db_now_expr, is_sqlite, prepared_now
 from tickwork_shared.db.models import JobLabel, ScheduledJob
 from tickwork_shared.db.types import UTCDateTime
 
-from tickwork_api.repositories.paging import Reader, RowPage, Totals, dialect_of, fetch_rows
+from tickwork_api.repositories.paging import (
+    ListStatements,
+    Reader,
+    RowPage,
+    Totals,
+    dialect_of,
+    fetch_rows,
+)
 from tickwork_api.schemas.common import Paging
 from tickwork_api.schemas.jobs import JobPublic
 
@@ -103,6 +111,16 @@ async def list_jobs(
 ) -> RowPage:
     """Active jobs by `priority` desc, then `id`, as rows of `JOB_COLUMNS`; walks
     `ix_scheduled_jobs_listing`."""
+    sqlite = dialect_of(reader) == "sqlite"
+    # SQLite's staleness compares with this process's clock, bound into the statement:
+    # that one is built anew each time.
+    build = _listing.__wrapped__ if sqlite and filters.stale is not None else _listing
+    statements = build(filters, paging, sqlite=sqlite)
+    return await fetch_rows(reader, statements, paging, totals=totals, count_key=("jobs", filters))
+
+
+@functools.lru_cache(maxsize=256)
+def _listing(filters: JobFilters, paging: Paging, *, sqlite: bool) -> ListStatements:
     conditions: list[ColumnElement[bool]] = [ScheduledJob.is_active == true()]
     if filters.is_enabled is not None:
         conditions.append(ScheduledJob.is_enabled == filters.is_enabled)
@@ -113,16 +131,14 @@ async def list_jobs(
     if filters.search:
         conditions.append(ScheduledJob.name.contains(filters.search, autoescape=True))
     if filters.stale is not None:
-        stale = is_stale(sqlite=dialect_of(reader) == "sqlite")
+        stale = is_stale(sqlite=sqlite)
         conditions.append(stale if filters.stale else not_(stale))
     for key, value in filters.labels:
         # One indexed lookup per pair in `job_labels` (key, value, job_id): no JSON scan.
         carriers = select(JobLabel.job_id).where(JobLabel.key == key, JobLabel.value == value)
         conditions.append(ScheduledJob.id.in_(carriers))
     order = (ScheduledJob.priority.desc(), ScheduledJob.id.asc())
-    return await fetch_rows(
-        reader, JOB_COLUMNS, conditions, order, paging, totals=totals, count_key=("jobs", filters)
-    )
+    return ListStatements.of(JOB_COLUMNS, conditions, order, paging)
 
 
 async def set_labels(session: AsyncSession, job_id: int, labels: Mapping[str, str]) -> None:

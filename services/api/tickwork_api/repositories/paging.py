@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, FromClause, Row, func, literal, select
+from sqlalchemy import ColumnElement, FromClause, Row, Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import UnaryExpression
 from tickwork_shared.db.models import Base
@@ -84,18 +85,50 @@ class Totals:
         return counted
 
 
-async def _count(
-    reader: Reader,
+def _count_statement(
     source: FromClause,
     conditions: Sequence[ColumnElement[bool]],
     paging: Paging,
     count_limit: int | None,
-) -> int:
+) -> Select[Any]:
     matching = select(literal(1)).select_from(source).where(*conditions)
     if count_limit is not None:
         matching = matching.limit(count_bound(paging, count_limit))
-    count = select(func.count()).select_from(matching.subquery())
-    return int(await reader.scalar(count) or 0)
+    return select(func.count()).select_from(matching.subquery())
+
+
+@dataclass(frozen=True)
+class ListStatements:
+    """A list page's two statements, built once for its filters and paging: executing
+    the same statement objects again skips building them and their cache keys (a
+    statement built per request cost as much Python as executing it)."""
+
+    page: Select[Any]
+    count: Select[Any]
+    bound: int | None
+    """How many rows the count looks at (None: all)."""
+
+    @classmethod
+    def of(
+        cls,
+        columns: Sequence[ColumnElement[Any]],
+        conditions: Sequence[ColumnElement[bool]],
+        order_by: Order,
+        paging: Paging,
+        *,
+        count_limit: int | None = None,
+    ) -> ListStatements:
+        """Rows of `columns` (all of one table) matching `conditions`, one page of them."""
+        page = (
+            select(*columns)
+            .where(*conditions)
+            .order_by(*order_by)
+            .limit(paging.per_page)
+            .offset(paging.offset)
+        )
+        count = _count_statement(columns[0].table, conditions, paging, count_limit)
+        bound = None if count_limit is None else count_bound(paging, count_limit)
+        return cls(page, count, bound)
 
 
 async def fetch_page(
@@ -118,43 +151,32 @@ async def fetch_page(
     rows = list((await session.scalars(query)).all())
     total = total_from_page(paging, len(rows))
     if total is None:
-        total = await _count(session, model.__table__, conditions, paging, count_limit)
+        count = _count_statement(model.__table__, conditions, paging, count_limit)
+        total = int(await session.scalar(count) or 0)
     return rows, total
 
 
 async def fetch_rows(
     reader: Reader,
-    columns: Sequence[ColumnElement[Any]],
-    conditions: Sequence[ColumnElement[bool]],
-    order_by: Order,
+    statements: ListStatements,
     paging: Paging,
     *,
-    count_limit: int | None = None,
     totals: Totals | None = None,
     count_key: Hashable = None,
 ) -> RowPage:
-    """A page of Core rows of `columns` (all of one table). With `totals`, a count is
-    looked up under (`count_key`, the count bound) first."""
-    source = columns[0].table
-    query = (
-        select(*columns)
-        .where(*conditions)
-        .order_by(*order_by)
-        .limit(paging.per_page)
-        .offset(paging.offset)
-    )
-    rows = (await reader.execute(query)).all()
+    """A page of Core rows and its total. With `totals`, a count is looked up under
+    (`count_key`, the count bound) first."""
+    rows = (await reader.execute(statements.page)).all()
     total = total_from_page(paging, len(rows))
     if total is None:
 
         async def count() -> int:
-            return await _count(reader, source, conditions, paging, count_limit)
+            return int(await reader.scalar(statements.count) or 0)
 
         if totals is None:
             total = await count()
         else:
-            bound = None if count_limit is None else count_bound(paging, count_limit)
-            total = await totals.total((count_key, bound), count)
+            total = await totals.total((count_key, statements.bound), count)
             if rows:  # a kept total may predate rows added since: never less than shown
                 total = max(total, paging.offset + len(rows))
     return RowPage(rows, total)
