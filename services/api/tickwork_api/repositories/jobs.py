@@ -131,7 +131,7 @@ def _listing(filters: JobFilters, paging: Paging, *, sqlite: bool) -> ListStatem
     if filters.search:
         conditions.append(ScheduledJob.name.contains(filters.search, autoescape=True))
     if filters.stale is not None:
-        stale = is_stale(sqlite=sqlite)
+        stale = stale_condition(sqlite=sqlite)
         conditions.append(stale if filters.stale else not_(stale))
     for key, value in filters.labels:
         # One indexed lookup per pair in `job_labels` (key, value, job_id): no JSON scan.
@@ -149,7 +149,7 @@ async def set_labels(session: AsyncSession, job_id: int, labels: Mapping[str, st
         await session.execute(insert(JobLabel), rows)
 
 
-def is_stale(*, sqlite: bool) -> ColumnElement[bool]:
+def stale_condition(*, sqlite: bool) -> ColumnElement[bool]:
     """An enabled job with `stale_after_seconds` whose latest success (or, never having
     succeeded, its creation) lies further back than that, on the database clock.
 
@@ -172,8 +172,12 @@ def is_stale(*, sqlite: bool) -> ColumnElement[bool]:
     )
 
 
+def is_stale(session: AsyncSession) -> ColumnElement[bool]:
+    """`stale_condition` for the session's database (the metrics' and doctor's count)."""
+    return stale_condition(sqlite=is_sqlite(session))
+
+
 async def count_stale_jobs(session: AsyncSession) -> int:
-    """How many active jobs are stale (`is_stale`): the `tickwork_stale_jobs` gauge."""
-    stale = is_stale(sqlite=is_sqlite(session))
-    query = select(func.count()).where(ScheduledJob.is_active == true(), stale)
+    """How many active jobs are stale: the `tickwork_stale_jobs` gauge."""
+    query = select(func.count()).where(ScheduledJob.is_active == true(), is_stale(session))
     return int(await session.scalar(query) or 0)
