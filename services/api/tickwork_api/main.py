@@ -35,7 +35,7 @@ async def serve(settings: Settings) -> None:
                 host=settings.api_host,
                 port=settings.api_port,
                 log_config=None,
-                http="httptools",  # C parsing: cheaper per request than h11 (bench/README.md)
+                http="httptools",  # C parsing: cheaper per request than pure-Python h11
             )
         )
         # uvicorn handles SIGTERM/SIGINT while it serves (stop accepting, finish requests,
