@@ -4,7 +4,11 @@
 serves them. wrk runs 10 s per endpoint (2 threads, 16 connections) and reports
 requests/s and latency percentiles: GET /jobs (a page of 20), GET /executions (first
 page, newest first, over the million rows) and POST /jobs/{id}/trigger (a run written
-and published each time). Without wrk on PATH the lines say so instead of a figure.
+and published each time). The triggers walk through all the jobs, each wrk thread from
+its own point: one job alone reaches `TICKWORK_MAX_QUEUED_RUNS_PER_JOB` queued runs
+(nothing executes them here) and then answers 429. Each endpoint's non-2xx answers are
+counted and printed (`…_errors`): a figure made of refusals is no figure. Without wrk on
+PATH the lines say so instead of a figure.
 """
 
 from __future__ import annotations
@@ -40,7 +44,28 @@ def parse_wrk(output: str) -> dict[str, float]:
     return figures
 
 
-async def _wrk(url: str, key: str, *, post: bool, workdir: str) -> dict[str, float]:
+TRIGGER_SCRIPT = """
+wrk.method = "POST"
+local threads = 0
+function setup(thread)
+  thread:set("start", threads * %(stride)d)
+  threads = threads + 1
+end
+local sent = 0
+function request()
+  sent = sent + 1
+  local id = %(first)d + (start + sent) %% %(count)d
+  return wrk.format("POST", "/api/v1/jobs/" .. id .. "/trigger")
+end
+"""
+
+
+def trigger_script(first_id: int, count: int) -> str:
+    """A wrk script POSTing triggers to jobs `first_id`…`first_id + count - 1` in turn."""
+    return TRIGGER_SCRIPT % {"first": first_id, "count": count, "stride": max(1, count // 2)}
+
+
+async def _wrk(url: str, key: str, *, script: str | None, workdir: str) -> dict[str, float]:
     args = [
         "wrk",
         "--timeout",
@@ -52,11 +77,11 @@ async def _wrk(url: str, key: str, *, post: bool, workdir: str) -> dict[str, flo
         "-H",
         f"Authorization: Bearer {key}",
     ]
-    if post:
-        script = os.path.join(workdir, "post.lua")
-        with open(script, "w") as handle:
-            handle.write('wrk.method = "POST"\n')
-        args += ["-s", script]
+    if script is not None:
+        path = os.path.join(workdir, "trigger.lua")
+        with open(path, "w") as handle:
+            handle.write(script)
+        args += ["-s", path]
     done = await asyncio.to_thread(
         subprocess.run, [*args, url], capture_output=True, text=True, check=True
     )
@@ -71,6 +96,9 @@ async def run() -> None:
     async with place("api") as where:
         log(f"api: seeding {JOBS} jobs and {EXECUTIONS} executions")
         job_id = await seed.idle_jobs(where, JOBS, prefix="api")
+        last_id = int(await where.scalar("SELECT MAX(id) FROM scheduled_jobs"))
+        if last_id - job_id + 1 != JOBS:
+            log(f"api: job ids {job_id}…{last_id} have gaps: triggers of a gap answer 404")
         await seed.queued_runs(
             where, job_id, EXECUTIONS, status="succeeded", spread_seconds=30 * 86400
         )
@@ -79,16 +107,17 @@ async def run() -> None:
         try:
             api, base = await start_api(stack)
             key = api_key(stack)
+            triggers = trigger_script(job_id, last_id - job_id + 1)
             targets = (
-                ("api_get_jobs", f"{base}/api/v1/jobs?page=1&perPage=20", False),
-                ("api_get_executions", f"{base}/api/v1/executions", False),
-                ("api_post_trigger", f"{base}/api/v1/jobs/{job_id}/trigger", True),
+                ("api_get_jobs", f"{base}/api/v1/jobs?page=1&perPage=20", None),
+                ("api_get_executions", f"{base}/api/v1/executions", None),
+                ("api_post_trigger", f"{base}/api/v1/jobs/{job_id}/trigger", triggers),
             )
             with RssSampler({"api": api}) as rss:
-                for name, url, post in targets:
+                for name, url, script in targets:
                     log(f"api: wrk {DURATION} s on {url}")
                     before = cpu_seconds(api.pid)
-                    result = await _wrk(url, key, post=post, workdir=str(where.workdir))
+                    result = await _wrk(url, key, script=script, workdir=str(where.workdir))
                     cpu = cpu_seconds(api.pid) - before
                     figure(f"{name}_rps", result["rps"], "requests/s")
                     figure(f"{name}_p50", result["p50"], "ms")

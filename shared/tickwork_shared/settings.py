@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     api_auth_failure_rate: float = Field(default=1.0, gt=0)
     """Failed authentications per second one client address may make after a burst of 20
     (429 past it)."""
+    api_key_cache_seconds: float = Field(default=5.0, ge=0)
+    """An api process trusts a key it found valid this long (0: looks it up every request);
+    a revocation through that process applies at once, one made elsewhere within this."""
+    api_count_cache_seconds: float = Field(default=5.0, ge=0)
+    """The `total` of a list page with 1,000 or more matches may be this old (0: counted
+    every request)."""
 
     executor_concurrency: int = Field(default=128, ge=1, le=1024)
     """Runs one executor handles at once; its prefetch is half of it. 128 because tasks are

@@ -12,6 +12,9 @@ takes a token from that address's bucket (`AUTH_FAILURE_BURST`, refilled at
 `TICKWORK_API_AUTH_FAILURE_RATE` a second); once it is empty, requests from that address
 are answered 429 before any key is looked up, until a token is back. A missing key costs
 no lookup and no token.
+
+Valid keys are kept for `TICKWORK_API_KEY_CACHE_SECONDS` (`key_cache`): a revocation
+through this process applies at once, one made elsewhere within that time.
 """
 
 from __future__ import annotations
@@ -23,11 +26,10 @@ from collections.abc import Callable
 
 from fastapi import Request
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.enums import Role
 
 from tickwork_api.actor import Actor
 from tickwork_api.errors import TooManyRequests, Unauthorized
-from tickwork_api.keys import find_active_key
+from tickwork_api.key_cache import KeyCache
 from tickwork_api.rate_limit import RateLimiter
 
 logger = logging.getLogger(__name__)
@@ -61,11 +63,13 @@ class Admission:
         *,
         rate_limit: float | None,
         auth_failure_rate: float,
+        key_cache_seconds: float = 0.0,
         clock: Clock = time.monotonic,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
-        self._keys: RateLimiter[int] | None = (
+        self.keys = KeyCache(key_cache_seconds, clock=clock)
+        self._per_key: RateLimiter[int] | None = (
             RateLimiter(rate_limit, max(1.0, BURST_FACTOR * rate_limit)) if rate_limit else None
         )
         self._failures: RateLimiter[str] = RateLimiter(auth_failure_rate, AUTH_FAILURE_BURST)
@@ -82,8 +86,8 @@ class Admission:
         key = bearer_key(request)
         if key is None:
             raise Unauthorized("An API key is required: send `Authorization: Bearer <api key>`")
-        record = await find_active_key(self._sessions, key)
-        if record is None:
+        known = await self.keys.find(self._sessions, key)
+        if known is None:
             now = self._clock()
             self._failures.take(address, now)
             if self._failures.wait(address, now) > 0:  # the bucket just ran out: once per run
@@ -93,11 +97,11 @@ class Admission:
                     extra={"action": "auth_failures_throttled", "client": address},
                 )
             raise Unauthorized("Unknown, revoked or expired API key")
-        if self._keys is not None:
-            wait = self._keys.take(record.id, self._clock())
+        if self._per_key is not None:
+            wait = self._per_key.take(known.actor.key_id, self._clock())
             if wait > 0:
                 raise TooManyRequests(
                     "Rate limit of this API key exceeded; retry later",
                     retry_after=retry_after(wait),
                 )
-        return Actor(key_id=record.id, role=Role(record.role))
+        return known.actor

@@ -2,7 +2,8 @@
 
 The caller (`main.serve`, `tickwork dev`, tests) opens the session factory and starts
 the bus, and closes them after the app; the app's lifespan only starts and stops what
-it owns: the outbox publisher of its manual runs and the background event sender.
+it owns: the outbox publisher of its manual runs, the engine of its reads (`reads`) and
+the watch that keeps its key cache true to this process's own key changes.
 Tracing is set up here (`tracing.instrument`) when the process has no tracer provider yet.
 """
 
@@ -13,10 +14,12 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import Depends, FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.outbox import OutboxPublisher
 from tickwork_shared.settings import Settings
+from tickwork_shared.telemetry import trace_sql
 
 from tickwork_api import console
 from tickwork_api.admission import Admission
@@ -26,6 +29,7 @@ from tickwork_api.context import ApiContext
 from tickwork_api.docs import install_docs
 from tickwork_api.http_errors import install_error_handlers
 from tickwork_api.metrics import MetricsMiddleware, ScrapeGauges
+from tickwork_api.reads import Reads
 from tickwork_api.routes import api_keys, catalog, executions, jobs, notifications, pools, system
 from tickwork_api.routes.params import errors
 from tickwork_api.services.catalog import CatalogService
@@ -37,16 +41,26 @@ from tickwork_api.tracing import instrument
 
 def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiContext:
     publisher = OutboxPublisher(bus, sessions)
+    reads = Reads.beside(engine_of(sessions), pool_size=settings.database_pool_size)
     return ApiContext(
         sessions=sessions,
+        reads=reads,
         bus=bus,
         publisher=publisher,
-        jobs=JobService(sessions, bus=bus, publish_allow=frozenset(settings.amqp_publish_allow)),
+        jobs=JobService(
+            sessions,
+            reads=reads,
+            bus=bus,
+            publish_allow=frozenset(settings.amqp_publish_allow),
+            count_cache_seconds=settings.api_count_cache_seconds,
+        ),
         runs=RunService(
             sessions,
             publisher,
+            reads=reads,
             relay_delay=timedelta(seconds=settings.relay_delay_seconds),
             max_queued=settings.max_queued_runs_per_job,
+            count_cache_seconds=settings.api_count_cache_seconds,
         ),
         catalog=CatalogService(
             sessions, task_function_ttl=timedelta(seconds=settings.task_function_ttl_seconds)
@@ -60,6 +74,7 @@ def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiConte
             sessions,
             rate_limit=settings.api_rate_limit,
             auth_failure_rate=settings.api_auth_failure_rate,
+            key_cache_seconds=settings.api_key_cache_seconds,
         ),
         pools=PoolService(
             sessions, dead_after=timedelta(seconds=settings.executor_dead_after_seconds)
@@ -67,16 +82,26 @@ def _context(settings: Settings, sessions: SessionFactory, bus: Bus) -> ApiConte
     )
 
 
+def engine_of(sessions: SessionFactory) -> AsyncEngine:
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, AsyncEngine):
+        raise TypeError("the session factory is bound to no AsyncEngine")
+    return engine
+
+
 def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> FastAPI:
     context = _context(settings, sessions, bus)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        unwatch = context.admission.keys.watch(engine_of(sessions))
         await context.publisher.start()
         try:
             yield
         finally:
             await context.publisher.close()
+            await context.reads.close()
+            unwatch()
 
     app = FastAPI(
         title="tickwork",
@@ -93,6 +118,7 @@ def create_app(settings: Settings, *, sessions: SessionFactory, bus: Bus) -> Fas
     app.add_middleware(MetricsMiddleware)  # outermost: counts every answer, errors too
 
     instrument(app, sessions)  # a span per request, trace context on to the run messages
+    trace_sql(context.reads.engine)
 
     install_docs(app)
     app.include_router(system.router)

@@ -60,8 +60,8 @@ async def authenticate(
     return actor
 
 
-def _require(minimum: Role) -> Callable[[Actor], Actor]:
-    def check(actor: Annotated[Actor, Depends(authenticate)]) -> Actor:
+def _require(minimum: Role) -> Callable[[Actor], Coroutine[Any, Any, Actor]]:
+    async def check(actor: Annotated[Actor, Depends(authenticate)]) -> Actor:
         if not role_allows(actor.role, minimum):
             raise Forbidden(f"This needs the {minimum} role; this API key is {actor.role}")
         return actor

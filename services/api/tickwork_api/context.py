@@ -16,6 +16,7 @@ from tickwork_shared.outbox import OutboxPublisher
 
 from tickwork_api.admission import Admission
 from tickwork_api.metrics import ScrapeGauges
+from tickwork_api.reads import Reads
 from tickwork_api.services.catalog import CatalogService
 from tickwork_api.services.jobs import JobService
 from tickwork_api.services.pools import PoolService
@@ -25,6 +26,7 @@ from tickwork_api.services.runs import RunService
 @dataclass(frozen=True)
 class ApiContext:
     sessions: SessionFactory
+    reads: Reads
     bus: Bus
     publisher: OutboxPublisher
     jobs: JobService
@@ -39,27 +41,33 @@ def get_context(request: Request) -> ApiContext:
     return cast(ApiContext, request.app.state.context)
 
 
-def _sessions(request: Request) -> SessionFactory:
+async def _sessions(request: Request) -> SessionFactory:
     return get_context(request).sessions
 
 
-def _jobs(request: Request) -> JobService:
+async def _jobs(request: Request) -> JobService:
     return get_context(request).jobs
 
 
-def _runs(request: Request) -> RunService:
+async def _runs(request: Request) -> RunService:
     return get_context(request).runs
 
 
-def _catalog(request: Request) -> CatalogService:
+async def _catalog(request: Request) -> CatalogService:
     return get_context(request).catalog
 
 
-def _pools(request: Request) -> PoolService:
+async def _pools(request: Request) -> PoolService:
     return get_context(request).pools
 
 
-ContextDep = Annotated[ApiContext, Depends(get_context)]
+async def _context(request: Request) -> ApiContext:
+    return get_context(request)
+
+
+# The dependencies are coroutines: FastAPI runs a plain function dependency in a worker
+# thread, a thread hop per dependency per request for what is an attribute lookup.
+ContextDep = Annotated[ApiContext, Depends(_context)]
 SessionsDep = Annotated[SessionFactory, Depends(_sessions)]
 JobsDep = Annotated[JobService, Depends(_jobs)]
 RunsDep = Annotated[RunService, Depends(_runs)]

@@ -32,7 +32,13 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         bus = await stack.enter_async_context(create_bus(settings))
         app = create_app(settings, sessions=sessions, bus=bus)
         server = Server(
-            uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_config=None)
+            uvicorn.Config(
+                app,
+                host=settings.api_host,
+                port=settings.api_port,
+                log_config=None,
+                http="httptools",  # C parsing: cheaper per request than pure-Python h11
+            )
         )
         await serve_until(server, stop)
         logger.info("api stopped", extra={"action": "api_stopped"})

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus, Trigger
+from tickwork_shared.views import ExecutionPublic
 
-from tickwork_api.repositories.paging import fetch_page
+from tickwork_api.repositories.paging import ListStatements, Reader, RowPage, Totals, fetch_rows
 from tickwork_api.schemas.common import Paging
 
 COUNT_LIMIT = 10_000
 """`total` of an execution list is exact up to this many matches (see `paging`)."""
+EXECUTION_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(
+    JobExecution.__table__.c[name] for name in ExecutionPublic.model_fields
+)
+"""What an execution shows (`ExecutionPublic`), in its order: what lists select."""
 OPEN_STATUSES = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
 
 
@@ -26,6 +33,21 @@ class ExecutionFilters:
     until: datetime | None = None  # exclusive, on scheduled_at
     trigger: Trigger | None = None
     reason: str | None = None
+
+
+_TABLE = cast(Table, JobExecution.__table__)
+_INSERTED = [column.key for column in _TABLE.columns if not column.primary_key]
+_INSERT = insert(_TABLE)
+
+
+async def insert_run(connection: AsyncConnection, row: JobExecution) -> None:
+    """Insert a row `new_run` built, through Core, and set its id; the row stays out of
+    any session (a trigger needs nothing more of it after commit)."""
+    values = {key: vars(row).get(key) for key in _INSERTED}
+    inserted = await connection.execute(_INSERT, values)
+    key = inserted.inserted_primary_key
+    assert key is not None
+    row.id = int(key[0])
 
 
 async def get_execution(
@@ -102,19 +124,28 @@ async def skip_queued_runs(
 
 
 async def list_executions(
-    session: AsyncSession,
+    reader: Reader,
     filters: ExecutionFilters,
     paging: Paging,
     *,
     count_limit: int = COUNT_LIMIT,
-) -> tuple[list[JobExecution], int]:
-    """Newest first by `scheduled_at`, then `attempt` (then id, for stable pages).
+    totals: Totals | None = None,
+) -> RowPage:
+    """Newest first by `scheduled_at`, then `attempt` (then id, for stable pages), as
+    rows of `EXECUTION_COLUMNS`.
 
     With `job_id` the query walks `ix_job_executions_job_history`, with `status`
     `ix_job_executions_status_history`, otherwise `ix_job_executions_history` backwards;
     `since`/`until` narrow the range of the same index. `total` is counted up to
     `count_limit` matches only: the history can hold millions of rows.
     """
+    statements = _history(filters, paging, count_limit)
+    count_key = ("executions", filters)
+    return await fetch_rows(reader, statements, paging, totals=totals, count_key=count_key)
+
+
+@functools.lru_cache(maxsize=256)
+def _history(filters: ExecutionFilters, paging: Paging, count_limit: int) -> ListStatements:
     conditions: list[ColumnElement[bool]] = []
     if filters.job_id is not None:
         conditions.append(JobExecution.job_id == filters.job_id)
@@ -133,6 +164,4 @@ async def list_executions(
         JobExecution.attempt.desc(),
         JobExecution.id.desc(),
     )
-    return await fetch_page(
-        session, JobExecution, conditions, order, paging, count_limit=count_limit
-    )
+    return ListStatements.of(EXECUTION_COLUMNS, conditions, order, paging, count_limit=count_limit)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -12,17 +15,32 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     literal_column,
     not_,
     select,
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from tickwork_shared.db.dialect import db_now_expr, is_sqlite
+from tickwork_shared.db.dialect import db_now_expr, is_sqlite, prepared_now
 from tickwork_shared.db.models import JobLabel, ScheduledJob
+from tickwork_shared.db.types import UTCDateTime
 
-from tickwork_api.repositories.paging import fetch_page
+from tickwork_api.repositories.paging import (
+    ListStatements,
+    Reader,
+    RowPage,
+    Totals,
+    dialect_of,
+    fetch_rows,
+)
 from tickwork_api.schemas.common import Paging
+from tickwork_api.schemas.jobs import JobPublic
+
+JOB_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(
+    ScheduledJob.__table__.c[name] for name in JobPublic.model_fields
+)
+"""What a job shows (`JobPublic`), in its order: what lists select."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,26 @@ async def get_job(session: AsyncSession, job_id: int, *, lock: bool = False) -> 
     return (await session.scalars(query)).one_or_none()
 
 
+async def lock_job(session: AsyncSession, job_id: int) -> tuple[ScheduledJob, datetime] | None:
+    """The active job locked for this transaction, and the database clock, in one
+    statement (a trigger's first round trip)."""
+    query = (
+        select(ScheduledJob, db_now_expr(session))
+        .where(ScheduledJob.id == job_id, ScheduledJob.is_active == true())
+        .with_for_update()
+    )
+    found = (await session.execute(query)).one_or_none()
+    return None if found is None else (found[0], found[1])
+
+
+async def is_active(reader: Reader, job_id: int) -> bool:
+    """Whether the job exists and is not deleted."""
+    query = select(ScheduledJob.id).where(
+        ScheduledJob.id == job_id, ScheduledJob.is_active == true()
+    )
+    return await reader.scalar(query) is not None
+
+
 async def get_job_by_name(
     session: AsyncSession, name: str, *, lock: bool = False
 ) -> ScheduledJob | None:
@@ -65,9 +103,24 @@ async def active_name_taken(
 
 
 async def list_jobs(
-    session: AsyncSession, filters: JobFilters, paging: Paging
-) -> tuple[list[ScheduledJob], int]:
-    """Active jobs by `priority` desc, then `id`; walks `ix_scheduled_jobs_listing`."""
+    reader: Reader,
+    filters: JobFilters,
+    paging: Paging,
+    *,
+    totals: Totals | None = None,
+) -> RowPage:
+    """Active jobs by `priority` desc, then `id`, as rows of `JOB_COLUMNS`; walks
+    `ix_scheduled_jobs_listing`."""
+    sqlite = dialect_of(reader) == "sqlite"
+    # SQLite's staleness compares with this process's clock, bound into the statement:
+    # that one is built anew each time.
+    build = _listing.__wrapped__ if sqlite and filters.stale is not None else _listing
+    statements = build(filters, paging, sqlite=sqlite)
+    return await fetch_rows(reader, statements, paging, totals=totals, count_key=("jobs", filters))
+
+
+@functools.lru_cache(maxsize=256)
+def _listing(filters: JobFilters, paging: Paging, *, sqlite: bool) -> ListStatements:
     conditions: list[ColumnElement[bool]] = [ScheduledJob.is_active == true()]
     if filters.is_enabled is not None:
         conditions.append(ScheduledJob.is_enabled == filters.is_enabled)
@@ -78,14 +131,14 @@ async def list_jobs(
     if filters.search:
         conditions.append(ScheduledJob.name.contains(filters.search, autoescape=True))
     if filters.stale is not None:
-        stale = is_stale(session)
+        stale = stale_condition(sqlite=sqlite)
         conditions.append(stale if filters.stale else not_(stale))
     for key, value in filters.labels:
         # One indexed lookup per pair in `job_labels` (key, value, job_id): no JSON scan.
         carriers = select(JobLabel.job_id).where(JobLabel.key == key, JobLabel.value == value)
         conditions.append(ScheduledJob.id.in_(carriers))
     order = (ScheduledJob.priority.desc(), ScheduledJob.id.asc())
-    return await fetch_page(session, ScheduledJob, conditions, order, paging)
+    return ListStatements.of(JOB_COLUMNS, conditions, order, paging)
 
 
 async def set_labels(session: AsyncSession, job_id: int, labels: Mapping[str, str]) -> None:
@@ -96,28 +149,35 @@ async def set_labels(session: AsyncSession, job_id: int, labels: Mapping[str, st
         await session.execute(insert(JobLabel), rows)
 
 
-def is_stale(session: AsyncSession) -> ColumnElement[bool]:
+def stale_condition(*, sqlite: bool) -> ColumnElement[bool]:
     """An enabled job with `stale_after_seconds` whose latest success (or, never having
     succeeded, its creation) lies further back than that, on the database clock.
 
     Never NULL (a job without `stale_after_seconds` is simply not stale), so its negation
     is "not stale". MariaDB adds the window with `TIMESTAMPADD`; SQLite (`tickwork dev`)
-    compares Julian days.
+    compares Julian days, against this process's clock (which is its database's).
     """
     since = func.coalesce(ScheduledJob.last_success_at, ScheduledJob.created_at)
     window = ScheduledJob.stale_after_seconds
-    now = db_now_expr(session)
-    if is_sqlite(session):
+    now: ColumnElement[datetime]
+    if sqlite:
+        now = literal(datetime.now(UTC), UTCDateTime())
         days = func.julianday(now, type_=Float()) - func.julianday(since, type_=Float())
         overdue = days * 86_400 > window
     else:
+        now = prepared_now(sqlite=False)
         overdue = func.timestampadd(literal_column("SECOND"), window, since) < now
     return and_(
         ScheduledJob.is_enabled == true(), ScheduledJob.stale_after_seconds.is_not(None), overdue
     )
 
 
+def is_stale(session: AsyncSession) -> ColumnElement[bool]:
+    """`stale_condition` for the session's database (the metrics' and doctor's count)."""
+    return stale_condition(sqlite=is_sqlite(session))
+
+
 async def count_stale_jobs(session: AsyncSession) -> int:
-    """How many active jobs are stale (`is_stale`): the `tickwork_stale_jobs` gauge."""
+    """How many active jobs are stale: the `tickwork_stale_jobs` gauge."""
     query = select(func.count()).where(ScheduledJob.is_active == true(), is_stale(session))
     return int(await session.scalar(query) or 0)

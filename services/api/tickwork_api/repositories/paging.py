@@ -7,21 +7,49 @@ the page query. For lists that can grow without bound (executions), the count st
 exact below the limit and a lower bound above it that still exceeds the rows up to this
 page, so a client paging until `page * perPage >= total` still reaches the end. Counting
 never scans the whole history.
+
+Counting 100,000 jobs costs the database more than the page itself, and a client paging
+through asks the same count again and again: `Totals` keeps a count of `CACHED_FROM` or
+more for `TICKWORK_API_COUNT_CACHE_SECONDS`, per list, filters and count bound. Smaller
+totals are cheap to count and always exact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, TypeVar
+import time
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, func, literal, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, FromClause, Row, Select, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import UnaryExpression
 from tickwork_shared.db.models import Base
 
 from tickwork_api.schemas.common import Paging
+from tickwork_api.ttl_cache import TtlCache
 
 M = TypeVar("M", bound=Base)
+Reader = AsyncSession | AsyncConnection
+"""Where a query runs: an ORM session's transaction, or a Core connection (`reads`)."""
+Order = Sequence[UnaryExpression[Any] | ColumnElement[Any]]
+
+
+def dialect_of(reader: Reader) -> str:
+    if isinstance(reader, AsyncConnection):
+        return reader.dialect.name
+    return reader.get_bind().dialect.name
+
+
+CACHED_FROM = 1_000
+"""Totals from this size up may be served from `Totals`; below it they are counted."""
+
+
+class RowPage(NamedTuple):
+    """One page of Core rows and the list's total (unpacks as `rows, total`)."""
+
+    rows: Sequence[Row[Any]]
+    total: int
 
 
 def total_from_page(paging: Paging, rows_on_page: int) -> int | None:
@@ -39,15 +67,80 @@ def count_bound(paging: Paging, count_limit: int) -> int:
     return max(count_limit, paging.offset + paging.per_page + 1)
 
 
+class Totals:
+    """Counts of long lists, kept `ttl` seconds (0: none kept)."""
+
+    def __init__(self, ttl: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._counts: TtlCache[Hashable, int] = TtlCache(ttl, max_entries=1_000)
+        self._clock = clock
+
+    async def total(self, key: Hashable, count: Callable[[], Awaitable[int]]) -> int:
+        """The count stored under `key`, or `count()` (kept if `CACHED_FROM` or more)."""
+        cached = self._counts.get(key, self._clock())
+        if cached is not None:
+            return cached
+        counted = await count()
+        if counted >= CACHED_FROM:
+            self._counts.put(key, counted, self._clock())
+        return counted
+
+
+def _count_statement(
+    source: FromClause,
+    conditions: Sequence[ColumnElement[bool]],
+    paging: Paging,
+    count_limit: int | None,
+) -> Select[Any]:
+    matching = select(literal(1)).select_from(source).where(*conditions)
+    if count_limit is not None:
+        matching = matching.limit(count_bound(paging, count_limit))
+    return select(func.count()).select_from(matching.subquery())
+
+
+@dataclass(frozen=True)
+class ListStatements:
+    """A list page's two statements, built once for its filters and paging: executing
+    the same statement objects again skips building them and their cache keys (a
+    statement built per request cost as much Python as executing it)."""
+
+    page: Select[Any]
+    count: Select[Any]
+    bound: int | None
+    """How many rows the count looks at (None: all)."""
+
+    @classmethod
+    def of(
+        cls,
+        columns: Sequence[ColumnElement[Any]],
+        conditions: Sequence[ColumnElement[bool]],
+        order_by: Order,
+        paging: Paging,
+        *,
+        count_limit: int | None = None,
+    ) -> ListStatements:
+        """Rows of `columns` (all of one table) matching `conditions`, one page of them."""
+        page = (
+            select(*columns)
+            .where(*conditions)
+            .order_by(*order_by)
+            .limit(paging.per_page)
+            .offset(paging.offset)
+        )
+        count = _count_statement(columns[0].table, conditions, paging, count_limit)
+        bound = None if count_limit is None else count_bound(paging, count_limit)
+        return cls(page, count, bound)
+
+
 async def fetch_page(
     session: AsyncSession,
     model: type[M],
     conditions: Sequence[ColumnElement[bool]],
-    order_by: Sequence[UnaryExpression[Any] | ColumnElement[Any]],
+    order_by: Order,
     paging: Paging,
     *,
     count_limit: int | None = None,
 ) -> tuple[list[M], int]:
+    """A page of ORM objects (the short lists: keys, catalog, pools)."""
     query = (
         select(model)
         .where(*conditions)
@@ -58,9 +151,32 @@ async def fetch_page(
     rows = list((await session.scalars(query)).all())
     total = total_from_page(paging, len(rows))
     if total is None:
-        matching = select(literal(1)).select_from(model).where(*conditions)
-        if count_limit is not None:
-            matching = matching.limit(count_bound(paging, count_limit))
-        count = select(func.count()).select_from(matching.subquery())
+        count = _count_statement(model.__table__, conditions, paging, count_limit)
         total = int(await session.scalar(count) or 0)
     return rows, total
+
+
+async def fetch_rows(
+    reader: Reader,
+    statements: ListStatements,
+    paging: Paging,
+    *,
+    totals: Totals | None = None,
+    count_key: Hashable = None,
+) -> RowPage:
+    """A page of Core rows and its total. With `totals`, a count is looked up under
+    (`count_key`, the count bound) first."""
+    rows = (await reader.execute(statements.page)).all()
+    total = total_from_page(paging, len(rows))
+    if total is None:
+
+        async def count() -> int:
+            return int(await reader.scalar(statements.count) or 0)
+
+        if totals is None:
+            total = await count()
+        else:
+            total = await totals.total((count_key, statements.bound), count)
+            if rows:  # a kept total may predate rows added since: never less than shown
+                total = max(total, paging.offset + len(rows))
+    return RowPage(rows, total)

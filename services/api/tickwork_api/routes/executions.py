@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import status
+from fastapi import Response, status
 from tickwork_shared.views import ExecutionPublic
 
 from tickwork_api.auth import OperatorDep, authenticated_router
@@ -14,21 +14,22 @@ from tickwork_api.routes.params import (
     PagingDep,
     errors,
 )
+from tickwork_api.row_json import execution_item, page_response
 from tickwork_api.schemas.common import Page
 
 router = authenticated_router(prefix=f"{API_PREFIX}/executions", tags=["executions"])
 
 
-@router.get("")
-async def list_executions(
-    runs: RunsDep, paging: PagingDep, filters: HistoryFiltersDep
-) -> Page[ExecutionPublic]:
+@router.get("", response_model=Page[ExecutionPublic])
+async def list_executions(runs: RunsDep, paging: PagingDep, filters: HistoryFiltersDep) -> Response:
     """Newest first (by `scheduledAt`, then `attempt`); deleted jobs' runs included.
 
     `total` is exact up to 10,000 matching executions; beyond that it is a lower bound
-    that still exceeds the rows up to this page (the count never scans all history).
+    that still exceeds the rows up to this page (the count never scans all history). A
+    `total` of 1,000 or more may be up to `TICKWORK_API_COUNT_CACHE_SECONDS` old.
     """
-    return await runs.list(filters, paging)
+    rows, total = await runs.rows(filters, paging)
+    return page_response(map(execution_item, rows), total, paging)
 
 
 @router.get("/{executionId}", responses=errors(404))

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Body, Path, Query, Response, status
 from pydantic import ValidationError
+from tickwork_shared.enums import Role
 from tickwork_shared.views import ExecutionPublic
 
 from tickwork_api.auth import AdminDep, OperatorDep, ViewerDep, authenticated_router
@@ -21,6 +22,7 @@ from tickwork_api.routes.params import (
     PagingDep,
     errors,
 )
+from tickwork_api.row_json import execution_item, job_item, page_response
 from tickwork_api.schemas.common import Page, UtcInput
 from tickwork_api.schemas.jobs import (
     MAX_LABELS,
@@ -45,7 +47,7 @@ async def create_job(data: JobCreate, jobs: JobsDep, actor: AdminDep) -> JobPubl
     return await jobs.create(data, actor)
 
 
-@router.get("")
+@router.get("", response_model=Page[JobPublic])
 async def list_jobs(
     jobs: JobsDep,
     paging: PagingDep,
@@ -68,13 +70,15 @@ async def list_jobs(
             description="`key=value`; repeatable, a job must carry every pair given",
         ),
     ] = None,
-) -> Page[JobPublic]:
+) -> Response:
     """Active jobs, highest `priority` first, then by id. Keys other than admin see the
-    values under secret-looking keys of `args` as `***`."""
+    values under secret-looking keys of `args` as `***`. A `total` of 1,000 or more may
+    be up to `TICKWORK_API_COUNT_CACHE_SECONDS` old."""
     labels = tuple(_label_pair(text) for text in label or ())
     filters = JobFilters(is_enabled, job_type_id, task_function_id, search, stale, labels)
-    page = await jobs.list(filters, paging)
-    return page.model_copy(update={"items": [shown_to(job, actor) for job in page.items]})
+    rows, total = await jobs.rows(filters, paging)
+    masked = actor.role is not Role.ADMIN
+    return page_response((job_item(row, masked=masked) for row in rows), total, paging)
 
 
 def _label_pair(text: str) -> tuple[str, str]:
@@ -189,10 +193,11 @@ async def next_runs(
     return await jobs.next_runs(job_id, count, after)
 
 
-@router.get("/{jobId}/executions", responses=errors(404))
+@router.get("/{jobId}/executions", response_model=Page[ExecutionPublic], responses=errors(404))
 async def job_history(
     job_id: JobIdPath, runs: RunsDep, paging: PagingDep, history: HistoryFiltersDep
-) -> Page[ExecutionPublic]:
+) -> Response:
     """This job's executions, newest first (`total` as for `GET /executions`)."""
     filters = replace(history, job_id=job_id)
-    return await runs.list(filters, paging, of_active_job=True)
+    rows, total = await runs.rows(filters, paging, of_active_job=True)
+    return page_response(map(execution_item, rows), total, paging)

@@ -27,7 +27,7 @@ ExecutionIdPath = Annotated[str, Path(alias="executionId", min_length=1, max_len
 IdQuery = Annotated[int | None, Query(ge=1, le=INT32_MAX)]
 
 
-def _paging(
+async def _paging(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number")] = 1,
     per_page: Annotated[
         int, Query(alias="perPage", ge=1, le=MAX_PER_PAGE, description="items per page")
@@ -39,7 +39,7 @@ def _paging(
 PagingDep = Annotated[Paging, Depends(_paging)]
 
 
-def _history_filters(
+async def _history_filters(
     job_id: Annotated[IdQuery, Query(alias="jobId")] = None,
     status: Annotated[ExecutionStatus | None, Query()] = None,
     since: Annotated[UtcInput | None, Query(description="scheduledAt ≥ since")] = None,

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from tickwork_shared.db.models import AuditLog
 from tickwork_shared.masking import mask_args
+
+_INSERT = insert(cast(Table, AuditLog.__table__))
 
 
 def diff(
@@ -30,6 +33,24 @@ def diff(
     }
 
 
+def _values(
+    actor_id: str,
+    action: str,
+    entity_type: str,
+    entity_id: str | int,
+    changes: Mapping[str, Any] | None,
+    at: datetime,
+) -> dict[str, Any]:
+    return {
+        "occurred_at": at,
+        "actor_id": actor_id,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": str(entity_id),
+        "changes": mask_args(dict(changes)) if changes is not None else None,
+    }
+
+
 def record(
     session: AsyncSession,
     *,
@@ -40,13 +61,21 @@ def record(
     changes: Mapping[str, Any] | None,
     at: datetime,
 ) -> None:
-    session.add(
-        AuditLog(
-            occurred_at=at,
-            actor_id=actor_id,
-            action=action,
-            entity_type=entity_type,
-            entity_id=str(entity_id),
-            changes=mask_args(dict(changes)) if changes is not None else None,
-        )
-    )
+    """Add the audit row to the session (written at its next flush)."""
+    session.add(AuditLog(**_values(actor_id, action, entity_type, entity_id, changes, at)))
+
+
+async def write(
+    connection: AsyncConnection,
+    *,
+    actor_id: str,
+    action: str,
+    entity_type: str,
+    entity_id: str | int,
+    changes: Mapping[str, Any] | None,
+    at: datetime,
+) -> None:
+    """Insert the audit row now, through Core (the trigger's path, where the ORM's unit
+    of work cost more than the statement)."""
+    values = _values(actor_id, action, entity_type, entity_id, changes, at)
+    await connection.execute(_INSERT, values)
