@@ -156,10 +156,12 @@ async def test_lost_executor_fails_and_retries_until_max_retries(
         assert planner.stats.runs_reaped == 3
         assert planner.stats.retries_written == 2
         assert planner.stats.retries_exhausted == 1
+        # The events leave through the outbox, relayed by a running planner: wait for
+        # them before it stops (a loaded machine relays the last one after this point).
+        await wait_until(lambda: len(events.bodies) >= 3, what="execution.failed events")
 
     (untouched,) = await executions(maria_sessions, execution_id=alive.execution_id)
     assert untouched.status == "running"
-    await wait_until(lambda: len(events.bodies) >= 3, what="execution.failed events")
     await listener.close()
     assert {body["reason"] for body in events.bodies} == {"executor lost"}
 
