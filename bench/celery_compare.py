@@ -135,22 +135,26 @@ async def celery_drain(runs: int) -> float:
         try:
             log(f"celery: {WORKERS} workers, prefork, default concurrency ({os.cpu_count()})")
             first: tuple[float, int] | None = None
+            results_table = False  # Celery creates it with its first result
 
             async def done() -> bool:
-                nonlocal first
-                for worker in workers:
+                nonlocal first, results_table
+                for index, worker in enumerate(workers):
                     if worker.poll() is not None:
-                        log((where.workdir / "worker0.log").read_text()[-2000:])
+                        log((where.workdir / f"worker{index}.log").read_text()[-2000:])
                         raise RuntimeError(f"a celery worker exited ({worker.returncode})")
+                results_table = results_table or bool(
+                    await where.scalar(
+                        "SELECT COUNT(*) FROM information_schema.tables"
+                        " WHERE table_schema = DATABASE() AND table_name = 'celery_taskmeta'"
+                    )
+                )
+                if not results_table:
+                    return False
                 count = int(
                     await where.scalar(
                         "SELECT COUNT(*) FROM celery_taskmeta WHERE status = 'SUCCESS'"
                     )
-                    if await where.scalar(
-                        "SELECT COUNT(*) FROM information_schema.tables"
-                        " WHERE table_schema = DATABASE() AND table_name = 'celery_taskmeta'"
-                    )
-                    else 0
                 )
                 if first is None and count:
                     first = (time.monotonic(), count)
