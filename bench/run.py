@@ -1,6 +1,6 @@
 """`scripts/bench [NAME ...]`: run the benchmarks (all by default), one figure a line.
 
-Names: throughput, celery, lag, planner, api, memory, trigger, console, fastpath. Figures
+Names: throughput, celery, lag, planner, api, memory, trigger, console, fastpath, publish. Figures
 go to stdout as `name value unit`; progress goes to stderr.
 """
 
@@ -26,6 +26,7 @@ NAMES = (
     "trigger",
     "console",
     "fastpath",
+    "publish",
 )
 
 
@@ -78,6 +79,10 @@ async def main(names: list[str]) -> None:
         from bench import fast_path
 
         steps["fastpath"] = fast_path.run
+    if "publish" in names:
+        from bench import publish_cost
+
+        steps["publish"] = publish_cost.run
     for step in steps.values():
         await step()
     figure("machine_load_after", machine_load(), "loadavg1")
