@@ -112,7 +112,7 @@ async def create(
     await _flush(session, data.name)
     await session.refresh(job)  # load what the database filled in
     await jobs.set_labels(session, job.id, job.labels)
-    _record_audit(session, actor, "create", job, audit.diff(None, _snapshot(job)), now)
+    audit.record(session, actor.id, "create", "job", job.id, audit.diff(None, _snapshot(job)), now)
     return Outcome(job)
 
 
@@ -174,7 +174,7 @@ async def update(
     await _flush(session, name)
     if after["labels"] != before["labels"]:
         await jobs.set_labels(session, job.id, job.labels)
-    _record_audit(session, actor, "update", job, audit.diff(before, after), now)
+    audit.record(session, actor.id, "update", "job", job.id, audit.diff(before, after), now)
     return Outcome(job, skipped)
 
 
@@ -190,7 +190,7 @@ async def set_enabled(
     skipped = await _apply_enabled(session, job, not enabled, now)
     _bump(job, actor, now)
     action = "enable" if enabled else "disable"
-    _record_audit(session, actor, action, job, audit.diff(before, _snapshot(job)), now)
+    audit.record(session, actor.id, action, "job", job.id, audit.diff(before, _snapshot(job)), now)
     return Outcome(job, skipped)
 
 
@@ -206,7 +206,9 @@ async def delete(session: AsyncSession, job: ScheduledJob, actor: Actor) -> Outc
     skipped = await executions.skip_queued_runs(
         session, job.id, reason=SkipReason.DELETED.value, now=now
     )
-    _record_audit(session, actor, "delete", job, audit.diff(before, _snapshot(job)), now)
+    audit.record(
+        session, actor.id, "delete", "job", job.id, audit.diff(before, _snapshot(job)), now
+    )
     return Outcome(job, skipped)
 
 
@@ -245,22 +247,3 @@ def _bump(job: ScheduledJob, actor: Actor, now: datetime) -> None:
     job.version += 1
     job.updated_at = now
     job.updated_by_id = actor.id
-
-
-def _record_audit(
-    session: AsyncSession,
-    actor: Actor,
-    action: str,
-    job: ScheduledJob,
-    changes: dict[str, Any],
-    now: datetime,
-) -> None:
-    audit.record(
-        session,
-        actor_id=actor.id,
-        action=action,
-        entity_type="job",
-        entity_id=job.id,
-        changes=changes,
-        at=now,
-    )
