@@ -8,7 +8,7 @@ running row is live whatever its age. Ages are judged on the database clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -107,27 +107,18 @@ async def purge_old_rows(
     keep_going: Callable[[], bool] = lambda: True,
 ) -> PurgeResult:
     """Purge chunk after chunk until nothing old is left (or `keep_going` says stop)."""
-    executions = audit_rows = 0
-    while keep_going():
-        purged = await purge_executions_chunk(
-            sessions, retention_days=execution_retention_days, chunk_size=chunk_size
-        )
-        executions += purged
-        if purged < chunk_size:
-            break
-    while keep_going():
-        purged = await purge_audit_chunk(
-            sessions, retention_days=audit_retention_days, chunk_size=chunk_size
-        )
-        audit_rows += purged
-        if purged < chunk_size:
-            break
-    notifications = 0
-    while keep_going():
-        purged = await purge_notifications_chunk(
-            sessions, retention_days=execution_retention_days, chunk_size=chunk_size
-        )
-        notifications += purged
-        if purged < chunk_size:
-            break
+
+    async def until_done(purge_chunk: Callable[..., Awaitable[int]], days: float) -> int:
+        """One kind of row, chunk after chunk, until a chunk comes back short."""
+        total = 0
+        while keep_going():
+            purged = await purge_chunk(sessions, retention_days=days, chunk_size=chunk_size)
+            total += purged
+            if purged < chunk_size:
+                break
+        return total
+
+    executions = await until_done(purge_executions_chunk, execution_retention_days)
+    audit_rows = await until_done(purge_audit_chunk, audit_retention_days)
+    notifications = await until_done(purge_notifications_chunk, execution_retention_days)
     return PurgeResult(executions, audit_rows, notifications)

@@ -1,13 +1,14 @@
 """`Planner`: the planner service, its loops and their lifecycle.
 
 One `Planner` runs these tasks side by side, each a loop of short transactions:
-planning (due jobs → rows), the outbox relay, the event relay, retries, the reaper and
-housekeeping; plus two bus consumers, inbound `job.trigger` commands and `job.*` events
-that wake planning.
+planning (due jobs → rows), the outbox relay, the event relay, notifications, retries,
+the reaper, housekeeping and the gauges; plus two bus consumers, inbound `job.trigger`
+commands and `job.*` events that wake planning.
 Every loop survives failures (a database or broker outage included): it logs, backs off
 and goes on. Leaving `async with planner` ends them between transactions. The decisions
 live in the modules the loops call (`planning`, `relay`, `commands`, `retries`, `reaper`,
-`housekeeping`).
+`housekeeping`); the notifications and gauges ticks are their own (`notify_loop`,
+`gauges`), and the points where a test makes the planner die are in `faults`.
 """
 
 from __future__ import annotations
@@ -15,17 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import timedelta
 
-from tickwork_shared import metrics
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus
-from tickwork_shared.events import event_backlog, relay_events_once
+from tickwork_shared.events import relay_events_once
 from tickwork_shared.lifecycle import Service
 from tickwork_shared.outbox import OutboxPublisher, RunRef
 from tickwork_shared.resilience import Tick
@@ -34,38 +33,24 @@ from tickwork_shared.telemetry import trace_headers, tracer
 
 from tickwork_planner.commands import TriggerConsumer
 from tickwork_planner.errors import PlannerError
+from tickwork_planner.faults import AFTER_PLAN_COMMIT, FaultHook
+from tickwork_planner.gauges import Gauges
 from tickwork_planner.housekeeping import purge_old_rows
 from tickwork_planner.listeners import BusListeners
 from tickwork_planner.loops import run_loop, until_stopped_or_crashed
-from tickwork_planner.notifications import Outcome, claim_due, detect_stale
 from tickwork_planner.notifications import derive as derive_notifications
-from tickwork_planner.notifications import finish as finish_notifications
-from tickwork_planner.notify_delivery import NotificationSender
+from tickwork_planner.notify_loop import NotifyLoop
 from tickwork_planner.planning import PlanLimits, earliest_due, plan_due_runs
 from tickwork_planner.reaper import reap_expired
-from tickwork_planner.relay import outbox_backlog, relay_once
+from tickwork_planner.relay import relay_once
 from tickwork_planner.retries import write_retries
 from tickwork_planner.stats import PlannerStats
 from tickwork_planner.timing import planning_sleep
 
 logger = logging.getLogger(__name__)
 
-FaultHook = Callable[[str], None]
-"""Called at named points of the planner's work; a test hook raises there to simulate a
-crash. Off unless passed to `Planner`."""
-AFTER_PLAN_COMMIT = "after_plan_commit"
-"""A planning tick committed rows and has not handed them to the publisher yet."""
-
 STOP_TIMEOUT_SECONDS = 10.0
 """How long closing lets loops finish their transaction and commands settle on stop."""
-
-
-class SimulatedCrash(BaseException):
-    """Raised by a fault hook: the planner dies on the spot, as a killed process would.
-
-    A `BaseException`, so no loop's error handling catches it; `Planner.serve` re-raises
-    it, and leaving the `async with` then cancels the loops without the graceful steps.
-    """
 
 
 class Planner(Service):
@@ -96,9 +81,6 @@ class Planner(Service):
         self._started = False
         self._publisher: OutboxPublisher | None = None
         self._relay_delay = timedelta(seconds=settings.relay_delay_seconds)
-        self._published_seen = 0
-        self._sender: NotificationSender | None = None
-        self._next_stale_check = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self._crash: BaseException | None = None
         self._stack = AsyncExitStack()
@@ -121,8 +103,11 @@ class Planner(Service):
         publisher = self._publisher = await stack.enter_async_context(
             OutboxPublisher(self._bus, self._sessions, batch_size=self.settings.relay_batch_size)
         )
-        self._sender = NotificationSender(self.settings)
-        stack.push_async_callback(self._sender.close)
+        gauges = Gauges(
+            self._sessions, self._bus, publisher, every=self.settings.reaper_interval_seconds
+        )
+        notify = NotifyLoop(self.settings, self._sessions)
+        stack.push_async_callback(notify.close)
         consumer = TriggerConsumer(
             self._sessions,
             claim=publisher.claim,
@@ -140,11 +125,11 @@ class Planner(Service):
             "planning": self._plan_tick,
             "relay": self._relay_tick,
             "events": self._events_tick,
-            "notifications": self._notify_tick,
+            "notifications": notify.tick,
             "retries": self._retry_tick,
             "reaper": self._reap_tick,
             "housekeeping": self._housekeeping_tick,
-            "gauges": self._gauges_tick,
+            "gauges": gauges.tick,
         }
         self._wakes = {name: asyncio.Event() for name in ticks}
         self._tasks = [
@@ -294,50 +279,6 @@ class Planner(Service):
         full = result.claimed >= batch and result.published == result.claimed
         return 0.0 if full else self.settings.relay_interval_seconds
 
-    async def _notify_tick(self) -> float:
-        """Detect stale jobs (every `stale_check_interval_seconds`), then deliver the
-        notifications that are due, concurrently, and record each attempt."""
-        settings = self.settings
-        assert self._sender is not None
-        if time.monotonic() >= self._next_stale_check:
-            self._next_stale_check = time.monotonic() + settings.stale_check_interval_seconds
-            stale = await detect_stale(self._sessions)
-            if stale:
-                logger.info(
-                    "%d stale job notifications written",
-                    stale,
-                    extra={"action": "stale_jobs_notified", "count": stale},
-                )
-        limit = settings.relay_batch_size
-        due = await claim_due(
-            self._sessions,
-            limit=limit,
-            lease_seconds=settings.notify_timeout_seconds * 3 + settings.relay_delay_seconds,
-        )
-        if not due:
-            return settings.notify_interval_seconds
-        errors = await asyncio.gather(*(self._sender.deliver(one) for one in due))
-        outcomes = [
-            Outcome(one.id, one.attempts, error) for one, error in zip(due, errors, strict=True)
-        ]
-        await finish_notifications(
-            self._sessions,
-            outcomes,
-            max_attempts=settings.notify_max_attempts,
-            backoff_seconds=settings.notify_backoff_seconds,
-            backoff_cap_seconds=settings.notify_backoff_cap_seconds,
-        )
-        for one, error in zip(due, errors, strict=True):
-            if error is not None:
-                logger.warning(
-                    "notification %d (%s) not delivered: %s",
-                    one.id,
-                    one.channel_kind,
-                    error,
-                    extra={"action": "notification_failed", "notification_id": one.id},
-                )
-        return 0.0 if len(due) >= limit else settings.notify_interval_seconds
-
     async def _retry_tick(self) -> float:
         assert self._publisher is not None
         limit = self.settings.planner_batch_size
@@ -395,16 +336,3 @@ class Planner(Service):
                 extra={"action": "housekeeping_purged"},
             )
         return settings.housekeeping_interval_seconds
-
-    async def _gauges_tick(self) -> float:
-        """Metrics that are states, not events: the outbox backlog, bus reconnects."""
-        assert self._publisher is not None
-        backlog = await outbox_backlog(self._sessions)
-        metrics.OUTBOX_BACKLOG.set(backlog.count)
-        metrics.OUTBOX_OLDEST_AGE.set(backlog.oldest_age_seconds)
-        metrics.EVENT_OUTBOX_BACKLOG.set(await event_backlog(self._sessions))
-        metrics.BUS_RECONNECTS.set(self._bus.reconnects)
-        published = self._publisher.published
-        metrics.RUNS_PUBLISHED.inc(published - self._published_seen)
-        self._published_seen = published
-        return self.settings.reaper_interval_seconds

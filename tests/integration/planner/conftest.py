@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select
-from tickwork_planner.service import FaultHook, Planner
+from tickwork_planner.faults import FaultHook
+from tickwork_planner.service import Planner
 from tickwork_shared.bus.abc import Bus, Delivery
 from tickwork_shared.bus.rabbitmq import RabbitBus
 from tickwork_shared.db.dialect import db_now

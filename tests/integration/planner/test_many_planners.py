@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
-from tickwork_planner.service import AFTER_PLAN_COMMIT, Planner, SimulatedCrash
+from tickwork_planner.faults import AFTER_PLAN_COMMIT, SimulatedCrash
+from tickwork_planner.service import Planner
 from tickwork_shared.bus.abc import Handler, OutgoingMessage, Subscription
 from tickwork_shared.bus.memory import MemoryBus
 from tickwork_shared.bus.rabbitmq import RabbitBus

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, field_validator
 from tickwork_shared.camel import CamelModel, UtcDatetime
 
+from tickwork_api.schemas.common import not_null
 from tickwork_api.schemas.names import PrintableName
 
 TypeName = Annotated[PrintableName, Field(max_length=100)]
@@ -26,12 +27,7 @@ class JobTypeUpdate(CamelModel):
     name: TypeName | None = None
     description: TypeDescription | None = None
 
-    @field_validator("name", mode="after")
-    @classmethod
-    def _not_null(cls, value: str | None) -> str:
-        if value is None:
-            raise ValueError("may be left out but not null")
-        return value
+    _not_null = field_validator("name", mode="after")(not_null)
 
 
 class JobTypePublic(CamelModel):

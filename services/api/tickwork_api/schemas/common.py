@@ -62,3 +62,11 @@ def _to_utc(value: datetime) -> datetime:
 
 UtcInput = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 """An input time that must carry a UTC offset; converted to UTC."""
+
+
+def not_null(value: object) -> object:
+    """A field validator for a change: the field may be left out, but not sent as null
+    (a name, a schedule or a flag has no "none")."""
+    if value is None:
+        raise ValueError("may be left out but not null")
+    return value

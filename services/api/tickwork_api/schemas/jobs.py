@@ -23,7 +23,7 @@ from tickwork_shared.enums import MisfirePolicy, OverlapPolicy
 from tickwork_shared.pools import DEFAULT_POOL, POOL_NAME_PATTERN, RESERVED_POOL_NAMES
 from tickwork_shared.schedule import MAX_INTERVAL_SECONDS
 
-from tickwork_api.schemas.common import INT32_MAX, UtcInput
+from tickwork_api.schemas.common import INT32_MAX, UtcInput, not_null
 from tickwork_api.schemas.names import PrintableName
 
 _TIME = {"type": "string", "format": "date-time", "examples": ["2026-03-29T02:30:00Z"]}
@@ -252,12 +252,7 @@ class JobUpdate(CamelModel):
     """Null clears it (no limit)."""
     version: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
 
-    @field_validator(*_NOT_NULLABLE, mode="after")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be left out but not null")
-        return value
+    _not_null = field_validator(*_NOT_NULLABLE, mode="after")(not_null)
 
 
 class JobPublic(JobBase):

@@ -53,7 +53,6 @@ def _values(
 
 def record(
     session: AsyncSession,
-    *,
     actor_id: str,
     action: str,
     entity_type: str,
@@ -61,7 +60,11 @@ def record(
     changes: Mapping[str, Any] | None,
     at: datetime,
 ) -> None:
-    """Add the audit row to the session (written at its next flush)."""
+    """Add the audit row to the session (written at its next flush).
+
+    Positional, in the order a sentence says it: who did what to which entity, what
+    changed, when (each service's changes call it the same way, with no wrapper).
+    """
     session.add(AuditLog(**_values(actor_id, action, entity_type, entity_id, changes, at)))
 
 

@@ -84,7 +84,7 @@ class CatalogService:
             session.add(job_type)
             await _flush(session, data.name)
             changes = audit.diff(None, _type_snapshot(job_type))
-            _audit(session, actor, "create", job_type, changes, now)
+            audit.record(session, actor.id, "create", "job_type", job_type.id, changes, now)
             return job_type
 
         return JobTypePublic.model_validate(
@@ -110,7 +110,8 @@ class CatalogService:
             if after != before:
                 job_type.updated_at = now = await db_now(session)
                 await _flush(session, name)
-                _audit(session, actor, "update", job_type, audit.diff(before, after), now)
+                changes = audit.diff(before, after)
+                audit.record(session, actor.id, "update", "job_type", job_type.id, changes, now)
             return job_type
 
         return JobTypePublic.model_validate(
@@ -128,7 +129,9 @@ class CatalogService:
             await catalog.detach_deleted_jobs(session, type_id)
             await session.delete(job_type)
             changes = audit.diff(before, None)
-            _audit(session, actor, "delete", job_type, changes, await db_now(session))
+            audit.record(
+                session, actor.id, "delete", "job_type", job_type.id, changes, await db_now(session)
+            )
 
         await run_in_transaction(self._sessions, work, what="delete job type")
 
@@ -145,22 +148,3 @@ async def _flush(session: AsyncSession, name: str) -> None:
         await session.flush()
     except IntegrityError:
         raise Conflict(f"A job type named {name!r} already exists") from None
-
-
-def _audit(
-    session: AsyncSession,
-    actor: Actor,
-    action: str,
-    job_type: JobType,
-    changes: dict[str, Any],
-    at: datetime,
-) -> None:
-    audit.record(
-        session,
-        actor_id=actor.id,
-        action=action,
-        entity_type="job_type",
-        entity_id=job_type.id,
-        changes=changes,
-        at=at,
-    )

@@ -1,4 +1,5 @@
-"""The pure rules a job's input must follow: schedule, first fire time, arguments.
+"""The pure rules a job's input must follow: schedule, first fire time, arguments,
+concurrency.
 
 No I/O and no clock: `now` is passed in, so each rule is tested on its own.
 """
@@ -14,6 +15,7 @@ from typing import Any
 import orjson
 from jsonschema import exceptions as schema_exceptions
 from jsonschema import validators
+from tickwork_shared.enums import OverlapPolicy
 from tickwork_shared.publish_policy import publish_refusal
 from tickwork_shared.schedule import (
     DateSchedule,
@@ -103,6 +105,17 @@ def publish_errors(
         return []
     refusal = publish_refusal(exchange, allow)
     return [FieldError("args.exchange", refusal)] if refusal else []
+
+
+def concurrency_errors(overlap_policy: str, max_concurrent_runs: int | None) -> list[FieldError]:
+    if max_concurrent_runs is not None and overlap_policy != OverlapPolicy.ALLOW.value:
+        return [
+            FieldError(
+                "maxConcurrentRuns",
+                "only with overlapPolicy 'allow' (skip and queue already run one at a time)",
+            )
+        ]
+    return []
 
 
 def args_limit_errors(args: Mapping[str, Any]) -> list[FieldError]:

@@ -3,54 +3,47 @@
 Each change is one short transaction that locks the job row, writes its audit row and,
 when scheduling stops, ends the job's queued runs as `skipped`. Its events (`job.*`, and
 `execution.skipped` per run ended) are written to the event outbox in that transaction;
-a planner's relay publishes them.
+a planner's relay publishes them. What each change writes to the job's row is decided
+in `job_changes`; here are the transactions around it, their events, and the reads.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.dialect import db_now
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import JobExecution, ScheduledJob, TaskFunction
+from tickwork_shared.db.models import ScheduledJob
 from tickwork_shared.db.retry import run_in_transaction
-from tickwork_shared.enums import OverlapPolicy, Role, SkipReason
+from tickwork_shared.enums import Role
 from tickwork_shared.errors import BusUnavailable
 from tickwork_shared.events import add_events, execution_events, job_event
 from tickwork_shared.masking import mask_args
-from tickwork_shared.schedule import (
-    Schedule,
-    next_fire_time,
-    next_fire_times,
-    parse_schedule,
-    schedule_to_dict,
-    schedule_zone,
-)
+from tickwork_shared.schedule import next_fire_times, schedule_zone
 
 from tickwork_api.actor import Actor
-from tickwork_api.errors import Conflict, FieldError, NotFound, ValidationFailed
+from tickwork_api.errors import Conflict
 from tickwork_api.metrics import runs_skipped
 from tickwork_api.reads import Reads
-from tickwork_api.repositories import catalog, executions, jobs
+from tickwork_api.repositories import jobs
 from tickwork_api.repositories.jobs import JobFilters
 from tickwork_api.repositories.paging import RowPage, Totals
 from tickwork_api.schemas.common import Page, Paging
 from tickwork_api.schemas.jobs import JobCreate, JobPublic, JobUpdate, NextRun, NextRuns
-from tickwork_api.services import audit
-from tickwork_api.services.job_rules import check_args, plan_schedule, publish_errors
+from tickwork_api.services import job_changes
+from tickwork_api.services.job_changes import (
+    Outcome,
+    keep_interval_start,
+    require,
+    stored_schedule,
+)
 
 logger = logging.getLogger(__name__)
-
-# What the audit log compares: the job's settings, not the scheduler's bookkeeping.
-AUDITED_FIELDS = {*JobCreate.model_fields, "is_active"}
 
 
 def masked(job: JobPublic) -> JobPublic:
@@ -62,36 +55,6 @@ def masked(job: JobPublic) -> JobPublic:
 def shown_to(job: JobPublic, actor: Actor) -> JobPublic:
     """`job` as `actor` may read it: whole for admin keys, masked for the others."""
     return job if actor.role is Role.ADMIN else masked(job)
-
-
-def snapshot(job: ScheduledJob) -> dict[str, Any]:
-    return JobPublic.model_validate(job).model_dump(mode="json", include=AUDITED_FIELDS)
-
-
-def stored_schedule(job: ScheduledJob) -> Schedule:
-    """A job's schedule as stored (interval `startAt` always filled in)."""
-    return parse_schedule(job.schedule, default_start=job.created_at)
-
-
-@dataclass
-class _Outcome:
-    """A committed change: the job, and the queued runs it ended."""
-
-    job: ScheduledJob
-    skipped: Sequence[JobExecution] = field(default_factory=list)
-    changed: bool = True
-    public: JobPublic | None = None
-    """The job as committed (set with the events, in the transaction)."""
-
-
-async def _flush(session: AsyncSession, name: str) -> None:
-    """Flush; the unique index on active names is the last word on a concurrent taker."""
-    try:
-        await session.flush()
-    except IntegrityError as error:
-        if "active_name" in str(error.orig):
-            raise Conflict(f"An active job named {name!r} already exists") from None
-        raise
 
 
 class JobService:
@@ -130,7 +93,7 @@ class JobService:
 
     async def get(self, job_id: int) -> JobPublic:
         async def work(session: AsyncSession) -> ScheduledJob:
-            return await _require(session, job_id)
+            return await require(session, job_id)
 
         return JobPublic.model_validate(await run_in_transaction(self._sessions, work))
 
@@ -154,7 +117,7 @@ class JobService:
         matter: this previews the schedule."""
 
         async def work(session: AsyncSession) -> tuple[ScheduledJob, datetime]:
-            return await _require(session, job_id), await db_now(session)
+            return await require(session, job_id), await db_now(session)
 
         job, now = await run_in_transaction(self._sessions, work)
         schedule = stored_schedule(job)
@@ -166,8 +129,8 @@ class JobService:
     # -- changes -------------------------------------------------------------------------
 
     async def create(self, data: JobCreate, actor: Actor) -> JobPublic:
-        async def work(session: AsyncSession) -> _Outcome:
-            return await _create(session, data, actor, self._publish_allow)
+        async def work(session: AsyncSession) -> Outcome:
+            return await job_changes.create(session, data, actor, self._publish_allow)
 
         outcome = await run_in_transaction(
             self._sessions, _evented("job.created", work), what="create job"
@@ -182,14 +145,14 @@ class JobService:
         sent = data.model_dump(mode="json", by_alias=False, exclude_unset=True)
         sent.pop("version", None)
 
-        async def work(session: AsyncSession) -> _Outcome:
-            job = await _require(session, job_id, lock=True)
+        async def work(session: AsyncSession) -> Outcome:
+            job = await require(session, job_id, lock=True)
             if data.version is not None and data.version != job.version:
                 raise Conflict(
                     f"Job {job_id} was changed meanwhile (version {job.version}, not "
                     f"{data.version}); reload it and apply the change again"
                 )
-            return await _update(session, job, sent, actor, self._publish_allow)
+            return await job_changes.update(session, job, sent, actor, self._publish_allow)
 
         outcome = await run_in_transaction(
             self._sessions, _evented("job.updated", work), what="update job"
@@ -207,14 +170,14 @@ class JobService:
         for real, then roll back (nothing written, no event)."""
         sent = data.model_dump(mode="json", by_alias=False)
 
-        async def work(session: AsyncSession) -> tuple[_Outcome, Change]:
+        async def work(session: AsyncSession) -> tuple[Outcome, Change]:
             job = await jobs.get_job_by_name(session, data.name, lock=True)
             if job is None:
-                outcome = await _create(session, data, actor, self._publish_allow)
+                outcome = await job_changes.create(session, data, actor, self._publish_allow)
                 change = Change.CREATED
             else:
-                outcome = await _update(
-                    session, job, _keep_interval_start(sent, job), actor, self._publish_allow
+                outcome = await job_changes.update(
+                    session, job, keep_interval_start(sent, job), actor, self._publish_allow
                 )
                 change = Change.UPDATED if outcome.changed else Change.UNCHANGED
             if dry_run:
@@ -235,18 +198,9 @@ class JobService:
         """Resume (next fire time after now: a pause is not a misfire) or pause (queued
         runs end `skipped`, reason `disabled`). Already so: nothing changes."""
 
-        async def work(session: AsyncSession) -> _Outcome:
-            job = await _require(session, job_id, lock=True)
-            if job.is_enabled == enabled:
-                return _Outcome(job, changed=False)
-            now = await db_now(session)
-            before = snapshot(job)
-            job.is_enabled = enabled
-            skipped = await _apply_enabled(session, job, not enabled, now)
-            _bump(job, actor, now)
-            action = "enable" if enabled else "disable"
-            _audit(session, actor, action, job, audit.diff(before, snapshot(job)), now)
-            return _Outcome(job, skipped)
+        async def work(session: AsyncSession) -> Outcome:
+            job = await require(session, job_id, lock=True)
+            return await job_changes.set_enabled(session, job, enabled, actor)
 
         key = "job.enabled" if enabled else "job.disabled"
         outcome = await run_in_transaction(
@@ -258,27 +212,16 @@ class JobService:
         """Soft delete: the job leaves every list (404 afterwards), its queued runs end
         `skipped` (reason `deleted`), its history stays."""
 
-        async def work(session: AsyncSession) -> _Outcome:
-            job = await _require(session, job_id, lock=True)
-            now = await db_now(session)
-            before = snapshot(job)
-            job.is_active = False
-            job.next_run_at = None
-            job.deleted_at = now
-            job.updated_at = now
-            job.updated_by_id = actor.id
-            skipped = await executions.skip_queued_runs(
-                session, job.id, reason=SkipReason.DELETED.value, now=now
-            )
-            _audit(session, actor, "delete", job, audit.diff(before, snapshot(job)), now)
-            return _Outcome(job, skipped)
+        async def work(session: AsyncSession) -> Outcome:
+            job = await require(session, job_id, lock=True)
+            return await job_changes.delete(session, job, actor)
 
         outcome = await run_in_transaction(
             self._sessions, _evented("job.deleted", work), what="delete job"
         )
         self._announce(outcome)
 
-    def _announce(self, outcome: _Outcome) -> JobPublic:
+    def _announce(self, outcome: Outcome) -> JobPublic:
         """After commit: count the runs ended; the job as answered (its event has it masked)."""
         runs_skipped(outcome.skipped)
         assert outcome.public is not None
@@ -286,12 +229,12 @@ class JobService:
 
 
 def _evented(
-    routing_key: str, work: Callable[[AsyncSession], Awaitable[_Outcome]]
-) -> Callable[[AsyncSession], Awaitable[_Outcome]]:
+    routing_key: str, work: Callable[[AsyncSession], Awaitable[Outcome]]
+) -> Callable[[AsyncSession], Awaitable[Outcome]]:
     """`work`, then its events in the same transaction: the job event (when something
     changed) and an `execution.skipped` per run ended."""
 
-    async def with_events(session: AsyncSession) -> _Outcome:
+    async def with_events(session: AsyncSession) -> Outcome:
         outcome = await work(session)
         await _add_events(session, routing_key, outcome)
         return outcome
@@ -299,7 +242,7 @@ def _evented(
     return with_events
 
 
-async def _add_events(session: AsyncSession, routing_key: str, outcome: _Outcome) -> None:
+async def _add_events(session: AsyncSession, routing_key: str, outcome: Outcome) -> None:
     """Into the outbox, in the change's transaction: the job event (its `args` masked, as
     events are read by anyone on the bus) when something changed, and an
     `execution.skipped` per run ended. Sets `outcome.public` (the job whole)."""
@@ -327,204 +270,3 @@ class _DryRun(Exception):
         super().__init__(change.value)
         self.job = job
         self.change = change
-
-
-async def _create(
-    session: AsyncSession, data: JobCreate, actor: Actor, publish_allow: frozenset[str]
-) -> _Outcome:
-    now = await db_now(session)
-    function = await catalog.task_function_by_name(session, data.task_function)
-    errors = _function_errors(data.task_function, function)
-    errors += await _job_type_errors(session, data.job_type_id)
-    schedule, next_run_at = plan_schedule(data.schedule, now, data.misfire_grace_seconds, errors)
-    errors += check_args(function.params_schema if function else None, data.args)
-    errors += publish_errors(data.task_function, data.args, publish_allow)
-    errors += await _pool_errors(session, data.pool, function)
-    errors += _concurrency_errors(data.overlap_policy, data.max_concurrent_runs)
-    if errors or function is None or schedule is None:
-        raise ValidationFailed(errors)
-    if await jobs.active_name_taken(session, data.name):
-        raise Conflict(f"An active job named {data.name!r} already exists")
-    job = ScheduledJob(
-        **data.model_dump(mode="json", by_alias=False, exclude={"schedule"}),
-        schedule=schedule_to_dict(schedule),
-        task_function_id=function.id,
-        is_active=True,
-        next_run_at=next_run_at if data.is_enabled else None,
-        version=1,
-        created_at=now,
-        updated_at=now,
-        created_by_id=actor.id,
-        updated_by_id=actor.id,
-    )
-    session.add(job)
-    await _flush(session, data.name)
-    await session.refresh(job)  # load what the database filled in
-    await jobs.set_labels(session, job.id, job.labels)
-    _audit(session, actor, "create", job, audit.diff(None, snapshot(job)), now)
-    return _Outcome(job)
-
-
-async def _update(
-    session: AsyncSession,
-    job: ScheduledJob,
-    sent: dict[str, Any],
-    actor: Actor,
-    publish_allow: frozenset[str],
-) -> _Outcome:
-    """Apply the fields in `sent` (snake_case, JSON values) to the locked `job`."""
-    now = await db_now(session)
-    before = snapshot(job)
-    errors = await _job_type_errors(session, sent.get("job_type_id"))
-    function: TaskFunction | None = None
-    if "task_function" in sent or "args" in sent:
-        if "task_function" in sent:
-            function = await catalog.task_function_by_name(session, sent["task_function"])
-            errors += _function_errors(sent["task_function"], function)
-        else:
-            function = await session.get(TaskFunction, job.task_function_id)
-        schema = function.params_schema if function else None
-        errors += check_args(schema, sent.get("args", job.args))
-        if function is not None:
-            errors += publish_errors(function.name, sent.get("args", job.args), publish_allow)
-    if "pool" in sent or "task_function" in sent:
-        if function is None and "task_function" not in sent:
-            function = await session.get(TaskFunction, job.task_function_id)
-        errors += await _pool_errors(session, sent.get("pool", job.pool), function)
-    if "overlap_policy" in sent or "max_concurrent_runs" in sent:
-        errors += _concurrency_errors(
-            sent.get("overlap_policy", job.overlap_policy),
-            sent.get("max_concurrent_runs", job.max_concurrent_runs),
-        )
-    schedule, next_run_at = None, None
-    if "schedule" in sent:
-        grace = sent.get("misfire_grace_seconds", job.misfire_grace_seconds)
-        schedule, next_run_at = plan_schedule(sent["schedule"], now, grace, errors)
-    if errors:
-        raise ValidationFailed(errors)
-    name = sent.get("name", job.name)
-    if name != job.name and await jobs.active_name_taken(session, name, except_id=job.id):
-        raise Conflict(f"An active job named {name!r} already exists")
-
-    was_enabled = job.is_enabled
-    for key, value in sent.items():
-        if key != "schedule":
-            setattr(job, key, value)
-    if function is not None:
-        job.task_function_id = function.id
-    skipped = await _apply_enabled(session, job, was_enabled, now)
-    if schedule is not None and schedule_to_dict(schedule) != job.schedule:
-        job.schedule = schedule_to_dict(schedule)
-        job.next_run_at = next_run_at if job.is_enabled else None
-    after = snapshot(job)
-    if after == before:
-        return _Outcome(job, changed=False)
-    _bump(job, actor, now)
-    await _flush(session, name)
-    if after["labels"] != before["labels"]:
-        await jobs.set_labels(session, job.id, job.labels)
-    _audit(session, actor, "update", job, audit.diff(before, after), now)
-    return _Outcome(job, skipped)
-
-
-def _keep_interval_start(sent: dict[str, Any], job: ScheduledJob) -> dict[str, Any]:
-    """An interval without `startAt` counts from creation: replacing the job by the same
-    interval keeps its start (else every apply would restart it and raise `version`)."""
-    schedule, stored = sent.get("schedule"), job.schedule
-    if (
-        isinstance(schedule, dict)
-        and schedule.get("kind") == "interval"
-        and "startAt" not in schedule
-        and stored.get("kind") == "interval"
-        and stored.get("seconds") == schedule.get("seconds")
-    ):
-        return {**sent, "schedule": {**schedule, "startAt": stored.get("startAt")}}
-    return sent
-
-
-async def _require(session: AsyncSession, job_id: int, *, lock: bool = False) -> ScheduledJob:
-    job = await jobs.get_job(session, job_id, lock=lock)
-    if job is None:
-        raise NotFound(f"Job {job_id} not found")
-    return job
-
-
-def _function_errors(name: str, function: TaskFunction | None) -> list[FieldError]:
-    if function is None:
-        return [FieldError("taskFunction", f"unknown task function {name!r}; see /task-functions")]
-    return []
-
-
-async def _pool_errors(
-    session: AsyncSession, pool: str, function: TaskFunction | None
-) -> list[FieldError]:
-    """A job's function must be offered by its pool: some executor of that pool has
-    registered it (ever, like `/task-functions`: an executor restarting or scaled to zero
-    does not make its jobs invalid; their runs wait queued)."""
-    if function is None or await catalog.pool_offers(session, pool, function.name):
-        return []
-    return [
-        FieldError(
-            "taskFunction",
-            f"no executor of pool {pool!r} offers {function.name!r}; "
-            "see the pools of each function at /task-functions",
-        )
-    ]
-
-
-def _concurrency_errors(overlap_policy: str, max_concurrent_runs: int | None) -> list[FieldError]:
-    if max_concurrent_runs is not None and overlap_policy != OverlapPolicy.ALLOW.value:
-        return [
-            FieldError(
-                "maxConcurrentRuns",
-                "only with overlapPolicy 'allow' (skip and queue already run one at a time)",
-            )
-        ]
-    return []
-
-
-async def _job_type_errors(session: AsyncSession, job_type_id: int | None) -> list[FieldError]:
-    if job_type_id is not None and await catalog.get_job_type(session, job_type_id) is None:
-        return [FieldError("jobTypeId", f"job type {job_type_id} does not exist")]
-    return []
-
-
-async def _apply_enabled(
-    session: AsyncSession, job: ScheduledJob, was_enabled: bool, now: datetime
-) -> Sequence[JobExecution]:
-    """Follow a change of `is_enabled`: resume from the next fire time after now, or stop
-    (no next run, queued runs skipped)."""
-    if job.is_enabled and not was_enabled:
-        job.next_run_at = next_fire_time(stored_schedule(job), now)
-    elif not job.is_enabled:
-        job.next_run_at = None
-        if was_enabled:
-            return await executions.skip_queued_runs(
-                session, job.id, reason=SkipReason.DISABLED.value, now=now
-            )
-    return []
-
-
-def _bump(job: ScheduledJob, actor: Actor, now: datetime) -> None:
-    job.version += 1
-    job.updated_at = now
-    job.updated_by_id = actor.id
-
-
-def _audit(
-    session: AsyncSession,
-    actor: Actor,
-    action: str,
-    job: ScheduledJob,
-    changes: dict[str, Any],
-    now: datetime,
-) -> None:
-    audit.record(
-        session,
-        actor_id=actor.id,
-        action=action,
-        entity_type="job",
-        entity_id=job.id,
-        changes=changes,
-        at=now,
-    )

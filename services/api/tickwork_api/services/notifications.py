@@ -32,6 +32,9 @@ from tickwork_api.schemas.notifications import (
 )
 from tickwork_api.services import audit
 
+_CHANNEL = "notification_channel"
+"""The audit log's entity type of a channel."""
+
 
 def channel_public(channel: NotificationChannel) -> ChannelPublic:
     return ChannelPublic(
@@ -87,7 +90,8 @@ class NotificationService:
             )
             session.add(channel)
             await session.flush()
-            _audit(session, actor, "create", channel, audit.diff(None, _snapshot(channel)), now)
+            changes = audit.diff(None, _snapshot(channel))
+            audit.record(session, actor.id, "create", _CHANNEL, channel.id, changes, now)
             return channel
 
         return channel_public(await run_in_transaction(self._sessions, work, what="add channel"))
@@ -105,7 +109,8 @@ class NotificationService:
             channel.updated_at = now
             after = _snapshot(channel)
             if after != before:
-                _audit(session, actor, "update", channel, audit.diff(before, after), now)
+                changes = audit.diff(before, after)
+                audit.record(session, actor.id, "update", _CHANNEL, channel.id, changes, now)
             return channel
 
         return channel_public(await run_in_transaction(self._sessions, work, what="set channel"))
@@ -123,7 +128,8 @@ class NotificationService:
                     f"Channel {channel.name!r} is used by {used} notify rules; remove them first"
                 )
             now = await db_now(session)
-            _audit(session, actor, "delete", channel, audit.diff(_snapshot(channel), None), now)
+            changes = audit.diff(_snapshot(channel), None)
+            audit.record(session, actor.id, "delete", _CHANNEL, channel.id, changes, now)
             await session.delete(channel)
 
         await run_in_transaction(self._sessions, work, what="delete channel")
@@ -172,15 +178,8 @@ class NotificationService:
                 for rule in data.rules
             )
             now = await db_now(session)
-            audit.record(
-                session,
-                actor_id=actor.id,
-                action="notify",
-                entity_type="job",
-                entity_id=job_id,
-                changes=audit.diff(before.model_dump(mode="json"), data.model_dump(mode="json")),
-                at=now,
-            )
+            changes = audit.diff(before.model_dump(mode="json"), data.model_dump(mode="json"))
+            audit.record(session, actor.id, "notify", "job", job_id, changes, now)
             return data
 
         return await run_in_transaction(self._sessions, work, what="set notify rules")
@@ -255,22 +254,3 @@ async def _rules_of(session: AsyncSession, job_id: int) -> JobNotify:
         .order_by(JobNotifyRule.id)
     )
     return JobNotify(rules=[NotifyRule(channel=name, on=list(on)) for name, on in rows.all()])
-
-
-def _audit(
-    session: AsyncSession,
-    actor: Actor,
-    action: str,
-    channel: NotificationChannel,
-    changes: dict[str, Any],
-    at: Any,
-) -> None:
-    audit.record(
-        session,
-        actor_id=actor.id,
-        action=action,
-        entity_type="notification_channel",
-        entity_id=channel.id,
-        changes=changes,
-        at=at,
-    )

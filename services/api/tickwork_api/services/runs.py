@@ -219,22 +219,15 @@ class RunService:
             session.add_all(rows)
             await session.flush()
             await add_events(session, execution_events(rows, now))
-            audit.record(
-                session,
-                actor_id=actor.id,
-                action="backfill",
-                entity_type="job",
-                entity_id=job.id,
-                changes=audit.diff(
-                    None,
-                    {
-                        "from": format_utc(request.from_),
-                        "to": format_utc(request.to),
-                        "count": len(rows),
-                    },
-                ),
-                at=now,
+            changes = audit.diff(
+                None,
+                {
+                    "from": format_utc(request.from_),
+                    "to": format_utc(request.to),
+                    "count": len(rows),
+                },
             )
+            audit.record(session, actor.id, "backfill", "job", job.id, changes, now)
             return rows
 
         try:
@@ -274,15 +267,8 @@ class RunService:
             else:
                 raise Conflict(f"Execution {execution_id} already ended ({row.status})")
             after = _cancel_state(row)
-            audit.record(
-                session,
-                actor_id=actor.id,
-                action="cancel",
-                entity_type="execution",
-                entity_id=execution_id,
-                changes=audit.diff(before, after),
-                at=now,
-            )
+            changes = audit.diff(before, after)
+            audit.record(session, actor.id, "cancel", "execution", execution_id, changes, now)
             if row.status == ExecutionStatus.CANCELLED:
                 await session.flush()
                 await add_events(session, execution_events([row], now))

@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.db.dialect import clock_params, db_now, is_sqlite
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import (
     ExecutionStatus,
@@ -29,13 +27,18 @@ from tickwork_shared.enums import (
 )
 from tickwork_shared.events import add_events, execution_events
 from tickwork_shared.messages import RunMessage
-from tickwork_shared.misfire import is_misfire
 
 from tickwork_executor.claim import statements
 from tickwork_executor.claim.job_locks import holds_job_lock, take_job_lock
+from tickwork_executor.claim.job_runs import (
+    newer_misfire_waiting,
+    older_backfills_waiting,
+    running_of_job,
+)
 from tickwork_executor.claim.rules import EndAtClaim, end_at_claim
+from tickwork_executor.claim.run_writes import Raced, Starting, defer_run, end_run, start_runs
 from tickwork_executor.faults import Fault, FaultPoint, reach
-from tickwork_executor.run_row import RowWrite, RunRow, write_rows
+from tickwork_executor.run_row import RunRow
 
 
 class ClaimKind(StrEnum):
@@ -103,7 +106,7 @@ class Claimer:
                 lambda session: self._claim_many(session, requests),
                 what="run claim",
             )
-        except _Raced:
+        except Raced:
             if len(requests) == 1:
                 return [Claim(ClaimKind.DUPLICATE, note="claimed concurrently")]
             return [(await self.claim_many([request]))[0] for request in requests]
@@ -133,7 +136,7 @@ class Claimer:
             jobs = {facts[0]: _JobFacts(*facts[1:-1], facts[-1] or "") for facts in found.all()}
         claims: list[Claim | None] = []
         ended: list[RunRow] = []
-        starting: dict[int, _Starting] = {}
+        starting: dict[int, Starting] = {}
         seen: set[str] = set()
         # Runs of `maxConcurrentRuns` jobs counted so far in this transaction (job id:
         # running ones plus those this batch starts).
@@ -152,7 +155,7 @@ class Claimer:
             decided = await self._decide(
                 session, message, row, jobs, now, request.lease_token, slots
             )
-            if isinstance(decided, _Starting):
+            if isinstance(decided, Starting):
                 starting[index] = decided
                 claims.append(None)
             else:
@@ -161,7 +164,9 @@ class Claimer:
                 claims.append(decided)
         started: list[RunRow] = []
         if starting:
-            started = await self._start_all(session, list(starting.values()), now)
+            started = await start_runs(
+                session, list(starting.values()), now, by=self, lease_seconds=self.lease_seconds
+            )
             for (index, start), row in zip(starting.items(), started, strict=True):
                 claims[index] = Claim(
                     ClaimKind.CLAIMED, row, locked=start.locked, job_type=start.job_type
@@ -179,8 +184,8 @@ class Claimer:
         now: datetime,
         lease_token: str,
         slots: dict[int, int],
-    ) -> Claim | _Starting:
-        """What the claim does with one run; `_Starting` if it starts (written later)."""
+    ) -> Claim | Starting:
+        """What the claim does with one run; `Starting` if it starts (written later)."""
         if row is None:
             return Claim(ClaimKind.UNKNOWN, note="no such execution")
         if not _agrees(message, row):
@@ -199,7 +204,9 @@ class Claimer:
             now=now,
             misfire_policy=job.misfire_policy,
             misfire_grace_seconds=job.misfire_grace_seconds,
-            newer_run_waiting=await self._newer_run_waiting(session, row, job, now),
+            newer_run_waiting=await newer_misfire_waiting(
+                session, row, job.misfire_grace_seconds, now
+            ),
             cancel_requested=row.cancel_requested_at is not None,
             job_active=job.is_active,
             job_enabled=job.is_enabled,
@@ -215,7 +222,7 @@ class Claimer:
         # for any run holding the lock: they wait as a `queue` job's runs do.
         waits = job.overlap_policy == OverlapPolicy.QUEUE.value or backfill
         if locked and backfill:
-            ahead = await _older_backfills_waiting(session, row)
+            ahead = await older_backfills_waiting(session, row)
             if ahead:
                 # Waiting further back in line, it asks again later: a long backfill
                 # is not republished in full every requeue interval.
@@ -235,63 +242,13 @@ class Claimer:
         limit = job.max_concurrent_runs
         if not locked and limit is not None:
             if row.job_id not in slots:
-                slots[row.job_id] = await _running_of_job(session, row.job_id, now)
+                slots[row.job_id] = await running_of_job(session, row.job_id, now)
             if slots[row.job_id] >= limit:
                 # Like a `queue` job whose lock is held: it waits queued, republished by
                 # the relay a little later (no hot loop of requeued deliveries).
                 return await self._defer(session, row, now, note="maxConcurrentRuns reached")
             slots[row.job_id] += 1
-        return _Starting(row, lease_token, locked, job_type)
-
-    async def _start_all(
-        self, session: AsyncSession, starting: list[_Starting], now: datetime
-    ) -> list[RunRow]:
-        """Switch the runs to `running` in one conditional UPDATE; stamp their jobs.
-
-        The rows as written (no read-back: every value is known here).
-        """
-        expires = now + timedelta(seconds=self.lease_seconds)
-        started = [
-            start.row.changed(
-                status=ExecutionStatus.RUNNING.value,
-                started_at=now,
-                lease_expires_at=expires,
-                executor_id=self.executor_id,
-                host_name=self.host_name,
-                next_publish_at=None,
-                publish_claim=None,
-                lease_token=start.lease_token,
-                published_at=start.row.published_at or now,
-            )
-            for start in starting
-        ]
-        connection = await session.connection()
-        if await write_rows(connection, statements.START_RUNS, started) != len(started):
-            raise _Raced
-        job_ids = sorted({row.job_id for row in started})
-        await connection.execute(statements.STAMP_LAST_RUN, {"ids": job_ids, "now": now})
-        return started
-
-    async def _newer_run_waiting(
-        self, session: AsyncSession, row: RunRow, job: _JobFacts, now: datetime
-    ) -> bool:
-        """A later scheduled fire time of the job is a misfire too (asked only when it
-        matters), so under `run_once` this one is not the latest misfire: the planner's
-        rule. A later run still within its grace does not count (it runs as well, and so
-        does the latest misfire), and neither does its status: had the later misfire been
-        claimed first, this older one must not run after it."""
-        grace = timedelta(seconds=job.misfire_grace_seconds)
-        if row.trigger != Trigger.SCHEDULE.value or not is_misfire(row.due_at, now, grace):
-            return False
-        query = select(
-            exists().where(
-                JobExecution.job_id == row.job_id,
-                JobExecution.trigger == Trigger.SCHEDULE.value,
-                JobExecution.scheduled_at > row.scheduled_at,
-                JobExecution.due_at < now - grace,
-            )
-        )
-        return bool(await session.scalar(query))
+        return Starting(row, lease_token, locked, job_type)
 
     async def _end(
         self,
@@ -301,19 +258,7 @@ class Claimer:
         now: datetime,
         job_type: str,
     ) -> Claim:
-        ran_here = ended.status is ExecutionStatus.FAILED
-        written = row.changed(
-            status=ended.status.value,
-            reason=ended.reason,
-            error=ended.error,
-            finished_at=now,
-            next_publish_at=None,
-            publish_claim=None,
-            retry_handled=ended.status not in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT),
-            executor_id=self.executor_id if ran_here else row.executor_id,
-            host_name=self.host_name if ran_here else row.host_name,
-        )
-        await _write_queued(session, statements.END_AT_CLAIM, written)
+        written = await end_run(session, row, ended, now, by=self)
         return Claim(
             ClaimKind.ENDED, written, job_type=job_type, note=ended.reason or ended.status.value
         )
@@ -328,8 +273,7 @@ class Claimer:
         note: str = "job lock held",
     ) -> Claim:
         later = now + timedelta(seconds=self.overlap_requeue_seconds * rounds)
-        written = row.changed(due_at=later, next_publish_at=later, publish_claim=None)
-        await _write_queued(session, statements.DEFER, written)
+        written = await defer_run(session, row, later)
         return Claim(ClaimKind.DEFERRED, written, note=note)
 
 
@@ -346,57 +290,6 @@ class _JobFacts:
     type_name: str
 
 
-@dataclass(frozen=True)
-class _Starting:
-    """A run the claim starts: its row, lease token, whether it took the job lock."""
-
-    row: RunRow
-    lease_token: str
-    locked: bool
-    job_type: str
-
-
 def _agrees(message: RunMessage, row: RunRow) -> bool:
     """The message names the row's job and attempt (it is a delivery of that run)."""
     return row.job_id == message.job_id and row.attempt == message.attempt
-
-
-BACKFILL_LINE_CAP = 30
-"""A backfill run this far back in line (or further) waits this many requeue intervals."""
-
-
-async def _older_backfills_waiting(session: AsyncSession, row: RunRow) -> int:
-    """How many earlier fire times of the same job's backfill are still queued (they go
-    first), counted up to `BACKFILL_LINE_CAP` (`ix_job_executions_job_status`)."""
-    older = (
-        select(JobExecution.id)
-        .where(
-            JobExecution.job_id == row.job_id,
-            JobExecution.status == ExecutionStatus.QUEUED.value,
-            JobExecution.trigger == Trigger.BACKFILL.value,
-            JobExecution.scheduled_at < row.scheduled_at,
-        )
-        .limit(BACKFILL_LINE_CAP)
-        .subquery()
-    )
-    return int(await session.scalar(select(func.count()).select_from(older)) or 0)
-
-
-class _Raced(Exception):
-    """The conditional update matched nothing: roll back, it is a duplicate."""
-
-
-async def _running_of_job(session: AsyncSession, job_id: int, now: datetime) -> int:
-    """The job's runs holding a live lease, counted under the job row's lock, so two
-    claims of a `maxConcurrentRuns` job (two executors) never both see a free slot."""
-    connection = await session.connection()
-    if not is_sqlite(session):  # SQLite has one writer: the transaction is the fence
-        await connection.execute(statements.LOCK_JOB, {"job_id": job_id})
-    counted = await connection.scalar(statements.RUNNING_OF_JOB, {"job_id": job_id, "now": now})
-    return int(counted or 0)
-
-
-async def _write_queued(session: AsyncSession, write: RowWrite, row: RunRow) -> None:
-    """Write the queued run `row` as it is to be; `_Raced` if it is no longer queued."""
-    if await write_rows(await session.connection(), write, [row]) != 1:
-        raise _Raced
