@@ -97,10 +97,6 @@ def _reconnected(drill: Drill) -> int:
     return sum(1 for p in services if drill.log_entries(p, "bus_reconnected"))
 
 
-def _seconds(value: float) -> tuple[float, str]:
-    return (round(value, 1), "s")
-
-
 @asynccontextmanager
 async def _loaded_on_rabbit_rig(
     request: pytest.FixtureRequest, name: str, scale: Scale
@@ -119,20 +115,20 @@ async def _audited(
     drill: Drill,
     rig: Started[Any],
     fault: tuple[datetime, datetime],
+    seconds: dict[str, float],
     *,
     count_reconnected: bool = False,
-    **figures: tuple[float | str, str],
 ) -> None:
     """Every drill's ending: the audit once runs settle after the fault, printed with the
-    rig's start time and the drill's own figures (and, with `count_reconnected`, the
-    services that reconnected to the bus, counted once the runs settled); no run lost,
-    duplicated or stuck, and every service still running."""
+    rig's start time and the drill's own durations (`seconds`, by figure name) and, with
+    `count_reconnected`, the services that reconnected to the bus, counted once the runs
+    settled; no run lost, duplicated or stuck, and every service still running."""
     fault_start, fault_end = fault
     rules = Rules(until=await drill.now(), fault_start=fault_start, fault_end=fault_end)
     report = await drill.settled_audit(rules, timeout=300)
-    drill.report(report, rig_start_seconds=_seconds(rig.seconds))
-    for name, (value, unit) in figures.items():
-        drill.figure(name, value, unit)
+    drill.report(report, rig_start_seconds=(round(rig.seconds, 1), "s"))
+    for name, value in seconds.items():
+        drill.figure(name, round(value, 1), "s")
     if count_reconnected:
         drill.figure("services_reconnected", _reconnected(drill), "processes")
     drill.assert_clean(report)
@@ -167,15 +163,12 @@ async def test_rabbit_leader_kill9(request: pytest.FixtureRequest, scale: Scale)
         members = await asyncio.to_thread(cluster.live().ctl, "cluster_status")
         await asyncio.sleep(scale.after)
 
-        await _audited(
-            drill,
-            rig,
-            (killed_at, killed_at),
-            new_leader_listed_seconds=_seconds(election),
-            runs_flowing_again_seconds=_seconds(flowing),
-            node_back_seconds=_seconds(rejoined),
-            count_reconnected=True,
-        )
+        seconds = {
+            "new_leader_listed_seconds": election,
+            "runs_flowing_again_seconds": flowing,
+            "node_back_seconds": rejoined,
+        }
+        await _audited(drill, rig, (killed_at, killed_at), seconds, count_reconnected=True)
         assert elected != leader
         assert node.name in members, "the killed node is back in the cluster"
 
@@ -208,14 +201,11 @@ async def test_rabbit_two_nodes_down(request: pytest.FixtureRequest, scale: Scal
         flowing = time.monotonic() - began
         await asyncio.sleep(scale.after)
 
-        await _audited(
-            drill,
-            rig,
-            (began_at, back_at),
-            majority_lost_seconds=_seconds(began - majority_lost_at),
-            runs_flowing_again_seconds=_seconds(flowing),
-            count_reconnected=True,
-        )
+        seconds = {
+            "majority_lost_seconds": began - majority_lost_at,
+            "runs_flowing_again_seconds": flowing,
+        }
+        await _audited(drill, rig, (began_at, back_at), seconds, count_reconnected=True)
 
 
 @at_scales(
@@ -263,12 +253,10 @@ async def test_mariadb_failover(request: pytest.FixtureRequest, scale: Scale) ->
         await _flowing(drill, scale.jobs)
         await asyncio.sleep(scale.after)
 
-        await _audited(
-            drill,
-            rig,
-            (stopped_at, restored_at),
-            primary_stop_seconds=_seconds(stopped),
-            promotion_seconds=_seconds(promoted),
-            failover_seconds=_seconds(failover),
-            api_back_seconds=_seconds(api_back_in),
-        )
+        seconds = {
+            "primary_stop_seconds": stopped,
+            "promotion_seconds": promoted,
+            "failover_seconds": failover,
+            "api_back_seconds": api_back_in,
+        }
+        await _audited(drill, rig, (stopped_at, restored_at), seconds)
