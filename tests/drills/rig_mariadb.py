@@ -8,18 +8,18 @@ transaction.
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-from tests.drills.rig_process import START_TIMEOUT, free_port, kill_group, log_tail
+from tests.drills.rig_process import START_TIMEOUT, ServerProcess, free_port
 from tests.harness.waiting import wait_until_sync
 
 
 @dataclass
-class MariaNode:
+class MariaNode(ServerProcess):
     """One `mariadbd` of the rig (root, no password, on 127.0.0.1 only)."""
 
     name: str
@@ -28,6 +28,7 @@ class MariaNode:
     folder: Path
     read_only: bool = False
     process: subprocess.Popen[bytes] | None = None
+    log_name: ClassVar[str] = "error.log"
 
     @property
     def server_url(self) -> str:
@@ -84,9 +85,6 @@ class MariaNode:
             start_new_session=True,
         )
 
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def wait_started(self, timeout: float = START_TIMEOUT) -> None:
         def up() -> bool:
             if not self.alive():
@@ -119,21 +117,7 @@ class MariaNode:
 
     def stop(self, timeout: float = 60) -> None:
         """A clean shutdown (SIGTERM), SIGKILL if it takes longer than `timeout`."""
-        if self.process is None or not self.alive():
-            return
-        kill_group(self.process, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill9()
-
-    def kill9(self) -> None:
-        if self.process is not None:
-            kill_group(self.process, signal.SIGKILL)
-            self.process.wait(30)
-
-    def log_tail(self, lines: int = 20) -> str:
-        return log_tail(self.folder / "error.log", lines)
+        self.terminate(timeout, whole_group=True)
 
 
 @dataclass

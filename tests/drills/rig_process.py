@@ -1,13 +1,16 @@
 """What every server process of the rig needs, RabbitMQ node or mariadbd: a free port, a
-check that it answers, a kill of its whole process group, the tail of its log."""
+check that it answers, and (`ServerProcess`) whether it runs, a clean stop, a kill of its
+whole process group, the tail of its log."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 from pathlib import Path
+from typing import ClassVar
 
 START_TIMEOUT = 120.0
 
@@ -30,6 +33,43 @@ def kill_group(popen: subprocess.Popen[bytes], signum: int) -> None:
     own); a group already gone is no error."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(popen.pid, signum)
+
+
+class ServerProcess:
+    """What a rig server started in a process group of its own can be asked and told,
+    RabbitMQ node or mariadbd alike."""
+
+    process: subprocess.Popen[bytes] | None
+    folder: Path
+    log_name: ClassVar[str]
+    """The server's log, in `folder`."""
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill9(self) -> None:
+        """SIGKILL of the server's whole process group (no goodbye to a cluster or a
+        replica)."""
+        if self.process is not None:
+            kill_group(self.process, signal.SIGKILL)
+            self.process.wait(30)
+
+    def terminate(self, timeout: float, *, whole_group: bool) -> None:
+        """SIGTERM to the server (or to its whole process group), SIGKILL if it has not
+        exited after `timeout` seconds; nothing if it is not running."""
+        if self.process is None or not self.alive():
+            return
+        if whole_group:
+            kill_group(self.process, signal.SIGTERM)
+        else:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+
+    def log_tail(self, lines: int = 20) -> str:
+        return log_tail(self.folder / self.log_name, lines)
 
 
 def log_tail(path: Path, lines: int = 20) -> str:

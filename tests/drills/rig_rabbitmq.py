@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from tests.drills.rig_process import (
     START_TIMEOUT,
+    ServerProcess,
     free_port,
-    kill_group,
-    log_tail,
     port_answers,
 )
 from tests.harness.waiting import wait_until_sync
@@ -29,7 +28,7 @@ RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 
 
 @dataclass
-class RabbitNode:
+class RabbitNode(ServerProcess):
     """One RabbitMQ node of the rig: `tw<tag><n>@localhost`."""
 
     name: str
@@ -39,6 +38,7 @@ class RabbitNode:
     home: Path
     """Holds the rig's `.erlang.cookie`; `HOME` of the node and of `rabbitmqctl`."""
     process: subprocess.Popen[bytes] | None = None
+    log_name: ClassVar[str] = "server.log"
 
     @property
     def url(self) -> str:
@@ -80,9 +80,6 @@ class RabbitNode:
                 start_new_session=True,  # its own process group: kill -9 takes it whole
             )
 
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def wait_started(self, timeout: float = START_TIMEOUT) -> None:
         def up() -> bool:
             if not self.alive():
@@ -107,26 +104,11 @@ class RabbitNode:
             raise RuntimeError(f"rabbitmqctl -n {self.name} {' '.join(args)}: {done.stderr}")
         return done.stdout
 
-    def kill9(self) -> None:
-        """SIGKILL of the node's whole process group (no goodbye to the cluster)."""
-        if self.process is not None:
-            kill_group(self.process, signal.SIGKILL)
-            self.process.wait(30)
-
     def stop(self, timeout: float = 60) -> None:
         """A clean shutdown, as an operator's maintenance would: SIGTERM, which the Erlang
         VM takes as `init:stop()` (rabbitmqctl stop hung for minutes on the loaded test
         machine, under the drills' own rabbitmqctl calls); SIGKILL after `timeout`."""
-        if self.process is None or not self.alive():
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill9()
-
-    def log_tail(self, lines: int = 20) -> str:
-        return log_tail(self.folder / "server.log", lines)
+        self.terminate(timeout, whole_group=False)
 
 
 @dataclass
