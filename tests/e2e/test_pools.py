@@ -96,30 +96,25 @@ async def pools(
             },
             workdir=workdir,
         )
-        api: Api | None = None
-        try:
+        async with stack.running_async():
             await asyncio.to_thread(stack.run, "migrate")
             key = await asyncio.to_thread(stack.create_key, "e2e")
             api = Api(f"http://127.0.0.1:{port}", key)
-            stack.start("api", "api")
-            stack.start("planner", "planner")
-            await wait_ready(api.base_url)
-            harness = Pools(
-                api, stack, default=stack.procs[0], special=[], ledger=workdir / "ledger.txt"
-            )
-            harness.default = await harness.start_executor("executor-default", {})
-            for index in (1, 2):
-                harness.special.append(
-                    await harness.start_executor(f"executor-special-{index}", SPECIAL)
+            try:
+                stack.start("api", "api")
+                stack.start("planner", "planner")
+                await wait_ready(api.base_url)
+                harness = Pools(
+                    api, stack, default=stack.procs[0], special=[], ledger=workdir / "ledger.txt"
                 )
-            yield harness
-        except BaseException:
-            print(stack.logs())
-            raise
-        finally:
-            if api is not None:
+                harness.default = await harness.start_executor("executor-default", {})
+                for index in (1, 2):
+                    harness.special.append(
+                        await harness.start_executor(f"executor-special-{index}", SPECIAL)
+                    )
+                yield harness
+            finally:
                 await api.close()
-            await asyncio.to_thread(stack.stop_all)
 
 
 def _at(value: str) -> datetime:

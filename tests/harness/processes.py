@@ -6,13 +6,14 @@ No process outlives its `Stack`: `stop_all` sends SIGTERM, then SIGKILL after a 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,6 +148,18 @@ class Stack:
             raise
         finally:
             self.stop_all()
+
+    @contextlib.asynccontextmanager
+    async def running_async(self, *, tail_lines: int = 60) -> AsyncIterator[Stack]:
+        """`running` for a test on the event loop: the processes are stopped in a thread, so
+        the loop goes on serving (a proxy, a client) while they exit."""
+        try:
+            yield self
+        except BaseException:
+            print(self.logs(tail_lines))
+            raise
+        finally:
+            await asyncio.to_thread(self.stop_all)
 
     def logs(self, tail_lines: int = 60) -> str:
         parts = []
