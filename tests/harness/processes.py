@@ -138,14 +138,20 @@ class Stack:
                 proc.popen.wait(10)
 
     @contextlib.contextmanager
-    def running(self, *, tail_lines: int = 60) -> Iterator[Stack]:
-        """Every process stopped on the way out; on a failure, their logs printed first
-        (pytest shows a failed test's output)."""
+    def _logs_on_failure(self, tail_lines: int) -> Iterator[None]:
+        """On a failure, every process's log printed (pytest shows a failed test's output)."""
         try:
-            yield self
+            yield
         except BaseException:
             print(self.logs(tail_lines))
             raise
+
+    @contextlib.contextmanager
+    def running(self, *, tail_lines: int = 60) -> Iterator[Stack]:
+        """Every process stopped on the way out; on a failure, their logs printed first."""
+        try:
+            with self._logs_on_failure(tail_lines):
+                yield self
         finally:
             self.stop_all()
 
@@ -154,10 +160,8 @@ class Stack:
         """`running` for a test on the event loop: the processes are stopped in a thread, so
         the loop goes on serving (a proxy, a client) while they exit."""
         try:
-            yield self
-        except BaseException:
-            print(self.logs(tail_lines))
-            raise
+            with self._logs_on_failure(tail_lines):
+                yield self
         finally:
             await asyncio.to_thread(self.stop_all)
 
