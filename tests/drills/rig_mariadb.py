@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from tests.drills.rig_process import START_TIMEOUT, ServerProcess, free_port
+from tests.drills.rig_process import START_TIMEOUT, ServerProcess, free_port, run_tool
 from tests.harness.waiting import wait_until_sync
 
 
@@ -36,7 +36,7 @@ class MariaNode(ServerProcess):
 
     def install(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
+        run_tool(
             [
                 "mariadb-install-db",
                 "--no-defaults",
@@ -45,12 +45,8 @@ class MariaNode(ServerProcess):
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
             ],
-            capture_output=True,
-            text=True,
-            check=False,
+            f"mariadb-install-db for {self.name}",
         )
-        if done.returncode != 0:
-            raise RuntimeError(f"mariadb-install-db for {self.name}: {done.stderr}")
 
     def start(self) -> None:
         args = [
@@ -101,16 +97,11 @@ class MariaNode(ServerProcess):
 
     def sql(self, statements: str) -> str:
         """Run `statements` with the `mariadb` client; tab-separated rows, no headers."""
-        done = subprocess.run(
+        return run_tool(
             ["mariadb", "-h127.0.0.1", f"-P{self.port}", "-uroot", "-N", "-B", "-e", statements],
-            capture_output=True,
-            text=True,
+            f"mariadb on {self.name}",
             timeout=60,
-            check=False,
         )
-        if done.returncode != 0:
-            raise RuntimeError(f"mariadb on {self.name}: {done.stderr.strip()}")
-        return done.stdout
 
     def variable(self, name: str) -> str:
         return self.sql(f"SELECT @@{name}").strip()

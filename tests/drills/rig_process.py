@@ -72,6 +72,23 @@ class ServerProcess:
         return log_tail(self.folder / self.log_name, lines)
 
 
+def run_tool(
+    args: list[str],
+    failure: str,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> str:
+    """Run a server's command-line tool (`rabbitmqctl`, `mariadb`…) to its end; its
+    stdout, or RuntimeError("<failure>: <its stderr>") when it exits non-zero."""
+    done = subprocess.run(
+        args, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{failure}: {done.stderr.strip()}")
+    return done.stdout
+
+
 def log_tail(path: Path, lines: int = 20) -> str:
     """The last `lines` lines of a server's log, for the error that says it exited
     ("" before it wrote one)."""

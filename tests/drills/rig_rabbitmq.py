@@ -20,6 +20,7 @@ from tests.drills.rig_process import (
     ServerProcess,
     free_port,
     port_answers,
+    run_tool,
 )
 from tests.harness.waiting import wait_until_sync
 
@@ -92,17 +93,12 @@ class RabbitNode(ServerProcess):
 
     def ctl(self, *args: str, timeout: float = 120) -> str:
         """`rabbitmqctl -n <node> args…`; its stdout (raises with stderr on failure)."""
-        done = subprocess.run(
+        return run_tool(
             [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.name, *args],
+            f"rabbitmqctl -n {self.name} {' '.join(args)}",
             env=self.env(),
-            capture_output=True,
-            text=True,
             timeout=timeout,
-            check=False,
         )
-        if done.returncode != 0:
-            raise RuntimeError(f"rabbitmqctl -n {self.name} {' '.join(args)}: {done.stderr}")
-        return done.stdout
 
     def stop(self, timeout: float = 60) -> None:
         """A clean shutdown, as an operator's maintenance would: SIGTERM, which the Erlang
