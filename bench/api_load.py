@@ -99,10 +99,7 @@ async def run() -> None:
         last_id = int(await where.scalar("SELECT MAX(id) FROM scheduled_jobs"))
         if last_id - job_id + 1 != JOBS:
             log(f"api: job ids {job_id}…{last_id} have gaps: triggers of a gap answer 404")
-        await seed.queued_runs(
-            where, job_id, EXECUTIONS, status="succeeded", spread_seconds=30 * 86400
-        )
-        await where.execute("ANALYZE TABLE job_executions", "ANALYZE TABLE scheduled_jobs")
+        await seed.month_of_history(where, [job_id], EXECUTIONS)
         stack = where.stack()
         try:
             api, base = await start_api(stack)

@@ -55,11 +55,7 @@ async def run() -> None:
                 f"SELECT id FROM scheduled_jobs ORDER BY priority DESC, id LIMIT {FIRST_PAGE}"
             )
         ]
-        for job_id in first:
-            await seed.queued_runs(
-                where, job_id, RUNS_PER_JOB, status="succeeded", spread_seconds=30 * 86400
-            )
-        await where.execute("ANALYZE TABLE job_executions", "ANALYZE TABLE scheduled_jobs")
+        await seed.month_of_history(where, first, RUNS_PER_JOB)
         stack = where.stack()
         try:
             _api, base = await start_api(stack)

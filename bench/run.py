@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
 import platform
@@ -28,6 +29,19 @@ NAMES = (
     "fastpath",
     "publish",
 )
+
+STEP_MODULES = {
+    "celery": "celery_compare",
+    "trigger": "trigger",
+    "lag": "lag",
+    "planner": "planner_scale",
+    "api": "api_load",
+    "console": "console",
+    "fastpath": "fast_path",
+    "publish": "publish_cost",
+}
+"""The benchmarks that run one after another after throughput and memory, in that order:
+name → the module of `bench` whose `run()` it is."""
 
 
 async def _memory_and_throughput(names: list[str]) -> None:
@@ -50,40 +64,13 @@ async def main(names: list[str]) -> None:
     started = time.monotonic()
     if "throughput" in names or "memory" in names:
         await _memory_and_throughput(names)
-    steps: dict[str, Callable[[], Awaitable[None]]] = {}
-    if "celery" in names:
-        from bench import celery_compare
-
-        steps["celery"] = celery_compare.run
-    if "trigger" in names:
-        from bench import trigger
-
-        steps["trigger"] = trigger.run
-    if "lag" in names:
-        from bench import lag
-
-        steps["lag"] = lag.run
-    if "planner" in names:
-        from bench import planner_scale
-
-        steps["planner"] = planner_scale.run
-    if "api" in names:
-        from bench import api_load
-
-        steps["api"] = api_load.run
-    if "console" in names:
-        from bench import console
-
-        steps["console"] = console.run
-    if "fastpath" in names:
-        from bench import fast_path
-
-        steps["fastpath"] = fast_path.run
-    if "publish" in names:
-        from bench import publish_cost
-
-        steps["publish"] = publish_cost.run
-    for step in steps.values():
+    # Each imported only when asked for, all of them before the first runs.
+    steps: list[Callable[[], Awaitable[None]]] = [
+        importlib.import_module(f"bench.{module}").run
+        for name, module in STEP_MODULES.items()
+        if name in names
+    ]
+    for step in steps:
         await step()
     figure("machine_load_after", machine_load(), "loadavg1")
     figure("bench_wall_time", time.monotonic() - started, "s")

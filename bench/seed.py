@@ -6,6 +6,7 @@ A million rows go in with one statement per chunk instead of a million round tri
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from bench.infra import Place
@@ -111,3 +112,11 @@ async def queued_runs(
             spread=max(spread_seconds, 1),
         )
         done += size
+
+
+async def month_of_history(place: Place, job_ids: Iterable[int], count: int) -> None:
+    """`count` succeeded runs of each of `job_ids`, spread over the past 30 days, then fresh
+    table statistics, so that the api's queries are planned as on a table that grew so."""
+    for job_id in job_ids:
+        await queued_runs(place, job_id, count, status="succeeded", spread_seconds=30 * 86400)
+    await place.execute("ANALYZE TABLE job_executions", "ANALYZE TABLE scheduled_jobs")

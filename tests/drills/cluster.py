@@ -20,7 +20,8 @@ from typing import Generic, TypeVar
 
 import pytest
 
-from tests.drills.rig import RABBIT_BIN, MariaPair, RabbitCluster, mariadb_pair, rabbit_cluster
+from tests.drills.rig_mariadb import MariaPair, mariadb_pair
+from tests.drills.rig_rabbitmq import RABBIT_BIN, RabbitCluster, rabbit_cluster
 from tests.harness.waiting import wait_until
 
 T = TypeVar("T")

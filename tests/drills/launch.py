@@ -72,6 +72,21 @@ async def _rig_database(server_url: str, name: str) -> AsyncIterator[str]:
     yield url_of_database(server_url, f"drill_{name}")
 
 
+async def _start_services(drill: Drill, topology: Topology, base_url: str) -> None:
+    """The topology's planners and executors, started together; back once the api answers
+    and each of them logged that it started."""
+    starting = [drill.start_planner(wait=False) for _ in range(topology.planners)]
+    starting += [drill.start_executor(wait=False) for _ in range(topology.executors)]
+    procs = await asyncio.gather(*starting)
+    await wait_ready(base_url)
+    await asyncio.gather(
+        *(
+            drill.wait_log(p, "executor_started" if "executor" in p.name else "planner_started")
+            for p in procs
+        )
+    )
+
+
 @asynccontextmanager
 async def open_drill(
     request: pytest.FixtureRequest,
@@ -132,45 +147,31 @@ async def open_drill(
             workdir=workdir,
         )
         engine = create_async_engine(database_url, pool_pre_ping=True)
-        api: Api | None = None
         drill: Drill | None = None
         try:
-            await asyncio.to_thread(stack.run, "migrate")
-            key = await asyncio.to_thread(stack.create_key, "drill")
-            stack.start("api", "api")
-            base_url = f"http://127.0.0.1:{port}"
-            api = Api(base_url, key)
-            drill = Drill(
-                name=name,
-                config=request.config,
-                stack=stack,
-                api=api,
-                engine=engine,
-                ledger=ledger,
-                database_proxy=database_proxy,
-                bus_proxy=bus_proxy,
-                amqp_url=amqp_url,
-            )
-            starting = [drill.start_planner(wait=False) for _ in range(topology.planners)]
-            starting += [drill.start_executor(wait=False) for _ in range(topology.executors)]
-            procs = await asyncio.gather(*starting)
-            await wait_ready(base_url)
-            await asyncio.gather(
-                *(
-                    drill.wait_log(
-                        p, "executor_started" if "executor" in p.name else "planner_started"
+            async with stack.running_async():
+                await asyncio.to_thread(stack.run, "migrate")
+                key = await asyncio.to_thread(stack.create_key, "drill")
+                stack.start("api", "api")
+                base_url = f"http://127.0.0.1:{port}"
+                api = Api(base_url, key)
+                try:
+                    drill = Drill(
+                        name=name,
+                        config=request.config,
+                        stack=stack,
+                        api=api,
+                        engine=engine,
+                        ledger=ledger,
+                        database_proxy=database_proxy,
+                        bus_proxy=bus_proxy,
+                        amqp_url=amqp_url,
                     )
-                    for p in procs
-                )
-            )
-            yield drill
-        except BaseException:
-            print(stack.logs())
-            raise
+                    await _start_services(drill, topology, base_url)
+                    yield drill
+                finally:
+                    await api.close()
         finally:
-            if api is not None:
-                await api.close()
-            await asyncio.to_thread(stack.stop_all)
             await engine.dispose()
             if drill is not None:
                 await drill.engine.dispose()  # a drill may have moved it (failover)

@@ -24,7 +24,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -32,9 +36,10 @@ from tickwork_shared.bus import RUNS_QUEUE
 from tickwork_shared.db.models import JobExecution
 
 from tests.drills.audit import Rules
-from tests.drills.cluster import mariadb_rig, new_leader, rabbit_rig
+from tests.drills.cluster import Started, mariadb_rig, new_leader, rabbit_rig
 from tests.drills.launch import Topology, open_drill
 from tests.drills.plugin import at_scales
+from tests.drills.rig_rabbitmq import RabbitCluster
 from tests.drills.stack import Drill
 from tests.harness.waiting import wait_until
 
@@ -92,6 +97,44 @@ def _reconnected(drill: Drill) -> int:
     return sum(1 for p in services if drill.log_entries(p, "bus_reconnected"))
 
 
+@asynccontextmanager
+async def _loaded_on_rabbit_rig(
+    request: pytest.FixtureRequest, name: str, scale: Scale
+) -> AsyncIterator[tuple[Started[RabbitCluster], Drill]]:
+    """The services on the three-node RabbitMQ rig (every URL given), under the scale's
+    load for its `before` seconds."""
+    async with (
+        rabbit_rig() as rig,
+        open_drill(request, name, _topology(scale), rig_amqp_urls=rig.rig.urls) as drill,
+    ):
+        await _load(drill, scale)
+        yield rig, drill
+
+
+async def _audited(
+    drill: Drill,
+    rig: Started[Any],
+    fault: tuple[datetime, datetime],
+    seconds: dict[str, float],
+    *,
+    count_reconnected: bool = False,
+) -> None:
+    """Every drill's ending: the audit once runs settle after the fault, printed with the
+    rig's start time and the drill's own durations (`seconds`, by figure name) and, with
+    `count_reconnected`, the services that reconnected to the bus, counted once the runs
+    settled; no run lost, duplicated or stuck, and every service still running."""
+    fault_start, fault_end = fault
+    rules = Rules(until=await drill.now(), fault_start=fault_start, fault_end=fault_end)
+    report = await drill.settled_audit(rules, timeout=300)
+    drill.report(report, rig_start_seconds=(round(rig.seconds, 1), "s"))
+    for name, value in seconds.items():
+        drill.figure(name, round(value, 1), "s")
+    if count_reconnected:
+        drill.figure("services_reconnected", _reconnected(drill), "processes")
+    drill.assert_clean(report)
+    assert all(proc.alive() for proc in drill.stack.procs), "no service gave up"
+
+
 @at_scales(
     # Full scale only: the three-node rig starts in 34-62 s (each `rabbitmqctl` call
     # starts an Erlang VM), over a minute on a busy machine; drill 13 is the short version
@@ -102,14 +145,8 @@ def _reconnected(drill: Drill) -> int:
 )
 async def test_rabbit_leader_kill9(request: pytest.FixtureRequest, scale: Scale) -> None:
     scale = _rated(scale)
-    async with (
-        rabbit_rig() as rig,
-        open_drill(
-            request, "rabbit_leader_kill9", _topology(scale), rig_amqp_urls=rig.rig.urls
-        ) as drill,
-    ):
+    async with _loaded_on_rabbit_rig(request, "rabbit_leader_kill9", scale) as (rig, drill):
         cluster = rig.rig
-        await _load(drill, scale)
         leader = await asyncio.to_thread(cluster.queue_leader, RUNS_QUEUE)
         node = cluster.node(leader)
         killed_at = await drill.now()
@@ -126,20 +163,14 @@ async def test_rabbit_leader_kill9(request: pytest.FixtureRequest, scale: Scale)
         members = await asyncio.to_thread(cluster.live().ctl, "cluster_status")
         await asyncio.sleep(scale.after)
 
-        rules = Rules(until=await drill.now(), fault_start=killed_at, fault_end=killed_at)
-        report = await drill.settled_audit(rules, timeout=300)
-        drill.report(
-            report,
-            rig_start_seconds=(round(rig.seconds, 1), "s"),
-            new_leader_listed_seconds=(round(election, 1), "s"),
-            runs_flowing_again_seconds=(round(flowing, 1), "s"),
-            node_back_seconds=(round(rejoined, 1), "s"),
-            services_reconnected=(_reconnected(drill), "processes"),
-        )
-        drill.assert_clean(report)
+        seconds = {
+            "new_leader_listed_seconds": election,
+            "runs_flowing_again_seconds": flowing,
+            "node_back_seconds": rejoined,
+        }
+        await _audited(drill, rig, (killed_at, killed_at), seconds, count_reconnected=True)
         assert elected != leader
         assert node.name in members, "the killed node is back in the cluster"
-        assert all(proc.alive() for proc in drill.stack.procs), "no service gave up"
 
 
 @at_scales(
@@ -149,14 +180,8 @@ async def test_rabbit_leader_kill9(request: pytest.FixtureRequest, scale: Scale)
 )
 async def test_rabbit_two_nodes_down(request: pytest.FixtureRequest, scale: Scale) -> None:
     scale = _rated(scale)
-    async with (
-        rabbit_rig() as rig,
-        open_drill(
-            request, "rabbit_two_down", _topology(scale), rig_amqp_urls=rig.rig.urls
-        ) as drill,
-    ):
+    async with _loaded_on_rabbit_rig(request, "rabbit_two_down", scale) as (rig, drill):
         cluster = rig.rig
-        await _load(drill, scale)
         leader = await asyncio.to_thread(cluster.queue_leader, RUNS_QUEUE)
         first = cluster.node(leader)
         second = next(n for n in cluster.nodes if n is not first)
@@ -176,17 +201,11 @@ async def test_rabbit_two_nodes_down(request: pytest.FixtureRequest, scale: Scal
         flowing = time.monotonic() - began
         await asyncio.sleep(scale.after)
 
-        rules = Rules(until=await drill.now(), fault_start=began_at, fault_end=back_at)
-        report = await drill.settled_audit(rules, timeout=300)
-        drill.report(
-            report,
-            rig_start_seconds=(round(rig.seconds, 1), "s"),
-            majority_lost_seconds=(round(began - majority_lost_at, 1), "s"),
-            runs_flowing_again_seconds=(round(flowing, 1), "s"),
-            services_reconnected=(_reconnected(drill), "processes"),
-        )
-        drill.assert_clean(report)
-        assert all(proc.alive() for proc in drill.stack.procs), "no service gave up"
+        seconds = {
+            "majority_lost_seconds": began - majority_lost_at,
+            "runs_flowing_again_seconds": flowing,
+        }
+        await _audited(drill, rig, (began_at, back_at), seconds, count_reconnected=True)
 
 
 @at_scales(
@@ -234,15 +253,10 @@ async def test_mariadb_failover(request: pytest.FixtureRequest, scale: Scale) ->
         await _flowing(drill, scale.jobs)
         await asyncio.sleep(scale.after)
 
-        rules = Rules(until=await drill.now(), fault_start=stopped_at, fault_end=restored_at)
-        report = await drill.settled_audit(rules, timeout=300)
-        drill.report(
-            report,
-            rig_start_seconds=(round(rig.seconds, 1), "s"),
-            primary_stop_seconds=(round(stopped, 1), "s"),
-            promotion_seconds=(round(promoted, 1), "s"),
-            failover_seconds=(round(failover, 1), "s"),
-            api_back_seconds=(round(api_back_in, 1), "s"),
-        )
-        drill.assert_clean(report)
-        assert all(proc.alive() for proc in drill.stack.procs), "no service gave up"
+        seconds = {
+            "primary_stop_seconds": stopped,
+            "promotion_seconds": promoted,
+            "failover_seconds": failover,
+            "api_back_seconds": api_back_in,
+        }
+        await _audited(drill, rig, (stopped_at, restored_at), seconds)

@@ -89,6 +89,12 @@ async def _failing_checks(env: dict[str, str]) -> set[str]:
     return failing
 
 
+async def _failing_after(server_url: str, amqp_url: str, setup: Setup) -> set[str]:
+    """The doctor's failing checks on a migrated database that `setup` prepared."""
+    async with _database(server_url, setup=setup) as url:
+        return await _failing_checks(connections_env(url, amqp_url))
+
+
 async def test_a_working_stack_passes(
     mariadb_server_url: str, topology_url: str, tmp_path: Path
 ) -> None:
@@ -158,9 +164,7 @@ async def test_no_executor_alive(mariadb_server_url: str, topology_url: str) -> 
         function = await ensure_task_function(session, "doctor.gone")
         function.last_seen_at = datetime.now(UTC) - timedelta(hours=2)
 
-    async with _database(mariadb_server_url, setup=long_gone) as url:
-        env = connections_env(url, topology_url)
-        assert await _failing_checks(env) == {"executors"}
+    assert await _failing_after(mariadb_server_url, topology_url, long_gone) == {"executors"}
 
 
 async def test_an_outbox_backlog(mariadb_server_url: str, topology_url: str) -> None:
@@ -187,9 +191,7 @@ async def test_an_outbox_backlog(mariadb_server_url: str, topology_url: str) -> 
             )
         )
 
-    async with _database(mariadb_server_url, setup=unpublished) as url:
-        env = connections_env(url, topology_url)
-        assert await _failing_checks(env) == {"outbox"}
+    assert await _failing_after(mariadb_server_url, topology_url, unpublished) == {"outbox"}
 
 
 async def test_a_stale_job(mariadb_server_url: str, topology_url: str) -> None:

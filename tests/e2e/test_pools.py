@@ -96,30 +96,38 @@ async def pools(
             },
             workdir=workdir,
         )
-        api: Api | None = None
-        try:
+        async with stack.running_async():
             await asyncio.to_thread(stack.run, "migrate")
             key = await asyncio.to_thread(stack.create_key, "e2e")
             api = Api(f"http://127.0.0.1:{port}", key)
-            stack.start("api", "api")
-            stack.start("planner", "planner")
-            await wait_ready(api.base_url)
-            harness = Pools(
-                api, stack, default=stack.procs[0], special=[], ledger=workdir / "ledger.txt"
-            )
-            harness.default = await harness.start_executor("executor-default", {})
-            for index in (1, 2):
-                harness.special.append(
-                    await harness.start_executor(f"executor-special-{index}", SPECIAL)
+            try:
+                stack.start("api", "api")
+                stack.start("planner", "planner")
+                await wait_ready(api.base_url)
+                harness = Pools(
+                    api, stack, default=stack.procs[0], special=[], ledger=workdir / "ledger.txt"
                 )
-            yield harness
-        except BaseException:
-            print(stack.logs())
-            raise
-        finally:
-            if api is not None:
+                harness.default = await harness.start_executor("executor-default", {})
+                for index in (1, 2):
+                    harness.special.append(
+                        await harness.start_executor(f"executor-special-{index}", SPECIAL)
+                    )
+                yield harness
+            finally:
                 await api.close()
-            await asyncio.to_thread(stack.stop_all)
+
+
+async def _special_job(api: Api, name: str, **fields: Any) -> dict[str, Any]:
+    """A job of the special pool's task that runs only when triggered, its runs allowed
+    to overlap."""
+    return await api.create_job(
+        unique_name(name),
+        taskFunction="special.work",
+        pool="special",
+        overlapPolicy="allow",
+        schedule=NEVER_DUE,
+        **fields,
+    )
 
 
 def _at(value: str) -> datetime:
@@ -146,13 +154,7 @@ async def _all_finished(api: Api, job_id: int, count: int, timeout: float = 120)
 
 async def test_every_run_lands_on_an_executor_of_its_pool(pools: Pools) -> None:
     api = pools.api
-    special = await api.create_job(
-        unique_name("special"),
-        taskFunction="special.work",
-        pool="special",
-        overlapPolicy="allow",
-        schedule=NEVER_DUE,
-    )
+    special = await _special_job(api, "special")
     plain = await api.create_job(
         unique_name("plain"),
         overlapPolicy="allow",
@@ -239,15 +241,7 @@ async def test_a_pool_without_executor_keeps_its_runs_queued(pools: Pools) -> No
 
 async def test_max_concurrent_runs_is_never_exceeded(pools: Pools) -> None:
     api = pools.api
-    job = await api.create_job(
-        unique_name("limited"),
-        taskFunction="special.work",
-        pool="special",
-        args={"seconds": 0.6},
-        overlapPolicy="allow",
-        maxConcurrentRuns=2,
-        schedule=NEVER_DUE,
-    )
+    job = await _special_job(api, "limited", args={"seconds": 0.6}, maxConcurrentRuns=2)
     ids = set(await _trigger(api, job["id"], 20))
     runs = await _all_finished(api, job["id"], 20, timeout=180)
     assert [e["status"] for e in runs] == ["succeeded"] * 20
@@ -273,15 +267,8 @@ async def test_killed_executor_is_shown_dead_and_its_runs_retried_in_its_pool(
 ) -> None:
     api = pools.api
     victim, survivor = pools.special
-    job = await api.create_job(
-        unique_name("reaped"),
-        taskFunction="special.work",
-        pool="special",
-        args={"seconds": 3},
-        overlapPolicy="allow",
-        maxRetries=1,
-        retryBackoffSeconds=0,
-        schedule=NEVER_DUE,
+    job = await _special_job(
+        api, "reaped", args={"seconds": 3}, maxRetries=1, retryBackoffSeconds=0
     )
     await _trigger(api, job["id"], 6)
     victim_id = pools.executor_id(victim)

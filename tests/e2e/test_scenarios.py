@@ -13,7 +13,7 @@ import aio_pika
 import orjson
 
 from tests.e2e.conftest import E2E_SECRET, Deployment
-from tests.harness.api_client import NEVER_DUE, unique_name
+from tests.harness.api_client import NEVER_DUE, Api, unique_name
 from tests.harness.waiting import wait_until
 
 
@@ -95,30 +95,30 @@ async def test_failures_are_retried_then_fail(deployment: Deployment) -> None:
     assert len(await api.executions(job["id"])) == 3
 
 
-async def test_timeout_ends_timed_out(deployment: Deployment) -> None:
-    api = deployment.api
+async def _sleep_triggered(api: Api, name: str, seconds: float, **fields: Any) -> str:
+    """A run, triggered by hand, of a never-due job that sleeps `seconds`: its id."""
     job = await api.create_job(
-        unique_name("slow"),
+        unique_name(name),
         taskFunction="tickwork.sleep",
-        args={"seconds": 30},
-        timeoutSeconds=1,
+        args={"seconds": seconds},
         schedule=NEVER_DUE,
+        **fields,
     )
     accepted = await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
-    done = await api.wait_execution(accepted["executionId"], {"timed_out", "failed"})
+    execution_id: str = accepted["executionId"]
+    return execution_id
+
+
+async def test_timeout_ends_timed_out(deployment: Deployment) -> None:
+    api = deployment.api
+    execution_id = await _sleep_triggered(api, "slow", 30, timeoutSeconds=1)
+    done = await api.wait_execution(execution_id, {"timed_out", "failed"})
     assert done["status"] == "timed_out"
 
 
 async def test_cancel_a_running_execution(deployment: Deployment) -> None:
     api = deployment.api
-    job = await api.create_job(
-        unique_name("cancel-me"),
-        taskFunction="tickwork.sleep",
-        args={"seconds": 60},
-        schedule=NEVER_DUE,
-    )
-    accepted = await api.ok("POST", f"/jobs/{job['id']}/trigger", 202)
-    execution_id = accepted["executionId"]
+    execution_id = await _sleep_triggered(api, "cancel-me", 60)
     await api.wait_execution(execution_id, {"running"})
     await api.ok("POST", f"/executions/{execution_id}/cancel", 202)
     done = await api.wait_execution(execution_id, {"cancelled", "failed", "succeeded"})

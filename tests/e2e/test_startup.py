@@ -59,9 +59,12 @@ async def _run(
     )
 
 
-def _assert_one_line(
-    done: subprocess.CompletedProcess[str], command_name: str, *parts: str
-) -> None:
+async def _fails_in_one_line(
+    command_name: str, env: dict[str, str], cwd: Path, *parts: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `tickwork <command_name>`: it exits 2 with one line, naming itself and each of
+    `parts`, and no traceback. The finished run."""
+    done = await _run(command_name, env, cwd)
     assert "Traceback" not in done.stderr, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
@@ -69,6 +72,7 @@ def _assert_one_line(
     for part in parts:
         assert part in lines[0], lines[0]
     assert done.returncode == 2, done.stderr
+    return done
 
 
 CASES = {
@@ -89,29 +93,29 @@ async def test_a_bad_setting_is_one_line_and_exit_2(
 ) -> None:
     env, parts = CASES[case]
     base = {"TICKWORK_DATABASE_URL": migrated_url, "TICKWORK_AMQP_URL": amqp_url}
-    done = await _run("executor", {**base, **env}, tmp_path)
-    _assert_one_line(done, "executor", *parts)
+    await _fails_in_one_line("executor", {**base, **env}, tmp_path, *parts)
 
 
 async def test_unknown_database(migrated_url: str, amqp_url: str, tmp_path: Path) -> None:
     url = make_url(migrated_url).set(database=f"tickwork_missing_{uuid.uuid4().hex[:8]}")
-    env = {"TICKWORK_DATABASE_URL": url.render_as_string(hide_password=False)}
-    done = await _run("planner", {**env, "TICKWORK_AMQP_URL": amqp_url}, tmp_path)
-    _assert_one_line(done, "planner", "Unknown database", "`tickwork migrate`")
+    env = connections_env(url.render_as_string(hide_password=False), amqp_url)
+    await _fails_in_one_line("planner", env, tmp_path, "Unknown database", "`tickwork migrate`")
 
 
 async def test_wrong_database_password(migrated_url: str, amqp_url: str, tmp_path: Path) -> None:
     url = make_url(migrated_url).set(password="not-the-password")
-    env = {"TICKWORK_DATABASE_URL": url.render_as_string(hide_password=False)}
-    done = await _run("planner", {**env, "TICKWORK_AMQP_URL": amqp_url}, tmp_path)
-    _assert_one_line(done, "planner", "MariaDB refused the login", "TICKWORK_DATABASE_URL")
+    env = connections_env(url.render_as_string(hide_password=False), amqp_url)
+    done = await _fails_in_one_line(
+        "planner", env, tmp_path, "MariaDB refused the login", "TICKWORK_DATABASE_URL"
+    )
     assert "not-the-password" not in done.stderr
 
 
 async def test_bad_database_url_syntax(amqp_url: str, tmp_path: Path) -> None:
-    env = {"TICKWORK_DATABASE_URL": "mysql+asyncmy://root@127.0.0.1:port/x"}
-    done = await _run("planner", {**env, "TICKWORK_AMQP_URL": amqp_url}, tmp_path)
-    _assert_one_line(done, "planner", "TICKWORK_DATABASE_URL is not a usable database URL")
+    env = connections_env("mysql+asyncmy://root@127.0.0.1:port/x", amqp_url)
+    await _fails_in_one_line(
+        "planner", env, tmp_path, "TICKWORK_DATABASE_URL is not a usable database URL"
+    )
 
 
 async def test_wrong_vhost(migrated_url: str, amqp_url: str, tmp_path: Path) -> None:
@@ -119,8 +123,7 @@ async def test_wrong_vhost(migrated_url: str, amqp_url: str, tmp_path: Path) -> 
         "TICKWORK_DATABASE_URL": migrated_url,
         "TICKWORK_AMQP_URL": _with_vhost(amqp_url, f"no-such-vhost-{uuid.uuid4().hex[:6]}"),
     }
-    done = await _run("api", env, tmp_path)
-    _assert_one_line(done, "api", "virtual host", "TICKWORK_AMQP_URL")
+    await _fails_in_one_line("api", env, tmp_path, "virtual host", "TICKWORK_AMQP_URL")
 
 
 async def test_bad_amqp_url_syntax(migrated_url: str, tmp_path: Path) -> None:
@@ -128,17 +131,20 @@ async def test_bad_amqp_url_syntax(migrated_url: str, tmp_path: Path) -> None:
         "TICKWORK_DATABASE_URL": migrated_url,
         "TICKWORK_AMQP_URL": "amqp://guest:guest@127.0.0.1:port/",
     }
-    done = await _run("executor", env, tmp_path)
-    _assert_one_line(
-        done, "executor", "TICKWORK_AMQP_URL: 'amqp://guest:***@127.0.0.1:port/' is not an amqp://"
+    await _fails_in_one_line(
+        "executor",
+        env,
+        tmp_path,
+        "TICKWORK_AMQP_URL: 'amqp://guest:***@127.0.0.1:port/' is not an amqp://",
     )
 
 
 async def test_schema_not_migrated(mariadb_server_url: str, amqp_url: str, tmp_path: Path) -> None:
     async with empty_database(mariadb_server_url, "bare") as url:
         env = connections_env(url, amqp_url)
-        done = await _run("executor", env, tmp_path)
-    _assert_one_line(done, "executor", "no tickwork schema", "`tickwork migrate`")
+        await _fails_in_one_line(
+            "executor", env, tmp_path, "no tickwork schema", "`tickwork migrate`"
+        )
 
 
 async def test_schema_behind_the_code(
@@ -147,8 +153,9 @@ async def test_schema_behind_the_code(
     async with empty_database(mariadb_server_url, "behind") as url:
         await asyncio.to_thread(command.upgrade, alembic_config(url), "0001")
         env = connections_env(url, amqp_url)
-        done = await _run("planner", env, tmp_path)
-    _assert_one_line(done, "planner", "revision 0001, older", "run `tickwork migrate`")
+        await _fails_in_one_line(
+            "planner", env, tmp_path, "revision 0001, older", "run `tickwork migrate`"
+        )
 
 
 async def test_schema_ahead_of_the_code(
@@ -163,10 +170,9 @@ async def test_schema_ahead_of_the_code(
             mariadb_server_url, f"UPDATE `{name}`.alembic_version SET version_num = 'f00dcafe'"
         )
         env = connections_env(url, amqp_url)
-        done = await _run("api", env, tmp_path)
+        await _fails_in_one_line("api", env, tmp_path, "revision f00dcafe", "does not know")
     finally:
         await execute_on_server(mariadb_server_url, f"DROP DATABASE IF EXISTS `{name}`")
-    _assert_one_line(done, "api", "revision f00dcafe", "does not know")
 
 
 def _json_lines(path: Path) -> list[dict[str, object]]:
@@ -235,11 +241,9 @@ async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
 
 
 async def test_dev_names_a_bad_setting_too(tmp_path: Path) -> None:
-    done = await _run(
-        "dev", {"TICKWORK_LOG_LEVEL": "INFO", "TICKWORK_RELAY_BATCH_SIZE": "0"}, tmp_path
-    )
-    _assert_one_line(
-        done, "dev", "TICKWORK_RELAY_BATCH_SIZE must be an integer at least 1, got '0'"
+    env = {"TICKWORK_LOG_LEVEL": "INFO", "TICKWORK_RELAY_BATCH_SIZE": "0"}
+    await _fails_in_one_line(
+        "dev", env, tmp_path, "TICKWORK_RELAY_BATCH_SIZE must be an integer at least 1, got '0'"
     )
     assert not (tmp_path / "tickwork.db").exists()
 

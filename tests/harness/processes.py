@@ -6,13 +6,14 @@ No process outlives its `Stack`: `stop_all` sends SIGTERM, then SIGKILL after a 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,16 +138,32 @@ class Stack:
                 proc.popen.wait(10)
 
     @contextlib.contextmanager
-    def running(self, *, tail_lines: int = 60) -> Iterator[Stack]:
-        """Every process stopped on the way out; on a failure, their logs printed first
-        (pytest shows a failed test's output)."""
+    def _logs_on_failure(self, tail_lines: int) -> Iterator[None]:
+        """On a failure, every process's log printed (pytest shows a failed test's output)."""
         try:
-            yield self
+            yield
         except BaseException:
             print(self.logs(tail_lines))
             raise
+
+    @contextlib.contextmanager
+    def running(self, *, tail_lines: int = 60) -> Iterator[Stack]:
+        """Every process stopped on the way out; on a failure, their logs printed first."""
+        try:
+            with self._logs_on_failure(tail_lines):
+                yield self
         finally:
             self.stop_all()
+
+    @contextlib.asynccontextmanager
+    async def running_async(self, *, tail_lines: int = 60) -> AsyncIterator[Stack]:
+        """`running` for a test on the event loop: the processes are stopped in a thread, so
+        the loop goes on serving (a proxy, a client) while they exit."""
+        try:
+            with self._logs_on_failure(tail_lines):
+                yield self
+        finally:
+            await asyncio.to_thread(self.stop_all)
 
     def logs(self, tail_lines: int = 60) -> str:
         parts = []

@@ -158,6 +158,16 @@ class Api:
             )
             return list((await session.scalars(query)).all())
 
+    async def assert_deleted_and_audited(
+        self, path: str, entity_type: str, entity_id: object
+    ) -> None:
+        """DELETE `path` answers 204 and the resource is gone; its audit trail reads
+        create, update, delete (what a CRUD test did to it)."""
+        assert (await self.call("DELETE", path)).status_code == 204
+        assert (await self.call("GET", path)).status_code == 404
+        actions = [row.action for row in await self.audit_rows(entity_type, entity_id)]
+        assert actions == ["create", "update", "delete"]
+
 
 @asynccontextmanager
 async def open_api(

@@ -26,10 +26,7 @@ async def test_job_type_crud(api: Api) -> None:
     listing = (await api.call("GET", f"{TYPES}?perPage=1")).json()
     assert listing["total"] == 2
     assert [t["name"] for t in listing["items"]] == ["etl"]
-    assert (await api.call("DELETE", path)).status_code == 204
-    assert (await api.call("GET", path)).status_code == 404
-    actions = [row.action for row in await api.audit_rows("job_type", job_type["id"])]
-    assert actions == ["create", "update", "delete"]
+    await api.assert_deleted_and_audited(path, "job_type", job_type["id"])
 
 
 async def test_job_type_names_are_unique(api: Api) -> None:

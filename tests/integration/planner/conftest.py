@@ -15,12 +15,14 @@ from tickwork_planner.faults import FaultHook
 from tickwork_planner.service import Planner
 from tickwork_shared.bus.abc import Bus, Delivery
 from tickwork_shared.bus.rabbitmq import RabbitBus
+from tickwork_shared.camel import format_utc
 from tickwork_shared.db.dialect import db_now
 from tickwork_shared.db.engine import SessionFactory
-from tickwork_shared.db.models import JobExecution
+from tickwork_shared.db.models import JobExecution, ScheduledJob
 from tickwork_shared.lifecycle import serve_until_stopped
 from tickwork_shared.settings import Settings
 
+from tests.factories import make_job
 from tests.harness.waiting import wait_until
 
 
@@ -105,6 +107,17 @@ async def executions(sessions: SessionFactory, **filters: Any) -> list[JobExecut
 async def database_now(sessions: SessionFactory) -> datetime:
     async with sessions() as session:
         return await db_now(session)
+
+
+async def add_interval_job(sessions: SessionFactory, now: datetime, seconds: int) -> ScheduledJob:
+    """A job every `seconds` from `now` (the database's), due at `now`: the planner's next
+    pass plans its first run."""
+    async with sessions() as session, session.begin():
+        return await make_job(
+            session,
+            schedule={"kind": "interval", "seconds": seconds, "startAt": format_utc(now)},
+            next_run_at=now,
+        )
 
 
 def gaps(times: Sequence[datetime], step_seconds: float) -> list[tuple[datetime, datetime]]:

@@ -10,13 +10,16 @@ from functools import partial
 
 import pytest
 from tickwork_planner.main import run
-from tickwork_shared.camel import format_utc
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.lifecycle import until_signalled
 
-from tests.factories import make_job
 from tests.harness.waiting import wait_until
-from tests.integration.planner.conftest import database_now, executions, fast_settings
+from tests.integration.planner.conftest import (
+    add_interval_job,
+    database_now,
+    executions,
+    fast_settings,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,12 +28,7 @@ async def test_runs_until_sigterm(
     maria_sessions: SessionFactory, mariadb_url: str, amqp_url: str
 ) -> None:
     now = await database_now(maria_sessions)
-    async with maria_sessions() as session, session.begin():
-        job = await make_job(
-            session,
-            schedule={"kind": "interval", "seconds": 3600, "startAt": format_utc(now)},
-            next_run_at=now,
-        )
+    job = await add_interval_job(maria_sessions, now, 3600)
     settings = fast_settings(amqp_url, database_url=mariadb_url)
     process = asyncio.create_task(until_signalled(partial(run, settings)))
 

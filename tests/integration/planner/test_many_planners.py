@@ -32,6 +32,7 @@ from tests.factories import make_job
 from tests.harness.waiting import wait_until
 from tests.integration.planner.conftest import (
     Inbox,
+    add_interval_job,
     database_now,
     executions,
     fast_settings,
@@ -212,12 +213,7 @@ async def test_broker_outage_delays_publishing_not_planning(
 ) -> None:
     """A bus whose every publish fails: rows are still planned; nothing is marked published."""
     now = await database_now(maria_sessions)
-    async with maria_sessions() as session, session.begin():
-        job = await make_job(
-            session,
-            schedule={"kind": "interval", "seconds": 1, "startAt": format_utc(now)},
-            next_run_at=now,
-        )
+    job = await add_interval_job(maria_sessions, now, 1)
     settings = fast_settings()
     async with running(settings, maria_sessions, _BrokenBus(), subscribed=False) as planner:
 

@@ -51,6 +51,12 @@ async def _run(
     )
 
 
+async def _echo_authorization(secret: str, folder: Path, pool: ThreadPoolExecutor) -> Outcome:
+    """`echo` run with an Authorization header that refers to `secret`, a file in `folder`."""
+    store = SecretStore(str(folder), {})
+    return await _run(echo, {"headers": {"Authorization": {"$secret": secret}}}, pool, store)
+
+
 def test_a_file_wins_over_the_environment_and_loses_one_newline(tmp_path: Path) -> None:
     (tmp_path / "hook-token").write_text("from-file\n\n")
     store = SecretStore(str(tmp_path), {"TICKWORK_SECRET_HOOK_TOKEN": "from-env"})
@@ -73,12 +79,7 @@ async def test_a_secret_is_resolved_and_never_recorded(
     tmp_path: Path, pool: ThreadPoolExecutor
 ) -> None:
     (tmp_path / "hook-token").write_text("Bearer s3cr3t-value\n")
-    outcome = await _run(
-        echo,
-        {"headers": {"Authorization": {"$secret": "hook-token"}}},
-        pool,
-        SecretStore(str(tmp_path), {}),
-    )
+    outcome = await _echo_authorization("hook-token", tmp_path, pool)
     assert outcome.status is ExecutionStatus.SUCCEEDED
     # The task saw the value (its length), the recorded result does not show it.
     assert outcome.result == {"sent": {"Authorization": "***"}, "length": 19}
@@ -106,12 +107,7 @@ async def test_a_secret_echoed_in_an_error_is_masked(
 async def test_a_missing_secret_fails_the_run_with_secret_missing(
     tmp_path: Path, pool: ThreadPoolExecutor
 ) -> None:
-    outcome = await _run(
-        echo,
-        {"headers": {"Authorization": {"$secret": "absent-one"}}},
-        pool,
-        SecretStore(str(tmp_path), {}),
-    )
+    outcome = await _echo_authorization("absent-one", tmp_path, pool)
     assert outcome.status is ExecutionStatus.FAILED
     assert outcome.error is not None
     assert outcome.error.startswith("SecretMissing: secret 'absent-one' not found")
