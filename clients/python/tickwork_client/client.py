@@ -45,6 +45,17 @@ def _settings(base_url: str | None, api_key: str | None, timeout: float) -> dict
     return {"base_url": base_url or calls.default_url(), "headers": headers, "timeout": timeout}
 
 
+def _unreachable(base_url: str, error: httpx.TransportError) -> ConnectionFailed:
+    """The api did not answer (refused, timed out, no such host): say where it was asked."""
+    return ConnectionFailed(f"cannot reach the api at {base_url}: {error}")
+
+
+def _last_page(page: int, found: Page[Job]) -> bool:
+    """`iter_jobs` asks no further once its pages of MAX_PER_PAGE cover the total, or one
+    comes back empty (jobs deleted while it reads)."""
+    return page * MAX_PER_PAGE >= found.total or not found.items
+
+
 class Client:
     """A blocking client. `base_url` defaults to `TICKWORK_API_URL` (or
     http://127.0.0.1:8000), `api_key` to `TICKWORK_API_KEY` (or `./tickwork-dev-admin.key`)."""
@@ -81,7 +92,7 @@ class Client:
         try:
             response = self._http.send(call.request(self._http))
         except httpx.TransportError as error:
-            raise ConnectionFailed(f"cannot reach the api at {self.base_url}: {error}") from error
+            raise _unreachable(self.base_url, error) from error
         return call.answer(response)
 
     # -- jobs ------------------------------------------------------------------------------
@@ -107,7 +118,7 @@ class Client:
         while True:
             found = self.list_jobs(labels=labels, search=search, page=page, per_page=MAX_PER_PAGE)
             yield from found.items
-            if page * MAX_PER_PAGE >= found.total or not found.items:
+            if _last_page(page, found):
                 return
             page += 1
 
@@ -213,7 +224,7 @@ class AsyncClient:
         try:
             response = await self._http.send(call.request(self._http))
         except httpx.TransportError as error:
-            raise ConnectionFailed(f"cannot reach the api at {self.base_url}: {error}") from error
+            raise _unreachable(self.base_url, error) from error
         return call.answer(response)
 
     async def list_jobs(
@@ -241,7 +252,7 @@ class AsyncClient:
             )
             for job in found.items:
                 yield job
-            if page * MAX_PER_PAGE >= found.total or not found.items:
+            if _last_page(page, found):
                 return
             page += 1
 
