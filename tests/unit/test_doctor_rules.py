@@ -7,17 +7,14 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from tickwork.doctor import (
-    Finding,
-    Status,
+from tickwork.doctor.findings import Finding, Status, render_json, render_table
+from tickwork.doctor.judgements import (
     judge_clock,
     judge_executors,
     judge_outbox,
     judge_session,
     judge_stale,
     judge_version,
-    render_json,
-    render_table,
 )
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)

@@ -35,7 +35,6 @@ from tickwork.doctor.findings import (
     render_json,
     render_table,
 )
-from tickwork.doctor.judgements import *  # noqa: F403 - its rules, as `tickwork.doctor.judge_*`
 from tickwork.doctor.rabbitmq import check_rabbitmq
 
 __all__ = [
