@@ -30,10 +30,11 @@ EXECUTOR_COUNTS = tuple(
     int(count) for count in os.environ.get("TICKWORK_BENCH_EXECUTORS", "1,2,4").split(",")
 )
 CONCURRENCY = os.environ.get("TICKWORK_BENCH_EXECUTOR_CONCURRENCY", "32")
-"""Slots per executor (TICKWORK_EXECUTOR_CONCURRENCY; the default is 8). No-op runs are
-short: more slots mean bigger claim and record batches (prefetch is half the slots)."""
+"""Slots per executor of the 1, 2 and 4 executor drains (TICKWORK_EXECUTOR_CONCURRENCY,
+whose default is 128): fewer than the default, to show how smaller batches do. No-op runs
+are short: more slots mean bigger claim and record batches (prefetch is half the slots)."""
 WIDE_CONCURRENCY = os.environ.get("TICKWORK_BENCH_WIDE_CONCURRENCY", "128")
-"""Slots per executor of one more 2-executor drain: how far bigger batches go."""
+"""Slots per executor of one more 2-executor drain: the default's (128) figure."""
 
 
 def _label(executors: int) -> str:
