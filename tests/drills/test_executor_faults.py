@@ -18,7 +18,7 @@ from sqlalchemy import Row
 from tickwork_shared.db.models import JobExecution
 
 from tests.drills.audit import Rules
-from tests.drills.launch import open_drill, setting
+from tests.drills.launch import Topology, open_drill, setting
 from tests.drills.plugin import at_scales
 from tests.drills.stack import Drill
 from tests.harness.processes import Proc
@@ -216,7 +216,12 @@ async def test_executor_sigstop_zombie(request: pytest.FixtureRequest, scale: Sc
     """Drill 3: SIGSTOP of an executor past its lease, then SIGCONT: its runs were failed
     by the reaper and retried elsewhere; the zombie, woken up, writes nothing to them
     (every write after the claim is fenced by the lease token) and goes on working."""
-    async with open_drill(request, "executor_sigstop") as drill:
+    # Few slots: a frozen executor's open connection keeps the deliveries it prefetched
+    # (half its slots) until the broker gives up on its heartbeats, and retries can be
+    # among them; with the default 128 slots (prefetch 64) they wait out that timeout.
+    # What this drill checks is the fencing, not how fast a zombie's deliveries go back.
+    few_slots = Topology(settings={"TICKWORK_EXECUTOR_CONCURRENCY": "8"})
+    async with open_drill(request, "executor_sigstop", few_slots) as drill:
         await drill.create_load(scale.jobs, task_seconds=TASK_SECONDS)
         await drill.wait_runs(scale.jobs, since=await drill.now())
         freezes = []
