@@ -5,37 +5,35 @@ the topology, so a reconnect declares it again) and one without, for at-most-onc
 messages (`publish_many(confirm=False)`: events); one channel per subscription, so a
 prefetch is per consumer and never global QoS (quorum queues do not support it).
 aio-pika's robust objects restore channels, queues, bindings and consumers after a
-reconnect. What they do not do, this module does: bound publishes in time (a publish
-waits for the connection while the broker is away), swallow acks for deliveries of a
-channel that is gone (the broker redelivers them), send the acks of one turn of the
-event loop together (`acks.ChannelAcks`), count reconnects, and move to the next broker
-of a cluster on each connection attempt (`_RoundRobinConnection`: aio-pika connects to
-one URL).
+reconnect. What they do not do, this module and its neighbours do: bound publishes in
+time (a publish waits for the connection while the broker is away), write a confirmed
+batch in one go (`pipeline`), swallow acks for deliveries of a channel that is gone (the
+broker redelivers them) and send the acks of one turn of the event loop together
+(`rabbit_subscription`), count reconnects, and move to the next broker of a cluster on
+each connection attempt (`rabbit_connection`: aio-pika connects to one URL).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import cast
 
 import aio_pika
 import aiormq
 from aio_pika import exceptions as amqp
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractQueue
 from aio_pika.abc import AbstractRobustChannel as Channel
 from aio_pika.abc import AbstractRobustConnection as Connection
-from aio_pika.robust_connection import RobustConnection
 from aiormq import spec
-from yarl import URL
 
 from tickwork_shared.bus import abc
-from tickwork_shared.bus.acks import ChannelAcks
 from tickwork_shared.bus.pipeline import publish_pipelined
+from tickwork_shared.bus.rabbit_connection import RoundRobinConnection
+from tickwork_shared.bus.rabbit_failures import LOST, close_quietly, translated
+from tickwork_shared.bus.rabbit_subscription import RabbitSubscription
 from tickwork_shared.bus.topology import (
     LISTENER_PREFETCH,
     QueueSpec,
@@ -50,151 +48,6 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
 _RESTORE_PAUSE = 0.05
-_LOST = (TimeoutError, amqp.AMQPError, ConnectionError, OSError, amqp.ChannelInvalidStateError)
-"""What a lost or missing connection raises (ChannelInvalidStateError is a RuntimeError)."""
-
-
-@contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """aio-pika's failures as the contract's: `LookupError` for a missing exchange or
-    queue (or a run returned unroutable), `BusUnavailable` for the rest (a timeout, a
-    lost connection, a nack)."""
-    try:
-        yield
-    except (amqp.PublishError, amqp.ChannelNotFoundEntity) as exc:
-        raise LookupError(f"{what}: {exc!r}") from exc
-    except _LOST as exc:
-        raise BusUnavailable(f"{what}: {exc!r}") from exc
-
-
-class _RabbitDelivery(abc.Delivery):
-    def __init__(self, message: AbstractIncomingMessage, acks: ChannelAcks) -> None:
-        super().__init__()
-        self._message = message
-        self._acks = acks
-        self.body = message.body
-        self.headers = message.headers
-        self.routing_key = message.routing_key or ""
-        self.redelivered = bool(message.redelivered)
-        self.message_id = message.message_id
-
-    async def _settle(self, *, accept: bool) -> None:
-        tag = self._message.delivery_tag
-        try:
-            if tag is None:
-                return
-            if accept:
-                await self._acks.ack(tag)
-            else:
-                await self._message.reject(requeue=False)
-                self._acks.settled_alone(tag)
-        except _LOST as exc:
-            # The delivery tag belonged to a channel that is gone (reconnect or close):
-            # the broker has put the message back and will deliver it again.
-            log.warning(
-                "could not settle a delivery (%r); the broker will redeliver it",
-                exc,
-                extra={"action": "bus_settle_lost", "routing_key": self.routing_key},
-            )
-
-
-class _RabbitSubscription(abc.Subscription):
-    def __init__(
-        self,
-        bus: RabbitBus,
-        channel: Channel,
-        queue: AbstractQueue,
-        handler: abc.Handler,
-        *,
-        ack_on_return: bool,
-    ) -> None:
-        self._bus, self._channel, self._queue, self._handler = bus, channel, queue, handler
-        self._timeout = bus._publish_timeout
-        self._ack_on_return = ack_on_return
-        self._lock = asyncio.Lock()
-        self._tag: str | None = None
-        self._closed = False
-        self._tasks: set[asyncio.Task[Any]] = set()
-        # Per underlying channel: a reconnect brings a new one, whose tags start again.
-        self._acks: dict[aiormq.abc.AbstractChannel, ChannelAcks] = {}
-
-    def _acks_of(self, channel: aiormq.abc.AbstractChannel) -> ChannelAcks:
-        acks = self._acks.get(channel)
-        if acks is None:
-            # A channel that closed took its deliveries with it (the broker has them back).
-            self._acks = {known: kept for known, kept in self._acks.items() if not known.is_closed}
-
-            async def send(tag: int, multiple: bool) -> None:
-                await channel.basic_ack(delivery_tag=tag, multiple=multiple)
-
-            acks = self._acks[channel] = ChannelAcks(send)
-        return acks
-
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        # aio-pika runs each delivery in a task of its own (in delivery order); keep them
-        # for `close`. The delivery is counted unsettled before anything else happens, so
-        # a `multiple` ack of a later one never covers it.
-        try:
-            acks = self._acks_of(message.channel)
-        except _LOST:
-            return  # its channel is gone: the broker redelivers the message
-        if message.delivery_tag is not None:
-            acks.received(message.delivery_tag)
-        if self._closed:
-            return  # its channel is closing: the broker requeues the message
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            delivery = _RabbitDelivery(message, acks)
-            await abc.run_handler(self._handler, delivery, ack_on_return=self._ack_on_return)
-        finally:
-            self._tasks.discard(task)
-
-    async def pause(self) -> None:
-        async with self._lock:
-            if self._tag is None:
-                return
-            tag, self._tag = self._tag, None
-            try:
-                async with asyncio.timeout(self._timeout):
-                    await self._queue.cancel(tag)
-            except Exception as exc:
-                # The robust queue forgot the consumer before sending the cancel, so a
-                # reconnect does not restore it: paused either way, whatever the failure
-                # (a channel that closes under the cancel fails it with a bare
-                # `Exception()`). Raising would tell the caller it is still consuming,
-                # and it would never resume: a drill saw an executor stop for good.
-                log.warning("consumer cancel failed: %r", exc, extra={"action": "bus_pause"})
-
-    async def resume(self) -> None:
-        async with self._lock:
-            if self._tag is not None or self._closed:
-                return
-            with _translated(f"consume {self._queue.name!r}"):
-                async with asyncio.timeout(self._timeout):
-                    self._tag = await self._queue.consume(self._on_message)
-
-    async def close(self) -> None:
-        async with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._tag = None
-        # Closing the channel stops deliveries and requeues the unacked ones.
-        await _close_quietly(self._channel, self._timeout)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._bus._subscriptions.discard(self)
-
-
-async def _close_quietly(channel: Channel, within: float) -> None:
-    try:
-        async with asyncio.timeout(within):
-            await channel.close()
-    except _LOST as exc:
-        log.debug("closing a channel failed: %r", exc)
 
 
 def _properties(m: abc.OutgoingMessage) -> spec.Basic.Properties:
@@ -204,45 +57,6 @@ def _properties(m: abc.OutgoingMessage) -> spec.Basic.Properties:
         headers=dict(m.headers or {}),
         message_id=m.message_id,
     )
-
-
-_connect_transport = vars(RobustConnection)["_RobustConnection__connect_transport"]
-"""aio-pika's one connection attempt (initial and every reconnect), which connects to
-`self.url`. Looked up at import, so an aio-pika that renames it fails at once (and
-`test_rabbit_bus` says so) rather than silently sticking to one node."""
-
-
-class _RoundRobinConnection(RobustConnection):
-    """A robust connection that tries the next of `urls` on each connection attempt, and
-    waits between failed attempts as `reconnect` says.
-
-    The broker a connection dies with is the one least likely to answer next: each
-    attempt after a loss (and each failed attempt) moves on round-robin, so a client of a
-    three-node cluster is back on a live node after at most two attempts. Query
-    parameters (heartbeat…) are read from the first URL.
-    """
-
-    def __init__(
-        self, urls: Sequence[str], first: int = 0, *, reconnect: Backoff, **kwargs: Any
-    ) -> None:
-        self.urls = [URL(url) for url in urls]
-        self._next = first % len(self.urls)
-        self._reconnect = reconnect
-        self._failures = 0
-        super().__init__(
-            self.urls[self._next], reconnect_interval=reconnect.delay(1, 0.0), **kwargs
-        )
-
-    async def _RobustConnection__connect_transport(self) -> None:
-        # Overrides aio-pika's private attempt (name-mangled): see `_connect_transport`.
-        self.url = self.urls[self._next]
-        self._next = (self._next + 1) % len(self.urls)
-        # aio-pika sleeps `reconnect_interval` after a failed attempt: the back-off's
-        # delay for this one, should it fail (a fixed interval in aio-pika itself).
-        self._failures += 1
-        self.reconnect_interval = self._reconnect.delay(self._failures, random.random())
-        await _connect_transport(self)
-        self._failures = 0
 
 
 class RabbitBus(abc.Bus):
@@ -276,7 +90,7 @@ class RabbitBus(abc.Bus):
         self._connection: Connection | None = None
         self._channel: Channel | None = None
         self._unconfirmed: Channel | None = None
-        self._subscriptions: set[_RabbitSubscription] = set()
+        self._subscriptions: set[RabbitSubscription] = set()
         self._closed = False
 
     async def start(self) -> None:
@@ -286,7 +100,7 @@ class RabbitBus(abc.Bus):
             return
         connection = await self._connect()
         try:
-            with _translated("declare the topology"):
+            with translated("declare the topology"):
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
                 if self._declare:
                     await declare_topology(channel)
@@ -298,18 +112,18 @@ class RabbitBus(abc.Bus):
         self._connection, self._channel, self._unconfirmed = connection, channel, unconfirmed
         log.info("bus connected", extra={"action": "bus_connected"})
 
-    async def _connect(self) -> _RoundRobinConnection:
+    async def _connect(self) -> RoundRobinConnection:
         """A robust connection to the first broker of the list that answers."""
         failures = []
         for first in range(len(self._urls)):
-            connection = _RoundRobinConnection(
+            connection = RoundRobinConnection(
                 self._urls,
                 first,
                 client_properties={"connection_name": self._connection_name},
                 reconnect=self._reconnect,
             )
             try:
-                with _translated(f"connect to RabbitMQ at {redacted(self._urls[first])}"):
+                with translated(f"connect to RabbitMQ at {redacted(self._urls[first])}"):
                     await connection.connect(timeout=CONNECT_TIMEOUT)
             except BusUnavailable as error:
                 failures.append(str(error))
@@ -357,7 +171,7 @@ class RabbitBus(abc.Bus):
         # On the publishing channel, which is robust: a reconnect declares it again, as
         # it does the topology declared at start.
         _, channel = self._require()
-        with _translated(f"declare queue {spec.name!r}"):
+        with translated(f"declare queue {spec.name!r}"):
             async with asyncio.timeout(self._publish_timeout):
                 await declare_queue(channel, spec)
 
@@ -367,7 +181,7 @@ class RabbitBus(abc.Bus):
         # timeout), which is most of what publishing an event costs the executor.
         sent = [False] * len(messages)
         try:
-            with _translated("publish without confirms"):
+            with translated("publish without confirms"):
                 async with asyncio.timeout(self._publish_timeout):
                     self._require()
                     assert self._unconfirmed is not None
@@ -404,7 +218,7 @@ class RabbitBus(abc.Bus):
         # it, goes message by message (`_publish` waits out a reconnect).
         try:
             _, channel = self._require()
-            with _translated("publish a batch"):
+            with translated("publish a batch"):
                 async with asyncio.timeout(self._publish_timeout):
                     await channel.ready()
                     underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
@@ -429,7 +243,7 @@ class RabbitBus(abc.Bus):
                 self._publish_timeout,
                 extra={"action": "bus_publish_failed"},
             )
-        lost = [index for index, o in enumerate(outcomes) if isinstance(o, _LOST)]
+        lost = [index for index, o in enumerate(outcomes) if isinstance(o, LOST)]
         if lost:
             # The channel closed under the batch (a reconnect): those go again one by
             # one, as `publish` would.
@@ -453,7 +267,7 @@ class RabbitBus(abc.Bus):
         # object is built for each (a relay publishes thousands a second).
         _, channel = self._require()
         what = f"publish to {m.exchange!r} with key {m.routing_key!r}"
-        with _translated(f"{what} (timeout {self._publish_timeout}s)"):
+        with translated(f"{what} (timeout {self._publish_timeout}s)"):
             async with asyncio.timeout(self._publish_timeout):
                 while True:
                     await channel.ready()  # waits out a reconnect, within the timeout
@@ -510,20 +324,25 @@ class RabbitBus(abc.Bus):
         ack_on_return: bool,
     ) -> abc.Subscription:
         connection, _ = self._require()
-        with _translated("open a consumer channel"):
+        with translated("open a consumer channel"):
             async with asyncio.timeout(self._publish_timeout):
                 channel = await connection.channel(publisher_confirms=False)
         try:
-            with _translated("declare a consumer's queue"):
+            with translated("declare a consumer's queue"):
                 async with asyncio.timeout(self._publish_timeout):
                     await channel.set_qos(prefetch_count=prefetch)  # per channel, never global
                     queue = await declare(channel)
-            subscription = _RabbitSubscription(
-                self, channel, queue, handler, ack_on_return=ack_on_return
+            subscription = RabbitSubscription(
+                channel,
+                queue,
+                handler,
+                timeout=self._publish_timeout,
+                ack_on_return=ack_on_return,
+                on_closed=self._subscriptions.discard,
             )
             await subscription.resume()
         except BaseException:
-            await _close_quietly(channel, self._publish_timeout)
+            await close_quietly(channel, self._publish_timeout)
             raise
         self._subscriptions.add(subscription)
         return subscription
