@@ -115,6 +115,14 @@ def jobs(console: Console) -> dict[str, Any]:
         return bool(page["items"])
 
     wait_until_sync(failed, timeout=30, what="the failing job's run to fail")
+    pinging = created["webhook-ping"]["id"]
+
+    def stale() -> bool:
+        # One second after its creation without a run; the failing run can be quicker.
+        page = console.rest("GET", "/jobs", params={"stale": "true"})
+        return pinging in {job["id"] for job in page["items"]}
+
+    wait_until_sync(stale, timeout=30, what="the job without a run to turn stale")
     return created
 
 
