@@ -1,10 +1,4 @@
-"""Initial schema: jobs, job types, task functions, executions, locks, API keys, audit log.
-
-Revision ID: 0001
-Revises:
-"""
-
-from collections.abc import Sequence
+"""Initial schema: jobs, job types, task functions, executions, locks, API keys, audit log."""
 
 import sqlalchemy as sa
 import tickwork_shared.db.types
@@ -12,8 +6,6 @@ from alembic import op
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -3,20 +3,13 @@
 The ascending index forced MariaDB to filesort every active job for each page of
 `GET /jobs` (31 ms for page 1 at 100,000 jobs); walking a `priority DESC` index reads just
 the page (0.4 ms). MariaDB honours descending index columns from 10.8, SQLite always has.
-
-Revision ID: 0002
-Revises: 0001
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002"
 down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 INDEX = "ix_scheduled_jobs_listing"
 TABLE = "scheduled_jobs"

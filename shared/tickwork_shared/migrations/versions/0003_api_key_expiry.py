@@ -2,12 +2,7 @@
 
 A key past its expiry is refused (401) like a revoked one; `POST /api-keys` and
 `tickwork api-key create --expires-at` set it.
-
-Revision ID: 0003
-Revises: 0002
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 import tickwork_shared.db.types
@@ -15,8 +10,6 @@ from alembic import op
 
 revision: str = "0003"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

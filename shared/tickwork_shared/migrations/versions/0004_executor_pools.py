@@ -4,12 +4,7 @@ Existing jobs and runs go to the `default` pool, whose queue keeps the name it h
 (`tickwork.runs`), so runs queued before the upgrade still run. Every function
 registered so far was offered by executors that consumed that one queue: they are
 recorded as offered by `default`, so existing jobs stay valid.
-
-Revision ID: 0004
-Revises: 0003
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -17,8 +12,6 @@ from tickwork_shared.db.types import UTCDateTime
 
 revision: str = "0004"
 down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,20 +1,13 @@
 """Job labels: a JSON column on the job (what the api returns) and `job_labels`, one
 indexed row per pair, which `GET /jobs?label=k=v` looks up instead of scanning every job's
 JSON (100,000 jobs). Backfill needs no schema: its runs are rows with trigger `backfill`.
-
-Revision ID: 0005
-Revises: 0004
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
 down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,10 +1,4 @@
-"""Event outbox (at-least-once events), notification channels, notify rules, notifications.
-
-Revision ID: 0006
-Revises: 0005
-"""
-
-from collections.abc import Sequence
+"""Event outbox (at-least-once events), notification channels, notify rules, notifications."""
 
 import sqlalchemy as sa
 import tickwork_shared.db.types
@@ -13,8 +7,6 @@ from sqlalchemy.dialects import mysql
 
 revision: str = "0006"
 down_revision: str | None = "0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 UTC = tickwork_shared.db.types.UTCDateTime
