@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
-from tickwork_shared.bus import RUNS_QUEUE
+from tickwork_shared.bus.topology import RUNS_QUEUE
 from tickwork_shared.db.models import JobExecution
 
 from tests.drills.audit import Rules

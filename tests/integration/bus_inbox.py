@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tickwork_shared.bus import RUNS_QUEUE, Delivery, OutgoingMessage
+from tickwork_shared.bus import Delivery, OutgoingMessage
+from tickwork_shared.bus.topology import RUNS_QUEUE
 
 from tests.harness.waiting import wait_until
 

@@ -11,19 +11,17 @@ import asyncio
 import uuid
 
 import pytest
-from tickwork_shared.bus import (
+from tickwork_shared.bus import Bus, Delivery, OutgoingMessage
+from tickwork_shared.bus.topology import (
     COMMANDS_DEAD_QUEUE,
     COMMANDS_EXCHANGE,
     EVENTS_EXCHANGE,
+    LISTENER_PREFETCH,
     RUNS_DEAD_QUEUE,
     RUNS_QUEUE,
     TRIGGER_QUEUE,
     TRIGGER_ROUTING_KEY,
-    Bus,
-    Delivery,
-    OutgoingMessage,
 )
-from tickwork_shared.bus.topology import LISTENER_PREFETCH
 from tickwork_shared.errors import BusUnavailable
 from tickwork_shared.pools import run_queue_of
 

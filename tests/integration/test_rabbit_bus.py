@@ -9,8 +9,8 @@ import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from tickwork_shared.bus import EVENTS_EXCHANGE, RUNS_QUEUE
 from tickwork_shared.bus.rabbitmq import RabbitBus
+from tickwork_shared.bus.topology import EVENTS_EXCHANGE, RUNS_QUEUE
 from tickwork_shared.errors import BusUnavailable
 from tickwork_shared.resilience import Backoff
 
