@@ -108,6 +108,19 @@ async def run_handler(handler: Handler, delivery: Delivery, *, ack_on_return: bo
         await delivery.ack()
 
 
+def log_publish_failures(failures: Sequence[BaseException], total: int) -> None:
+    """Log the errors (if any) of a `publish_many` of `total` messages, which it returns
+    as False instead of raising them."""
+    if failures:
+        log.warning(
+            "%d of %d messages not confirmed; first error: %r",
+            len(failures),
+            total,
+            failures[0],
+            extra={"action": "bus_publish_failed"},
+        )
+
+
 class Subscription(ABC):
     """A consumer started by `Bus.consume` or `Bus.subscribe`. Every method is idempotent."""
 
@@ -218,14 +231,7 @@ class Bus(Component):
         for failure in failures:
             if not isinstance(failure, BusUnavailable | LookupError):
                 raise failure
-        if failures:
-            log.warning(
-                "%d of %d messages not confirmed; first error: %s",
-                len(failures),
-                len(messages),
-                failures[0],
-                extra={"action": "bus_publish_failed"},
-            )
+        log_publish_failures(failures, len(messages))
         return [outcome is None for outcome in outcomes]
 
     @abstractmethod

@@ -251,14 +251,7 @@ class RabbitBus(abc.Bus):
             for index, confirmed in zip(lost, again, strict=True):
                 outcomes[index] = confirmed
         failures = [o for o in outcomes if isinstance(o, BaseException)]
-        if failures:
-            log.warning(
-                "%d of %d messages not confirmed; first error: %r",
-                len(failures),
-                len(messages),
-                failures[0],
-                extra={"action": "bus_publish_failed"},
-            )
+        abc.log_publish_failures(failures, len(messages))
         return [o is True for o in outcomes]
 
     async def _publish(self, m: abc.OutgoingMessage) -> None:
