@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from enum import StrEnum
+from enum import Enum, auto
 from typing import Any
 
 import pydantic_core
@@ -35,21 +35,25 @@ class Outcome:
         return self.status not in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT)
 
 
-class StopReason(StrEnum):
+# The two enums below are decisions inside one executor, never stored or shown: their
+# members are compared by identity, so their values mean nothing (`auto()`).
+
+
+class StopReason(Enum):
     """Why the executor interrupted a running task."""
 
-    CANCEL_REQUESTED = "cancel requested"
+    CANCEL_REQUESTED = auto()
     """`cancel_requested_at` was set (through the api): record `cancelled`."""
-    LEASE_LOST = "lease lost"
+    LEASE_LOST = auto()
     """Another process owns the run now (or may): write nothing at all."""
-    SHUTDOWN = "shutdown"
+    SHUTDOWN = auto()
     """The executor is stopping: give the lease up so the reaper retries the run."""
 
 
-class Finish(StrEnum):
-    RECORD = "record"
-    GIVE_UP = "give up"
-    NOTHING = "nothing"
+class Finish(Enum):
+    RECORD = auto()
+    GIVE_UP = auto()
+    NOTHING = auto()
 
 
 def decide_finish(
