@@ -87,17 +87,22 @@ def _instantiate(**values: object) -> JobExecution:
     return row
 
 
-def skipped_run(
-    job: ScheduledJob, *, fire_time: datetime, reason: str, now: datetime
-) -> JobExecution:
-    """A terminal `skipped` row for a fire time that will not run (never published)."""
-    row = new_run(
+def scheduled_run(job: ScheduledJob, fire_time: datetime, *, now: datetime) -> JobExecution:
+    """`new_run` for a fire time of the job's schedule, keyed by that fire time."""
+    return new_run(
         job,
         fire_key=schedule_fire_key(fire_time),
         scheduled_at=fire_time,
         trigger=Trigger.SCHEDULE,
         now=now,
     )
+
+
+def skipped_run(
+    job: ScheduledJob, *, fire_time: datetime, reason: str, now: datetime
+) -> JobExecution:
+    """A terminal `skipped` row for a fire time that will not run (never published)."""
+    row = scheduled_run(job, fire_time, now=now)
     row.status = ExecutionStatus.SKIPPED.value
     row.reason = reason
     row.next_publish_at = None

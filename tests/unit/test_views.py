@@ -10,7 +10,7 @@ import orjson
 import pytest
 from tickwork_shared.db.models import JobExecution, ScheduledJob
 from tickwork_shared.enums import Trigger
-from tickwork_shared.runs import manual_fire_key, new_run, schedule_fire_key
+from tickwork_shared.runs import manual_fire_key, new_run, scheduled_run
 from tickwork_shared.views import ExecutionPublic, execution_fields
 
 NOW = datetime(2026, 3, 29, 0, 59, 59, 123456, tzinfo=UTC)
@@ -28,9 +28,7 @@ def _job() -> ScheduledJob:
 
 
 def _queued() -> JobExecution:
-    return new_run(
-        _job(), fire_key=schedule_fire_key(NOW), scheduled_at=NOW, trigger=Trigger.SCHEDULE, now=NOW
-    )
+    return scheduled_run(_job(), NOW, now=NOW)
 
 
 def _finished(**fields: Any) -> JobExecution:

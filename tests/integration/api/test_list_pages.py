@@ -17,8 +17,8 @@ from tickwork_api.schemas.jobs import JobPublic
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import ScheduledJob
-from tickwork_shared.enums import ExecutionStatus, Role, Trigger
-from tickwork_shared.runs import new_run, schedule_fire_key
+from tickwork_shared.enums import ExecutionStatus, Role
+from tickwork_shared.runs import scheduled_run
 from tickwork_shared.settings import Settings
 from tickwork_shared.views import ExecutionPublic
 
@@ -104,13 +104,7 @@ async def _add_runs(api: Api, job_id: int, count: int, first: datetime) -> None:
         assert job is not None
         for n in range(count):
             when = first + timedelta(hours=n)
-            row = new_run(
-                job,
-                fire_key=schedule_fire_key(when),
-                scheduled_at=when,
-                trigger=Trigger.SCHEDULE,
-                now=when,
-            )
+            row = scheduled_run(job, when, now=when)
             row.status, row.next_publish_at = ExecutionStatus.SUCCEEDED.value, None
             session.add(row)
 
