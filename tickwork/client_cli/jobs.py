@@ -118,18 +118,22 @@ def _wait_for_backfill(
 ) -> None:
     """Poll until no backfill run of the window is queued or running (progress on a
     terminal's stderr)."""
-    window = {"job_id": job.id, "trigger": "backfill", "since": first}
-    window["until"] = last + timedelta(microseconds=1)
+
+    def runs(status: str) -> int:
+        """How many runs from `first` to `last` are in `status` (`until` is exclusive)."""
+        until = last + timedelta(microseconds=1)
+        found = client.list_executions(
+            job_id=job.id, trigger="backfill", since=first, until=until, status=status, per_page=1
+        )
+        return found.total
+
     progress = output.Progress("backfill: runs ended", count)
     while True:
-        waiting = sum(
-            client.list_executions(**window, status=status, per_page=1).total
-            for status in ("queued", "running")
-        )
+        waiting = runs("queued") + runs("running")
         progress.step(count - min(waiting, count))
         if waiting == 0:
             break
         time.sleep(1.0)
     progress.close()
-    failed = client.list_executions(**window, status="failed", per_page=1).total
+    failed = runs("failed")
     print(f"backfill of {job.name} done" + (f": {failed} failed" if failed else ""))

@@ -4,35 +4,31 @@
         job = api.put_job("nightly", {"taskFunction": "tickwork.noop", ...}).job
         api.trigger_job(job.id, args={"day": "2026-03-01"})
 
+An operation's parameters are written once, in `calls`: a method here is that call, sent
+(`_sent`, `_awaited`), and type checkers see the call's own parameters on it.
+
 Errors raise `tickwork_client.errors` exceptions (`NotFound`, `Invalid`, ...), all under
 `TickworkClientError`, with the api's message.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from datetime import datetime
-from types import TracebackType
-from typing import Any, Self, TypeVar
+import inspect
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar
 
 import httpx
 
 from tickwork_client import calls
 from tickwork_client.calls import Call
 from tickwork_client.errors import ConnectionFailed
-from tickwork_client.models import (
-    BackfillAccepted,
-    Execution,
-    Job,
-    JobSpec,
-    NextRun,
-    Page,
-    PutResult,
-    TaskFunction,
-    TriggerAccepted,
-)
+from tickwork_client.models import Job, Page
 
+P = ParamSpec("P")
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+Http = TypeVar("Http", httpx.Client, httpx.AsyncClient)
+Transport = TypeVar("Transport", httpx.BaseTransport, httpx.AsyncBaseTransport)
 Labels = Mapping[str, str] | Iterable[str] | None
 MAX_PER_PAGE = 100
 
@@ -56,9 +52,47 @@ def _last_page(page: int, found: Page[Job]) -> bool:
     return page * MAX_PER_PAGE >= found.total or not found.items
 
 
-class Client:
-    """A blocking client. `base_url` defaults to `TICKWORK_API_URL` (or
-    http://127.0.0.1:8000), `api_key` to `TICKWORK_API_KEY` (or `./tickwork-dev-admin.key`)."""
+def _sent(operation: Callable[P, Call[T]]) -> Callable[Concatenate[Client, P], T]:
+    """A `Client` method: `operation`'s call, sent, and its answer returned."""
+
+    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.send(operation(*args, **kwargs))
+
+    return _shown_as(operation, method, "Client")
+
+
+def _awaited(
+    operation: Callable[P, Call[T]],
+) -> Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]]:
+    """An `AsyncClient` method: `operation`'s call, sent, and its answer returned."""
+
+    async def method(self: AsyncClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self.send(operation(*args, **kwargs))
+
+    return _shown_as(operation, method, "AsyncClient")
+
+
+def _shown_as(operation: Callable[..., Any], method: F, owner: str) -> F:
+    # What `help()` and editors show at run time: the operation's name, docstring and
+    # parameters (after `self`), not `(*args, **kwargs)`.
+    signature = inspect.signature(operation)
+    this = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+    method.__name__ = operation.__name__
+    method.__qualname__ = f"{owner}.{operation.__name__}"
+    method.__doc__ = operation.__doc__
+    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[this, *signature.parameters.values()],
+        return_annotation=inspect.Signature.empty,
+    )
+    return method
+
+
+class _Connection(Generic[Http, Transport]):
+    """What both clients are: one httpx client (blocking or asyncio) holding the api's
+    address, key and timeout."""
+
+    _http_class: Callable[..., Http]
+    """`httpx.Client` or `httpx.AsyncClient`, set by each client."""
 
     def __init__(
         self,
@@ -66,23 +100,26 @@ class Client:
         api_key: str | None = None,
         *,
         timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport | None = None,
     ) -> None:
-        self._http = httpx.Client(**_settings(base_url, api_key, timeout), transport=transport)
+        settings = _settings(base_url, api_key, timeout)
+        self._http: Http = self._http_class(**settings, transport=transport)
 
     @property
     def base_url(self) -> str:
         return str(self._http.base_url)
 
+
+class Client(_Connection[httpx.Client, httpx.BaseTransport]):
+    """A blocking client. `base_url` defaults to `TICKWORK_API_URL` (or
+    http://127.0.0.1:8000), `api_key` to `TICKWORK_API_KEY` (or `./tickwork-dev-admin.key`)."""
+
+    _http_class = httpx.Client
+
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -97,20 +134,7 @@ class Client:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def list_jobs(
-        self,
-        *,
-        labels: Labels = None,
-        search: str | None = None,
-        is_enabled: bool | None = None,
-        page: int = 1,
-        per_page: int = 20,
-    ) -> Page[Job]:
-        return self.send(
-            calls.list_jobs(
-                labels=labels, search=search, is_enabled=is_enabled, page=page, per_page=per_page
-            )
-        )
+    list_jobs = _sent(calls.list_jobs)
 
     def iter_jobs(self, *, labels: Labels = None, search: str | None = None) -> Iterator[Job]:
         """Every matching job, page by page."""
@@ -122,99 +146,43 @@ class Client:
                 return
             page += 1
 
-    def get_job(self, job_id: int) -> Job:
-        return self.send(calls.get_job(job_id))
+    get_job = _sent(calls.get_job)
 
     def find_job(self, name: str) -> Job | None:
         """The active job of exactly that name, or None."""
         return next((job for job in self.iter_jobs(search=name) if job.name == name), None)
 
-    def create_job(self, spec: JobSpec | Mapping[str, Any]) -> Job:
-        return self.send(calls.create_job(spec))
+    create_job = _sent(calls.create_job)
 
     def update_job(self, job_id: int, **fields: Any) -> Job:
         """PATCH the given fields (camelCase names, as the api takes them)."""
         return self.send(calls.update_job(job_id, fields))
 
-    def put_job(
-        self, name: str, spec: JobSpec | Mapping[str, Any], *, dry_run: bool = False
-    ) -> PutResult:
-        return self.send(calls.put_job(name, spec, dry_run=dry_run))
-
-    def delete_job(self, job_id: int) -> None:
-        self.send(calls.delete_job(job_id))
-
-    def enable_job(self, job_id: int) -> Job:
-        return self.send(calls.enable_job(job_id))
-
-    def disable_job(self, job_id: int) -> Job:
-        return self.send(calls.disable_job(job_id))
-
-    def trigger_job(
-        self,
-        job_id: int,
-        *,
-        args: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-    ) -> TriggerAccepted:
-        return self.send(calls.trigger_job(job_id, args=args, idempotency_key=idempotency_key))
-
-    def backfill_job(
-        self,
-        job_id: int,
-        start: datetime | str,
-        end: datetime | str,
-        *,
-        max_runs: int | None = None,
-    ) -> BackfillAccepted:
-        return self.send(calls.backfill_job(job_id, start, end, max_runs=max_runs))
-
-    def next_runs(self, job_id: int, count: int = 10) -> list[NextRun]:
-        return self.send(calls.next_runs(job_id, count))
+    put_job = _sent(calls.put_job)
+    delete_job = _sent(calls.delete_job)
+    enable_job = _sent(calls.enable_job)
+    disable_job = _sent(calls.disable_job)
+    trigger_job = _sent(calls.trigger_job)
+    backfill_job = _sent(calls.backfill_job)
+    next_runs = _sent(calls.next_runs)
 
     # -- executions ------------------------------------------------------------------------
 
-    def list_executions(self, **filters: Any) -> Page[Execution]:
-        """Filters: `job_id`, `status`, `trigger`, `reason`, `since`, `until`, `page`,
-        `per_page`."""
-        return self.send(calls.list_executions(**filters))
-
-    def get_execution(self, execution_id: str) -> Execution:
-        return self.send(calls.get_execution(execution_id))
-
-    def cancel_execution(self, execution_id: str) -> Execution:
-        return self.send(calls.cancel_execution(execution_id))
-
-    def list_task_functions(self) -> Page[TaskFunction]:
-        return self.send(calls.list_task_functions())
+    list_executions = _sent(calls.list_executions)
+    get_execution = _sent(calls.get_execution)
+    cancel_execution = _sent(calls.cancel_execution)
+    list_task_functions = _sent(calls.list_task_functions)
 
 
-class AsyncClient:
+class AsyncClient(_Connection[httpx.AsyncClient, httpx.AsyncBaseTransport]):
     """`Client`, for asyncio: every operation is a coroutine."""
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        *,
-        timeout: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._http = httpx.AsyncClient(**_settings(base_url, api_key, timeout), transport=transport)
-
-    @property
-    def base_url(self) -> str:
-        return str(self._http.base_url)
+    _http_class = httpx.AsyncClient
 
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -227,20 +195,9 @@ class AsyncClient:
             raise _unreachable(self.base_url, error) from error
         return call.answer(response)
 
-    async def list_jobs(
-        self,
-        *,
-        labels: Labels = None,
-        search: str | None = None,
-        is_enabled: bool | None = None,
-        page: int = 1,
-        per_page: int = 20,
-    ) -> Page[Job]:
-        return await self.send(
-            calls.list_jobs(
-                labels=labels, search=search, is_enabled=is_enabled, page=page, per_page=per_page
-            )
-        )
+    # -- jobs ------------------------------------------------------------------------------
+
+    list_jobs = _awaited(calls.list_jobs)
 
     async def iter_jobs(
         self, *, labels: Labels = None, search: str | None = None
@@ -256,8 +213,7 @@ class AsyncClient:
                 return
             page += 1
 
-    async def get_job(self, job_id: int) -> Job:
-        return await self.send(calls.get_job(job_id))
+    get_job = _awaited(calls.get_job)
 
     async def find_job(self, name: str) -> Job | None:
         async for job in self.iter_jobs(search=name):
@@ -265,58 +221,22 @@ class AsyncClient:
                 return job
         return None
 
-    async def create_job(self, spec: JobSpec | Mapping[str, Any]) -> Job:
-        return await self.send(calls.create_job(spec))
+    create_job = _awaited(calls.create_job)
 
     async def update_job(self, job_id: int, **fields: Any) -> Job:
         return await self.send(calls.update_job(job_id, fields))
 
-    async def put_job(
-        self, name: str, spec: JobSpec | Mapping[str, Any], *, dry_run: bool = False
-    ) -> PutResult:
-        return await self.send(calls.put_job(name, spec, dry_run=dry_run))
+    put_job = _awaited(calls.put_job)
+    delete_job = _awaited(calls.delete_job)
+    enable_job = _awaited(calls.enable_job)
+    disable_job = _awaited(calls.disable_job)
+    trigger_job = _awaited(calls.trigger_job)
+    backfill_job = _awaited(calls.backfill_job)
+    next_runs = _awaited(calls.next_runs)
 
-    async def delete_job(self, job_id: int) -> None:
-        await self.send(calls.delete_job(job_id))
+    # -- executions ------------------------------------------------------------------------
 
-    async def enable_job(self, job_id: int) -> Job:
-        return await self.send(calls.enable_job(job_id))
-
-    async def disable_job(self, job_id: int) -> Job:
-        return await self.send(calls.disable_job(job_id))
-
-    async def trigger_job(
-        self,
-        job_id: int,
-        *,
-        args: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-    ) -> TriggerAccepted:
-        return await self.send(
-            calls.trigger_job(job_id, args=args, idempotency_key=idempotency_key)
-        )
-
-    async def backfill_job(
-        self,
-        job_id: int,
-        start: datetime | str,
-        end: datetime | str,
-        *,
-        max_runs: int | None = None,
-    ) -> BackfillAccepted:
-        return await self.send(calls.backfill_job(job_id, start, end, max_runs=max_runs))
-
-    async def next_runs(self, job_id: int, count: int = 10) -> list[NextRun]:
-        return await self.send(calls.next_runs(job_id, count))
-
-    async def list_executions(self, **filters: Any) -> Page[Execution]:
-        return await self.send(calls.list_executions(**filters))
-
-    async def get_execution(self, execution_id: str) -> Execution:
-        return await self.send(calls.get_execution(execution_id))
-
-    async def cancel_execution(self, execution_id: str) -> Execution:
-        return await self.send(calls.cancel_execution(execution_id))
-
-    async def list_task_functions(self) -> Page[TaskFunction]:
-        return await self.send(calls.list_task_functions())
+    list_executions = _awaited(calls.list_executions)
+    get_execution = _awaited(calls.get_execution)
+    cancel_execution = _awaited(calls.cancel_execution)
+    list_task_functions = _awaited(calls.list_task_functions)
