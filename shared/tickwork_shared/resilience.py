@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random as _random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -121,6 +122,42 @@ async def retry_while_transient(
                 on_retry(attempt, error, delay)
         if await sleep(delay, stop):
             raise Stopped
+
+
+async def retry_until_done(
+    operation: Callable[[], Awaitable[object]],
+    *,
+    is_transient: Callable[[BaseException], bool],
+    stop: asyncio.Event,
+    on_retry: OnRetry,
+) -> bool:
+    """`retry_while_transient` for a start that waits out an outage: True once `operation`
+    succeeded, False if `stop` was set first (before the first attempt too)."""
+    if stop.is_set():
+        return False
+    try:
+        await retry_while_transient(
+            operation, is_transient=is_transient, stop=stop, on_retry=on_retry
+        )
+    except Stopped:
+        return False
+    return True
+
+
+def warn_each_retry(logger: logging.Logger, what: str, action: str) -> OnRetry:
+    """An `on_retry` that logs each retry as one warning, `<what> (<error>); retrying in
+    <delay> s`, with `action` and the number of failures so far as fields."""
+
+    def on_retry(failures: int, error: BaseException, delay: float) -> None:
+        logger.warning(
+            "%s (%s); retrying in %.1f s",
+            what,
+            error,
+            delay,
+            extra={"action": action, "failures": failures},
+        )
+
+    return on_retry
 
 
 Tick = Callable[[], Awaitable[float]]

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.engine import SessionFactory, create_engine, create_session_factory
 from tickwork_shared.errors import BusUnavailable
-from tickwork_shared.resilience import Stopped, retry_while_transient
+from tickwork_shared.resilience import retry_until_done, warn_each_retry
 from tickwork_shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -51,27 +51,12 @@ async def start_bus(bus: Bus, stop: asyncio.Event) -> bool:
     Each attempt tries every broker `TICKWORK_AMQP_URL` names (`RabbitBus.start`), so a
     cluster with one live node is joined on the first attempt.
     """
-    if stop.is_set():
-        return False
-
-    def on_retry(failures: int, error: BaseException, delay: float) -> None:
-        logger.warning(
-            "message bus unreachable (%s); retrying in %.1f s",
-            error,
-            delay,
-            extra={"action": "bus_start_failed", "failures": failures},
-        )
-
-    try:
-        await retry_while_transient(
-            bus.start,
-            is_transient=lambda error: isinstance(error, BusUnavailable),
-            stop=stop,
-            on_retry=on_retry,
-        )
-    except Stopped:
-        return False
-    return True
+    return await retry_until_done(
+        bus.start,
+        is_transient=lambda error: isinstance(error, BusUnavailable),
+        stop=stop,
+        on_retry=warn_each_retry(logger, "message bus unreachable", "bus_start_failed"),
+    )
 
 
 def create_publish_bus(settings: Settings) -> Bus | None:

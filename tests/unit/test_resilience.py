@@ -13,6 +13,7 @@ from tickwork_shared.resilience import (
     Backoff,
     Stopped,
     repeat_until_stopped,
+    retry_until_done,
     retry_while_transient,
 )
 
@@ -166,6 +167,30 @@ async def test_stop_during_a_wait_raises_stopped() -> None:
             sleep=FakeSleep(stop_after=2),
         )
     assert calls == [1, 2]
+
+
+async def test_retry_until_done_is_true_once_the_operation_succeeds() -> None:
+    calls, operation = failing(0)
+    done = await retry_until_done(
+        operation, is_transient=transient, stop=asyncio.Event(), on_retry=lambda *_: None
+    )
+    assert done
+    assert calls == [1]
+
+
+async def test_retry_until_done_is_false_when_stopped_first_or_while_waiting() -> None:
+    stop = asyncio.Event()
+    stop.set()
+    calls, operation = failing(10)
+    assert not await retry_until_done(
+        operation, is_transient=transient, stop=stop, on_retry=lambda *_: None
+    )
+    assert calls == []  # not even the first attempt
+    stop.clear()
+    assert not await retry_until_done(
+        operation, is_transient=transient, stop=stop, on_retry=lambda *_: stop.set()
+    )
+    assert calls == [1]
 
 
 async def test_the_loop_backs_off_on_failures_and_resets_on_success() -> None:

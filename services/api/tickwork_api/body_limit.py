@@ -15,14 +15,16 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tickwork_api.asgi import HttpMiddleware
+
 
 class BodyTooLarge(Exception):
     """Raised to the app by `receive` when a body passes the limit mid-stream."""
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_body_bytes = max_body_bytes
 
     def _refuse(self) -> JSONResponse:
@@ -30,10 +32,7 @@ class BodyLimitMiddleware:
             {"detail": f"Request body too large: at most {self.max_body_bytes} bytes"}, 413
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         length, chunked = _declared_length(scope)
         if length is not None and length > self.max_body_bytes:
             await self._refuse()(scope, receive, send)

@@ -17,10 +17,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.errors import TransientError
 
+from tickwork_api.asgi import HttpMiddleware
 from tickwork_api.errors import (
     ApiError,
     BusinessRuleViolation,
@@ -111,17 +112,11 @@ async def _handle(_request: Request, error: Exception) -> JSONResponse:
     return error_response(error)
 
 
-class UnexpectedErrorMiddleware:
+class UnexpectedErrorMiddleware(HttpMiddleware):
     """Answers errors no handler took (500, or 503 for a transient one) without letting
     them reach the server, which would log them a second time."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

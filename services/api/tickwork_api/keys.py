@@ -104,14 +104,9 @@ async def create_api_key(
     async def work(session: AsyncSession) -> ApiKey:
         record = await _insert(session, key, name, role, expires_at)
         if actor_id is not None:
+            changes = audit.diff(None, _audited(record))
             audit.record(
-                session,
-                actor_id=actor_id,
-                action="created",
-                entity_type="api_key",
-                entity_id=record.id,
-                changes=audit.diff(None, _audited(record)),
-                at=record.created_at,
+                session, actor_id, "created", "api_key", record.id, changes, record.created_at
             )
         return record
 
@@ -168,17 +163,10 @@ async def revoke_api_key(
         if record is None:
             raise NotFound(f"API key {key_id} not found")
         if record.revoked_at is None:
-            record.revoked_at = await db_now(session)
+            now = await db_now(session)
+            record.revoked_at = now
             if actor_id is not None:
-                audit.record(
-                    session,
-                    actor_id=actor_id,
-                    action="revoked",
-                    entity_type="api_key",
-                    entity_id=record.id,
-                    changes=None,
-                    at=record.revoked_at,
-                )
+                audit.record(session, actor_id, "revoked", "api_key", record.id, None, now)
 
     await run_in_transaction(sessions, work, what="revoke api key")
 

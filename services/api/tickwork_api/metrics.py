@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 from starlette.routing import compile_path
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from tickwork_shared import metrics
 from tickwork_shared.bus.abc import Bus
 from tickwork_shared.db.dialect import db_now
@@ -38,6 +38,7 @@ from tickwork_shared.db.models import JobExecution
 from tickwork_shared.db.retry import run_in_transaction
 from tickwork_shared.enums import ExecutionStatus
 
+from tickwork_api.asgi import HttpMiddleware
 from tickwork_api.repositories import pools
 from tickwork_api.repositories.jobs import count_stale_jobs
 from tickwork_api.services.pools import summarize_pools
@@ -61,14 +62,8 @@ STALE_REFRESH_SECONDS = 5.0
 STALE_QUERY_TIMEOUT_SECONDS = 2.0
 
 
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class MetricsMiddleware(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 

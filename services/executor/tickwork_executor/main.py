@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
-from tickwork_shared.lifecycle import serve_until_stopped, unless_stopped
-from tickwork_shared.metrics import serve_metrics
+from tickwork_shared.lifecycle import serve_until_stopped
+from tickwork_shared.service_start import open_database_and_bus, ready_to_serve
 from tickwork_shared.settings import Settings
-from tickwork_shared.startup import wait_until_ready
-from tickwork_shared.telemetry import configure_tracing
-from tickwork_shared.wiring import create_bus, create_publish_bus, open_database, start_bus
+from tickwork_shared.wiring import create_publish_bus, start_bus
 
 from tickwork_executor.service import Executor
 from tickwork_executor.tasks import TaskRegistry
@@ -29,15 +27,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     """
     for module in settings.task_modules:  # one that does not import fails before any wait
         TaskRegistry().load_module(module)
-    # A permanent failure raises StartupFailed (exit 2).
-    if not await unless_stopped(stop, wait_until_ready(settings)):
+    if not await ready_to_serve(settings, stop, "tickwork-executor"):
         return
-    configure_tracing("tickwork-executor")
-    serve_metrics(settings.metrics_port)
     async with AsyncExitStack() as stack:
-        sessions = await stack.enter_async_context(open_database(settings))
-        bus = create_bus(settings)
-        stack.push_async_callback(bus.close)
+        sessions, bus = await open_database_and_bus(stack, settings)
         publish_bus = create_publish_bus(settings)
         if publish_bus is not None:
             stack.push_async_callback(publish_bus.close)

@@ -20,9 +20,8 @@ from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.retry import is_transient
 from tickwork_shared.lifecycle import Service
 from tickwork_shared.resilience import (
-    Stopped,
     repeat_until_stopped,
-    retry_while_transient,
+    retry_until_done,
     sleep_unless_stopped,
 )
 from tickwork_shared.secret_store import SecretStore
@@ -204,8 +203,6 @@ class Executor(Service):
 
         False if stopped first. Runs are only taken once the api can see the functions.
         """
-        if stop.is_set():
-            return False
 
         async def register() -> None:
             await register_task_functions(self._sessions, self.registry, self.pools)
@@ -219,13 +216,9 @@ class Executor(Service):
                 extra={"action": "registration_failed"},
             )
 
-        try:
-            await retry_while_transient(
-                register, is_transient=is_transient, stop=stop, on_retry=on_retry
-            )
-        except Stopped:
-            return False
-        return True
+        return await retry_until_done(
+            register, is_transient=is_transient, stop=stop, on_retry=on_retry
+        )
 
     async def _heartbeat(self, *, starting: bool = False) -> None:
         await heartbeat(

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from tickwork_shared.bus.abc import Bus, Delivery, Subscription
 from tickwork_shared.bus.topology import EVENTS_EXCHANGE, TRIGGER_QUEUE
-from tickwork_shared.resilience import Stopped, retry_while_transient
+from tickwork_shared.resilience import retry_until_done, warn_each_retry
 
 from tickwork_planner.commands import TriggerConsumer
 
@@ -50,21 +50,14 @@ class BusListeners:
         Any failure is retried, not only a lost connection: a planner that cannot listen
         yet still plans, and it must not give listening up for good.
         """
-        if self._stopping.is_set():
-            return
-
-        def on_retry(failures: int, error: BaseException, delay: float) -> None:
-            logger.warning(
-                "cannot subscribe to the bus yet (%s); retrying in %.1f s",
-                error,
-                delay,
-                extra={"action": "planner_subscribe_failed", "failures": failures},
-            )
-
-        with contextlib.suppress(Stopped):
-            await retry_while_transient(
-                self._subscribe, is_transient=_any, stop=self._stopping, on_retry=on_retry
-            )
+        await retry_until_done(
+            self._subscribe,
+            is_transient=_any,
+            stop=self._stopping,
+            on_retry=warn_each_retry(
+                logger, "cannot subscribe to the bus yet", "planner_subscribe_failed"
+            ),
+        )
 
     async def _subscribe(self) -> None:
         if self._wake is None:

@@ -10,12 +10,9 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
-from tickwork_shared.lifecycle import unless_stopped
-from tickwork_shared.metrics import serve_metrics
+from tickwork_shared.service_start import open_database_and_bus, ready_to_serve
 from tickwork_shared.settings import Settings
-from tickwork_shared.startup import wait_until_ready
-from tickwork_shared.telemetry import configure_tracing
-from tickwork_shared.wiring import create_bus, open_database, start_bus
+from tickwork_shared.wiring import start_bus
 
 from tickwork_planner.service import Planner
 
@@ -25,15 +22,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
     Also sets up tracing (`OTEL_*`) and serves `/metrics` on `TICKWORK_METRICS_PORT`.
     """
-    # A permanent failure raises StartupFailed (exit 2).
-    if not await unless_stopped(stop, wait_until_ready(settings)):
+    if not await ready_to_serve(settings, stop, "tickwork-planner"):
         return
-    configure_tracing("tickwork-planner")
-    serve_metrics(settings.metrics_port)
     async with AsyncExitStack() as stack:
-        sessions = await stack.enter_async_context(open_database(settings))
-        bus = create_bus(settings)
-        stack.push_async_callback(bus.close)
+        sessions, bus = await open_database_and_bus(stack, settings)
         if not await start_bus(bus, stop):
             return
         planner = await stack.enter_async_context(Planner(settings, sessions=sessions, bus=bus))

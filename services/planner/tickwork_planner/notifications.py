@@ -268,8 +268,7 @@ async def claim_due(sessions: SessionFactory, *, limit: int, lease_seconds: floa
 
 @dataclass(frozen=True)
 class Outcome:
-    id: int
-    attempts: int
+    due: Due
     error: str | None
     """None: delivered."""
 
@@ -289,7 +288,7 @@ async def finish(
     async def work(session: AsyncSession) -> None:
         now = await db_now(session)
         for outcome in outcomes:
-            attempts = outcome.attempts + 1
+            attempts = outcome.due.attempts + 1
             values: dict[str, Any] = {"attempts": attempts, "last_error": outcome.error}
             if outcome.error is None:
                 values |= {
@@ -307,7 +306,7 @@ async def finish(
             await session.execute(
                 update(Notification)
                 .where(
-                    Notification.id == outcome.id,
+                    Notification.id == outcome.due.id,
                     Notification.status == DeliveryStatus.PENDING.value,
                 )
                 .values(**values)

@@ -54,9 +54,7 @@ class NotifyLoop:
         if not due:
             return settings.notify_interval_seconds
         errors = await asyncio.gather(*(self._sender.deliver(one) for one in due))
-        outcomes = [
-            Outcome(one.id, one.attempts, error) for one, error in zip(due, errors, strict=True)
-        ]
+        outcomes = [Outcome(one, error) for one, error in zip(due, errors, strict=True)]
         await finish_notifications(
             self._sessions,
             outcomes,
@@ -64,13 +62,13 @@ class NotifyLoop:
             backoff_seconds=settings.notify_backoff_seconds,
             backoff_cap_seconds=settings.notify_backoff_cap_seconds,
         )
-        for one, error in zip(due, errors, strict=True):
-            if error is not None:
+        for outcome in outcomes:
+            if outcome.error is not None:
                 logger.warning(
                     "notification %d (%s) not delivered: %s",
-                    one.id,
-                    one.channel_kind,
-                    error,
-                    extra={"action": "notification_failed", "notification_id": one.id},
+                    outcome.due.id,
+                    outcome.due.channel_kind,
+                    outcome.error,
+                    extra={"action": "notification_failed", "notification_id": outcome.due.id},
                 )
         return 0.0 if len(due) >= limit else settings.notify_interval_seconds

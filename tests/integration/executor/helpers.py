@@ -59,12 +59,7 @@ async def add_run(
 
 
 def message_of(row: JobExecution) -> RunMessage:
-    return RunMessage(
-        execution_id=row.execution_id,
-        job_id=row.job_id,
-        scheduled_at=row.scheduled_at,
-        attempt=row.attempt,
-    )
+    return RunMessage.model_validate(row)  # its fields read from the row's attributes
 
 
 async def read_run(sessions: SessionFactory, execution_id: str) -> JobExecution:

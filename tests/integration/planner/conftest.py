@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select
-from tickwork_planner.faults import FaultHook
 from tickwork_planner.service import Planner
 from tickwork_shared.bus.abc import Bus, Delivery
 from tickwork_shared.bus.rabbitmq import RabbitBus
@@ -48,11 +47,10 @@ async def running(
     sessions: SessionFactory,
     bus: Bus,
     *,
-    fault_hook: FaultHook | None = None,
     subscribed: bool = True,
 ) -> AsyncIterator[Planner]:
     """A planner running in the background; stopped (and its errors raised) on exit."""
-    planner = Planner(settings, sessions=sessions, bus=bus, fault_hook=fault_hook)
+    planner = Planner(settings, sessions=sessions, bus=bus)
     stop = asyncio.Event()
     task = asyncio.create_task(serve_until_stopped(planner, stop))
     try:

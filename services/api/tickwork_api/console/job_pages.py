@@ -76,7 +76,7 @@ async def jobs_page(request: Request, me: VisitorDep) -> Response:
         query=query,
         page_link=lambda n: f"{COOKIE_PATH}?{urlencode({**query, 'page': n})}",
         base_url=str(request.base_url).rstrip("/"),
-        per_page_choices=PER_PAGE_CHOICES,
+        per_page_options=[(n, n) for n in PER_PAGE_CHOICES],
         now=now,
     )
 

@@ -91,8 +91,8 @@ async def _executions(request: Request) -> dict[str, Any]:
         "problems": problems,
         "page_link": lambda n: f"{COOKIE_PATH}/executions?{urlencode({**query, 'page': n})}",
         "table_url": f"{COOKIE_PATH}/executions/table?{urlencode({**query, 'page': paging.page})}",
-        "statuses": [status.value for status in ExecutionStatus],
-        "triggers": [trigger.value for trigger in Trigger],
+        "status_options": [(status.value, status.value) for status in ExecutionStatus],
+        "trigger_options": [(trigger.value, trigger.value) for trigger in Trigger],
         "now": datetime.now(UTC),
     }
 

@@ -6,6 +6,7 @@ from sqlalchemy import false, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.db.models import JobType, PoolTaskFunction, ScheduledJob, TaskFunction
 
+from tickwork_api.repositories.lookups import name_taken
 from tickwork_api.repositories.paging import fetch_page
 from tickwork_api.schemas.common import Paging
 
@@ -27,10 +28,7 @@ async def get_job_type(session: AsyncSession, type_id: int) -> JobType | None:
 async def job_type_name_taken(
     session: AsyncSession, name: str, *, except_id: int | None = None
 ) -> bool:
-    query = select(JobType.id).where(JobType.name == name)
-    if except_id is not None:
-        query = query.where(JobType.id != except_id)
-    return await session.scalar(query.limit(1)) is not None
+    return await name_taken(session, JobType.id, JobType.name == name, except_id)
 
 
 async def list_job_types(session: AsyncSession, paging: Paging) -> tuple[list[JobType], int]:

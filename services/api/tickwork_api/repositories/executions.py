@@ -13,6 +13,7 @@ from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus, Trigger
 from tickwork_shared.views import ExecutionPublic
 
+from tickwork_api.repositories.lookups import one_or_none
 from tickwork_api.repositories.paging import ListStatements, Reader, RowPage, Totals, fetch_rows
 from tickwork_api.schemas.common import Paging
 
@@ -54,9 +55,7 @@ async def get_execution(
     session: AsyncSession, execution_id: str, *, lock: bool = False
 ) -> JobExecution | None:
     query = select(JobExecution).where(JobExecution.execution_id == execution_id)
-    if lock:
-        query = query.with_for_update()
-    return (await session.scalars(query)).one_or_none()
+    return await one_or_none(session, query, lock=lock)
 
 
 async def get_by_fire_key(session: AsyncSession, job_id: int, fire_key: str) -> JobExecution | None:

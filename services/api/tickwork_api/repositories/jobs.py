@@ -26,6 +26,7 @@ from tickwork_shared.db.dialect import db_now_expr, is_sqlite, prepared_now
 from tickwork_shared.db.models import JobLabel, ScheduledJob
 from tickwork_shared.db.types import UTCDateTime
 
+from tickwork_api.repositories.lookups import name_taken, one_or_none
 from tickwork_api.repositories.paging import (
     ListStatements,
     Reader,
@@ -55,12 +56,9 @@ class JobFilters:
 
 
 async def get_job(session: AsyncSession, job_id: int, *, lock: bool = False) -> ScheduledJob | None:
-    """The active job, optionally locked for this transaction (`FOR UPDATE`; SQLite's
-    one writer needs no lock)."""
+    """The active job, optionally locked for this transaction."""
     query = select(ScheduledJob).where(ScheduledJob.id == job_id, ScheduledJob.is_active == true())
-    if lock:
-        query = query.with_for_update()
-    return (await session.scalars(query)).one_or_none()
+    return await one_or_none(session, query, lock=lock)
 
 
 async def lock_job(session: AsyncSession, job_id: int) -> tuple[ScheduledJob, datetime] | None:
@@ -88,18 +86,13 @@ async def get_job_by_name(
 ) -> ScheduledJob | None:
     """The active job of that name (unique among active jobs), optionally locked."""
     query = select(ScheduledJob).where(ScheduledJob.active_name == name)
-    if lock:
-        query = query.with_for_update()
-    return (await session.scalars(query)).one_or_none()
+    return await one_or_none(session, query, lock=lock)
 
 
 async def active_name_taken(
     session: AsyncSession, name: str, *, except_id: int | None = None
 ) -> bool:
-    query = select(ScheduledJob.id).where(ScheduledJob.active_name == name)
-    if except_id is not None:
-        query = query.where(ScheduledJob.id != except_id)
-    return await session.scalar(query.limit(1)) is not None
+    return await name_taken(session, ScheduledJob.id, ScheduledJob.active_name == name, except_id)
 
 
 async def list_jobs(

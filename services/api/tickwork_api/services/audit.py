@@ -7,6 +7,7 @@ audit log is read by people who must not learn a job's credentials from it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -33,22 +34,27 @@ def diff(
     }
 
 
-def _values(
-    actor_id: str,
-    action: str,
-    entity_type: str,
-    entity_id: str | int,
-    changes: Mapping[str, Any] | None,
-    at: datetime,
-) -> dict[str, Any]:
-    return {
-        "occurred_at": at,
-        "actor_id": actor_id,
-        "action": action,
-        "entity_type": entity_type,
-        "entity_id": str(entity_id),
-        "changes": mask_args(dict(changes)) if changes is not None else None,
-    }
+@dataclass(frozen=True)
+class Entry:
+    """One audit row, in the order a sentence says it: who did what to which entity, what
+    changed, when."""
+
+    actor_id: str
+    action: str
+    entity_type: str
+    entity_id: str | int
+    changes: Mapping[str, Any] | None
+    at: datetime
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "occurred_at": self.at,
+            "actor_id": self.actor_id,
+            "action": self.action,
+            "entity_type": self.entity_type,
+            "entity_id": str(self.entity_id),
+            "changes": mask_args(dict(self.changes)) if self.changes is not None else None,
+        }
 
 
 def record(
@@ -62,23 +68,14 @@ def record(
 ) -> None:
     """Add the audit row to the session (written at its next flush).
 
-    Positional, in the order a sentence says it: who did what to which entity, what
-    changed, when (each service's changes call it the same way, with no wrapper).
+    Positional, in the order of `Entry` (each service's changes call it the same way,
+    with no wrapper).
     """
-    session.add(AuditLog(**_values(actor_id, action, entity_type, entity_id, changes, at)))
+    entry = Entry(actor_id, action, entity_type, entity_id, changes, at)
+    session.add(AuditLog(**entry.values()))
 
 
-async def write(
-    connection: AsyncConnection,
-    *,
-    actor_id: str,
-    action: str,
-    entity_type: str,
-    entity_id: str | int,
-    changes: Mapping[str, Any] | None,
-    at: datetime,
-) -> None:
+async def write(connection: AsyncConnection, entry: Entry) -> None:
     """Insert the audit row now, through Core (the trigger's path, where the ORM's unit
     of work cost more than the statement)."""
-    values = _values(actor_id, action, entity_type, entity_id, changes, at)
-    await connection.execute(_INSERT, values)
+    await connection.execute(_INSERT, entry.values())

@@ -128,15 +128,8 @@ class RunService:
             changes: dict[str, object] = {"executionId": row.execution_id}
             if request.args is not None:
                 changes["args"] = request.args
-            await audit.write(
-                connection,
-                actor_id=actor.id,
-                action="trigger",
-                entity_type="job",
-                entity_id=job.id,
-                changes=audit.diff(None, changes),
-                at=now,
-            )
+            entry = audit.Entry(actor.id, "trigger", "job", job.id, audit.diff(None, changes), now)
+            await audit.write(connection, entry)
             await add_events(connection, execution_events([row], now))
             return row, True
 

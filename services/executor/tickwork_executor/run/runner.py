@@ -61,65 +61,56 @@ async def execute(
         return value
 
     try:
-        args = resolve(args, lookup)
+        kwargs = spec.bind(resolve(args, lookup), context)
     except SecretNotFound as missing:
         error = SecretMissing(
             f"secret {missing.name!r} not found (looked for {store.where(missing.name)})"
         )
         logger.warning("%s", error, extra={"action": "secret_missing", **log_fields})
         return Outcome(ExecutionStatus.FAILED, error=error_text(error))
-    outcome = await _execute(
-        spec,
-        args,
-        context,
-        timeout_seconds=timeout_seconds,
-        pool=pool,
-        max_result_bytes=max_result_bytes,
-        threads=threads,
-        log_fields=log_fields,
-        used=used,
-    )
-    return scrubbed(outcome, used)
-
-
-async def _execute(
-    spec: TaskFunctionSpec,
-    args: Mapping[str, Any],
-    context: RunContext,
-    *,
-    timeout_seconds: float,
-    pool: ThreadPoolExecutor,
-    max_result_bytes: int,
-    threads: list[asyncio.Future[Any]],
-    log_fields: dict[str, Any],
-    used: list[str],
-) -> Outcome:
-    try:
-        kwargs = spec.bind(args, context)
     except InvalidArguments as error:
         logger.warning("%s", error, extra={"action": "task_invalid_args", **log_fields})
-        return Outcome(ExecutionStatus.FAILED, error=error_text(error))
+        return scrubbed(Outcome(ExecutionStatus.FAILED, error=error_text(error)), used)
+    try:
+        value = await _call(spec, kwargs, timeout_seconds, pool, threads)
+    except _TimedOut:
+        logger.warning(
+            "task %s timed out after %s s",
+            spec.name,
+            timeout_seconds,
+            extra={"action": "task_timed_out", **log_fields},
+        )
+        message = f"TimeoutError: the task did not finish within {timeout_seconds:g} s"
+        return Outcome(ExecutionStatus.TIMED_OUT, error=message)
+    except (Exception, SystemExit) as error:
+        return scrubbed(_failed(spec, error, log_fields, used), used)
+    result = bound_result(value, max_result_bytes)
+    return scrubbed(Outcome(ExecutionStatus.SUCCEEDED, result=result), used)
+
+
+class _TimedOut(Exception):
+    """The run's timeout ran out (unlike a `TimeoutError` the task raised itself)."""
+
+
+async def _call(
+    spec: TaskFunctionSpec,
+    kwargs: dict[str, Any],
+    timeout_seconds: float,
+    pool: ThreadPoolExecutor,
+    threads: list[asyncio.Future[Any]],
+) -> Any:
+    """What the task returns; raises what it raises, or `_TimedOut` once `timeout_seconds`
+    have passed (0 or less: no timeout)."""
     limit = timeout_seconds if timeout_seconds > 0 else None
     try:
         async with asyncio.timeout(limit) as deadline:
             if spec.is_async:
-                value = await spec.func(**kwargs)
-            else:
-                value = await _in_thread(pool, spec, kwargs, threads)
-    except TimeoutError as error:
+                return await spec.func(**kwargs)
+            return await _in_thread(pool, spec, kwargs, threads)
+    except TimeoutError:
         if deadline.expired():
-            logger.warning(
-                "task %s timed out after %s s",
-                spec.name,
-                timeout_seconds,
-                extra={"action": "task_timed_out", **log_fields},
-            )
-            message = f"TimeoutError: the task did not finish within {timeout_seconds:g} s"
-            return Outcome(ExecutionStatus.TIMED_OUT, error=message)
-        return _failed(spec, error, log_fields, used)
-    except (Exception, SystemExit) as error:
-        return _failed(spec, error, log_fields, used)
-    return Outcome(ExecutionStatus.SUCCEEDED, result=bound_result(value, max_result_bytes))
+            raise _TimedOut from None
+        raise
 
 
 def _failed(
