@@ -12,18 +12,21 @@ from tickwork_shared.bus.abc import Bus, Delivery
 from tickwork_shared.bus.rabbitmq import RabbitBus
 from tickwork_shared.bus.topology import EVENTS_EXCHANGE, RUNS_QUEUE
 from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.models import JobExecution
 from tickwork_shared.lifecycle import serve_until_stopped
 from tickwork_shared.outbox import claim_due_rows, publish_and_mark
 from tickwork_shared.settings import Settings
 
 from tests.harness.event_relay import event_relay
 from tests.harness.waiting import wait_until
+from tests.integration.executor.helpers import message_of
 from tests.integration.executor.task_module import RECORD
 
 TASK_MODULE = "tests.integration.executor.task_module"
 
-# What the `publish` fixture gives: put a run message on the runs queue.
-Publish = Callable[[bytes], Awaitable[None]]
+# What the `publish` fixture gives: put a run's message (or a body as it is, e.g. a forged
+# one) on the runs queue.
+Publish = Callable[[JobExecution | bytes], Awaitable[None]]
 
 
 def executor_settings(**overrides: Any) -> Settings:
@@ -108,7 +111,8 @@ async def events(maria_sessions: SessionFactory, rabbit_bus: RabbitBus) -> Async
 
 @pytest.fixture
 async def publish(rabbit_bus: RabbitBus) -> Publish:
-    async def publish(body: bytes) -> None:
+    async def publish(run: JobExecution | bytes) -> None:
+        body = run if isinstance(run, bytes) else message_of(run).to_bytes()
         await rabbit_bus.publish("", RUNS_QUEUE, body)
 
     return publish

@@ -21,13 +21,7 @@ from tickwork_shared.messages import MAX_MESSAGE_BYTES
 
 from tests.harness.waiting import wait_until
 from tests.integration.executor.conftest import Fleet, Publish
-from tests.integration.executor.helpers import (
-    add_job,
-    add_run,
-    message_of,
-    read_run,
-    run_status,
-)
+from tests.integration.executor.helpers import add_job, add_run, message_of, read_run, run_status
 from tests.integration.executor.task_module import RECORD
 
 
@@ -79,7 +73,7 @@ async def test_poison_messages_are_dead_lettered_and_the_next_run_still_runs(
     ]
     for body in poison:
         await publish(body)
-    await publish(message_of(row).to_bytes())
+    await publish(row)
 
     await run_status(maria_sessions, row.execution_id, "succeeded")
     await wait_until(
@@ -133,7 +127,7 @@ async def outage(
         job = await add_job(maria_sessions, task_function="test.work")
         row = await add_run(maria_sessions, job)
         flaky.broken = True
-        await publish(message_of(row).to_bytes())
+        await publish(row)
         await wait_until(
             lambda: executor.consumer.stats.claim_retries >= 2, timeout=15, what="claims retried"
         )
@@ -181,7 +175,7 @@ async def test_no_more_than_the_concurrency_at_once_and_the_rest_waits_in_the_qu
     job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 1.0})
     rows = [await add_run(maria_sessions, job) for _ in range(5)]
     for row in rows:
-        await publish(message_of(row).to_bytes())
+        await publish(row)
 
     await wait_until(lambda: RECORD.running == 2, what="two running")
     assert executor.consumer.paused
@@ -207,7 +201,7 @@ async def test_an_executor_started_before_its_database_waits_for_it(
         assert not flaky.broken  # it could only start consuming once the database answered
         job = await add_job(maria_sessions, task_function="test.work")
         row = await add_run(maria_sessions, job)
-        await publish(message_of(row).to_bytes())
+        await publish(row)
         await run_status(maria_sessions, row.execution_id, "succeeded")
         assert executor.consumer.stats.claimed == 1
     finally:
