@@ -13,10 +13,8 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.drills.ledger import ledger_in
@@ -56,13 +54,6 @@ class Topology:
     bus_proxy: bool = False
     """Services reach RabbitMQ through a `TcpProxy` the drill can cut."""
     settings: Mapping[str, str] = field(default_factory=dict)
-
-
-def _proxied_url(url: str, port: int) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"127.0.0.1:{port}"
-    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) > 1 else host))
 
 
 @asynccontextmanager
@@ -120,18 +111,14 @@ async def open_drill(
     async with database as database_url:
         if not rig_amqp_urls:
             await purge_topology_queues(amqp_url)
-        db = make_url(database_url)
         proxies = Proxies()
         service_db_url, service_amqp_url = database_url, services_amqp_url
         if topology.database_proxy:
-            proxies.database = await TcpProxy(db.host or "127.0.0.1", db.port or 3306).start()
-            service_db_url = db.set(host="127.0.0.1", port=proxies.database.port).render_as_string(
-                hide_password=False
-            )
+            proxies.database = await TcpProxy.to_server_of(database_url).start()
+            service_db_url = proxies.database.url_for(database_url)
         if topology.bus_proxy:
-            amqp = urlsplit(amqp_url)
-            proxies.bus = await TcpProxy(amqp.hostname or "127.0.0.1", amqp.port or 5672).start()
-            service_amqp_url = _proxied_url(amqp_url, proxies.bus.port)
+            proxies.bus = await TcpProxy.to_server_of(amqp_url).start()
+            service_amqp_url = proxies.bus.url_for(amqp_url)
         port = free_port()
         stack = Stack(
             env={

@@ -185,15 +185,12 @@ def _json_lines(path: Path) -> list[dict[str, object]]:
 async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
     migrated_url: str, amqp_url: str, tmp_path: Path
 ) -> None:
-    url = make_url(migrated_url)
-    async with TcpProxy(url.host or "127.0.0.1", url.port or 3306) as proxy:
+    async with TcpProxy.to_server_of(migrated_url) as proxy:
         proxy.cut()
         port = free_port()
         stack = Stack(
             env={
-                "TICKWORK_DATABASE_URL": url.set(
-                    host="127.0.0.1", port=proxy.port
-                ).render_as_string(hide_password=False),
+                "TICKWORK_DATABASE_URL": proxy.url_for(migrated_url),
                 "TICKWORK_AMQP_URL": amqp_url,
                 "TICKWORK_API_HOST": "127.0.0.1",
                 "TICKWORK_API_PORT": str(port),
@@ -268,15 +265,12 @@ async def test_a_misspelt_variable_is_a_warning_naming_the_setting(
 async def test_a_broker_outage_at_start_is_waited_for_then_the_planner_runs(
     migrated_url: str, amqp_url: str, tmp_path: Path
 ) -> None:
-    parts = urlsplit(amqp_url)
-    async with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672) as proxy:
+    async with TcpProxy.to_server_of(amqp_url) as proxy:
         proxy.cut()
-        credentials = parts.netloc.rsplit("@", 1)[0]
-        via_proxy = urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{proxy.port}"))
         stack = Stack(
             env={
                 "TICKWORK_DATABASE_URL": migrated_url,
-                "TICKWORK_AMQP_URL": via_proxy,
+                "TICKWORK_AMQP_URL": proxy.url_for(amqp_url),
                 "TICKWORK_LOG_FORMAT": "json",
             },
             workdir=tmp_path,
