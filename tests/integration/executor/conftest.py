@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from tickwork_executor.claim.claims import Claimer
 from tickwork_executor.service import Executor
 from tickwork_shared.bus.abc import Bus, Delivery
 from tickwork_shared.bus.rabbitmq import RabbitBus
@@ -74,6 +75,20 @@ class Fleet:
             await task
             await bus.close()
         self._running.clear()
+
+
+@pytest.fixture
+def claimer(db_sessions: SessionFactory) -> Claimer:
+    """Claims of executor `exec-a` (offering the two built-in functions) on `db_sessions`:
+    SQLite and MariaDB."""
+    return Claimer(
+        sessions=db_sessions,
+        executor_id="exec-a",
+        host_name="host-a",
+        offered=frozenset({"tickwork.noop", "tickwork.sleep"}),
+        lease_seconds=30,
+        overlap_requeue_seconds=2,
+    )
 
 
 @pytest.fixture

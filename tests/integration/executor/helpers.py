@@ -58,6 +58,11 @@ async def add_run(
     return row
 
 
+async def add_run_of_new_job(sessions: SessionFactory, **job_fields: Any) -> JobExecution:
+    """A queued run of a new job (made with `job_fields`), for tests that need only the run."""
+    return await add_run(sessions, await add_job(sessions, **job_fields))
+
+
 def message_of(row: JobExecution) -> RunMessage:
     return RunMessage(
         execution_id=row.execution_id,
@@ -74,6 +79,12 @@ async def read_run(sessions: SessionFactory, execution_id: str) -> JobExecution:
         )
         assert row is not None
         return row
+
+
+async def status_and_reason(sessions: SessionFactory, execution_id: str) -> tuple[str, str | None]:
+    """How the run ended (or stands), as one pair to compare."""
+    row = await read_run(sessions, execution_id)
+    return row.status, row.reason
 
 
 async def read_job(sessions: SessionFactory, job_id: int) -> ScheduledJob:

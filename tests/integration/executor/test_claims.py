@@ -17,26 +17,14 @@ from tickwork_shared.messages import RunMessage
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
+    add_run_of_new_job,
     ago,
     message_of,
     read_job,
     read_lock,
     read_run,
+    status_and_reason,
 )
-
-OFFERED = frozenset({"tickwork.noop", "tickwork.sleep"})
-
-
-@pytest.fixture
-def claimer(db_sessions: SessionFactory) -> Claimer:
-    return Claimer(
-        sessions=db_sessions,
-        executor_id="exec-a",
-        host_name="host-a",
-        offered=OFFERED,
-        lease_seconds=30,
-        overlap_requeue_seconds=2,
-    )
 
 
 async def claim(claimer: Claimer, row: JobExecution, token: str = "token-1") -> Claim:
@@ -76,8 +64,7 @@ async def test_a_claim_starts_the_run_once(claimer: Claimer, db_sessions: Sessio
 async def test_a_retried_claim_recognises_its_own_commit(
     claimer: Claimer, db_sessions: SessionFactory
 ) -> None:
-    job = await add_job(db_sessions, overlap_policy="skip")
-    row = await add_run(db_sessions, job)
+    row = await add_run_of_new_job(db_sessions, overlap_policy="skip")
     assert (await claim(claimer, row)).kind is ClaimKind.CLAIMED
     retried = await claim(claimer, row)  # same token: its answer was lost, not the commit
     assert retried.kind is ClaimKind.CLAIMED
@@ -222,11 +209,9 @@ async def test_runs_of_a_disabled_or_deleted_job(
     assert (await read_run(db_sessions, scheduled.execution_id)).reason == "disabled"
     assert (await claim(claimer, manual)).kind is ClaimKind.CLAIMED  # may be triggered
 
-    deleted = await add_job(db_sessions, is_active=False, next_run_at=None)
-    row = await add_run(db_sessions, deleted)
+    row = await add_run_of_new_job(db_sessions, is_active=False, next_run_at=None)  # job deleted
     await claim(claimer, row)
-    stored = await read_run(db_sessions, row.execution_id)
-    assert (stored.status, stored.reason) == ("skipped", "deleted")
+    assert await status_and_reason(db_sessions, row.execution_id) == ("skipped", "deleted")
 
 
 async def test_concurrent_claims_of_one_skip_job_let_exactly_one_run(

@@ -21,7 +21,14 @@ from tickwork_shared.messages import MAX_MESSAGE_BYTES
 
 from tests.harness.waiting import wait_until
 from tests.integration.executor.conftest import Fleet, Publish
-from tests.integration.executor.helpers import add_job, add_run, message_of, read_run, run_status
+from tests.integration.executor.helpers import (
+    add_job,
+    add_run,
+    add_run_of_new_job,
+    message_of,
+    read_run,
+    run_status,
+)
 from tests.integration.executor.task_module import RECORD
 
 
@@ -29,8 +36,7 @@ async def test_one_message_delivered_five_times_to_three_executors_runs_once(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish
 ) -> None:
     executors = [await fleet.start() for _ in range(3)]
-    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 0.3})
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions, task_function="test.work", args={"seconds": 0.3})
     body = message_of(row).to_bytes()
     await asyncio.gather(*(publish(body) for _ in range(5)))
 
@@ -61,8 +67,7 @@ async def test_poison_messages_are_dead_lettered_and_the_next_run_still_runs(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish, dead_letters: list[bytes]
 ) -> None:
     executor = await fleet.start()
-    job = await add_job(maria_sessions, task_function="test.work")
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions, task_function="test.work")
     good = orjson.loads(message_of(row).to_bytes())
     poison = [
         b"{not json",
@@ -124,8 +129,7 @@ async def outage(
     flaky = FlakySessions(maria_sessions)
     try:
         executor = await fleet.start(sessions=flaky)  # type: ignore[arg-type]
-        job = await add_job(maria_sessions, task_function="test.work")
-        row = await add_run(maria_sessions, job)
+        row = await add_run_of_new_job(maria_sessions, task_function="test.work")
         flaky.broken = True
         await publish(row)
         await wait_until(
@@ -199,8 +203,7 @@ async def test_an_executor_started_before_its_database_waits_for_it(
     try:
         executor = await fleet.start(sessions=flaky)  # type: ignore[arg-type]
         assert not flaky.broken  # it could only start consuming once the database answered
-        job = await add_job(maria_sessions, task_function="test.work")
-        row = await add_run(maria_sessions, job)
+        row = await add_run_of_new_job(maria_sessions, task_function="test.work")
         await publish(row)
         await run_status(maria_sessions, row.execution_id, "succeeded")
         assert executor.consumer.stats.claimed == 1

@@ -23,8 +23,7 @@ from tests.harness.waiting import wait_until
 from tests.integration.executor.conftest import executor_settings
 from tests.integration.executor.helpers import (
     HandedDelivery,
-    add_job,
-    add_run,
+    add_run_of_new_job,
     message_of,
     run_status,
 )
@@ -47,8 +46,7 @@ async def test_a_claimed_run_starts_while_its_ack_is_stuck(
 ) -> None:
     RECORD.reset()
     executor = Executor(executor_settings(), sessions=maria_sessions, bus=memory_bus)
-    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 0.1})
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions, task_function="test.work", args={"seconds": 0.1})
     delivery = StalledAck(message_of(row).to_bytes())
     handling = asyncio.create_task(executor.consumer.handle(delivery))
     try:
@@ -76,8 +74,7 @@ async def test_a_claim_that_commits_while_its_handler_is_cancelled_still_runs(
     executor = Executor(
         executor_settings(), sessions=maria_sessions, bus=memory_bus, fault=slow_claim
     )
-    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 0.1})
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions, task_function="test.work", args={"seconds": 0.1})
     delivery = StalledAck(message_of(row).to_bytes())
     handling = asyncio.create_task(executor.consumer.handle(delivery))
     try:

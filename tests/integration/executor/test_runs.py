@@ -11,7 +11,14 @@ from tickwork_shared.db.models import JobExecution, JobType
 
 from tests.harness.waiting import wait_until
 from tests.integration.executor.conftest import Events, Fleet, Publish
-from tests.integration.executor.helpers import add_job, add_run, read_job, read_run, run_status
+from tests.integration.executor.helpers import (
+    add_job,
+    add_run,
+    add_run_of_new_job,
+    read_job,
+    read_run,
+    run_status,
+)
 from tests.integration.executor.task_module import RECORD
 
 
@@ -71,8 +78,7 @@ async def test_invalid_args_fail_clearly(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish
 ) -> None:
     await fleet.start()
-    job = await add_job(maria_sessions, task_function="tickwork.sleep", args={"secs": 1})
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions, task_function="tickwork.sleep", args={"secs": 1})
     await publish(row)
     done = await run_status(maria_sessions, row.execution_id, "failed")
     assert done.error is not None
@@ -101,8 +107,7 @@ async def test_cancelling_a_running_run(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish, events: Events
 ) -> None:
     await fleet.start(heartbeat_seconds=0.2)
-    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 30})
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions, task_function="test.work", args={"seconds": 30})
     await publish(row)
     await run_status(maria_sessions, row.execution_id, "running")
     async with maria_sessions() as session, session.begin():  # what the api does
@@ -125,8 +130,7 @@ async def test_a_run_cancelled_while_queued_never_starts(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish
 ) -> None:
     executor = await fleet.start()
-    job = await add_job(maria_sessions, task_function="test.work")
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions, task_function="test.work")
     async with maria_sessions() as session, session.begin():  # what the api does
         await session.execute(
             update(JobExecution)
@@ -143,8 +147,7 @@ async def test_a_function_this_executor_does_not_offer(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish, events: Events
 ) -> None:
     executor = await fleet.start()
-    job = await add_job(maria_sessions, task_function="reports.build")
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions, task_function="reports.build")
     await publish(row)
     done = await run_status(maria_sessions, row.execution_id, "failed")
     assert done.reason == "unavailable"
@@ -158,8 +161,7 @@ async def test_a_large_result_is_stored_truncated(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish
 ) -> None:
     await fleet.start(max_result_bytes=1024)
-    job = await add_job(maria_sessions, task_function="test.big", args={"size": 5000})
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions, task_function="test.big", args={"size": 5000})
     await publish(row)
     done = await run_status(maria_sessions, row.execution_id, "succeeded")
     assert isinstance(done.result, dict)
