@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from tickwork_executor.faults import Fault, FaultPoint
 from tickwork_shared.bus.abc import Delivery
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJob, ScheduledJobLock
@@ -107,6 +109,17 @@ async def run_status(
         return row if row.status == status else None
 
     return await wait_until(reached, timeout=timeout, what=f"run {execution_id} to be {status}")
+
+
+def at_point(point: FaultPoint, action: Callable[[], Awaitable[object]]) -> Fault:
+    """An executor's fault that awaits `action` at `point` only (e.g. an event's wait, to
+    hold every batch there)."""
+
+    async def fault(reached: FaultPoint) -> None:
+        if reached is point:
+            await action()
+
+    return fault
 
 
 def ago(seconds: float) -> datetime:

@@ -24,6 +24,7 @@ from tests.integration.executor.conftest import executor_settings
 from tests.integration.executor.helpers import (
     HandedDelivery,
     add_run_of_new_job,
+    at_point,
     message_of,
     run_status,
 )
@@ -66,14 +67,12 @@ async def test_a_claim_that_commits_while_its_handler_is_cancelled_still_runs(
     RECORD.reset()
     claiming = asyncio.Event()
 
-    async def slow_claim(point: FaultPoint) -> None:
-        if point is FaultPoint.BEFORE_CLAIM:
-            claiming.set()
-            await asyncio.sleep(0.3)  # the channel closes meanwhile
+    async def slow_claim() -> None:
+        claiming.set()
+        await asyncio.sleep(0.3)  # the channel closes meanwhile
 
-    executor = Executor(
-        executor_settings(), sessions=maria_sessions, bus=memory_bus, fault=slow_claim
-    )
+    fault = at_point(FaultPoint.BEFORE_CLAIM, slow_claim)
+    executor = Executor(executor_settings(), sessions=maria_sessions, bus=memory_bus, fault=fault)
     row = await add_run_of_new_job(maria_sessions, task_function="test.work", args={"seconds": 0.1})
     delivery = StalledAck(message_of(row).to_bytes())
     handling = asyncio.create_task(executor.consumer.handle(delivery))
