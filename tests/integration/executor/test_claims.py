@@ -4,6 +4,7 @@ the job lock, misfires at claim, cancels, unavailable functions."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -35,6 +36,12 @@ async def claim_message(claimer: Claimer, message: RunMessage, token: str) -> Cl
     """A claim transaction of its own for `message` (a batch of one)."""
     (claimed,) = await claimer.claim_many([ClaimRequest(message, token)])
     return claimed
+
+
+async def claim_in_one_batch(claimer: Claimer, rows: Sequence[JobExecution]) -> list[Claim]:
+    """One claim transaction for all of `rows` (their tokens `token-0`, `token-1`...)."""
+    requests = [ClaimRequest(message_of(row), f"token-{i}") for i, row in enumerate(rows)]
+    return await claimer.claim_many(requests)
 
 
 async def test_a_claim_starts_the_run_once(claimer: Claimer, db_sessions: SessionFactory) -> None:
@@ -237,9 +244,7 @@ async def test_max_concurrent_runs_defers_the_runs_past_the_limit(
     lease no longer holds a slot (its run is the reaper's)."""
     job = await add_job(db_sessions, overlap_policy="allow", max_concurrent_runs=2)
     rows = [await add_run(db_sessions, job) for _ in range(5)]
-    batch = await claimer.claim_many(
-        [ClaimRequest(message_of(row), f"token-{i}") for i, row in enumerate(rows[:3])]
-    )
+    batch = await claim_in_one_batch(claimer, rows[:3])
     assert [c.kind for c in batch] == [ClaimKind.CLAIMED] * 2 + [ClaimKind.DEFERRED]
     assert batch[2].note == "maxConcurrentRuns reached"
     concurrent = await asyncio.gather(
@@ -266,7 +271,5 @@ async def test_without_max_concurrent_runs_allow_runs_everything(
 ) -> None:
     job = await add_job(db_sessions, overlap_policy="allow")
     rows = [await add_run(db_sessions, job) for _ in range(4)]
-    claims = await claimer.claim_many(
-        [ClaimRequest(message_of(row), f"token-{i}") for i, row in enumerate(rows)]
-    )
+    claims = await claim_in_one_batch(claimer, rows)
     assert [c.kind for c in claims] == [ClaimKind.CLAIMED] * 4
