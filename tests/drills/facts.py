@@ -42,16 +42,13 @@ class Rules:
 class Attempt:
     execution_id: str
     attempt: int
-    trigger: str
     status: str
     reason: str | None
-    error: str | None
     scheduled_at: datetime
     due_at: datetime
     queued_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    executor_id: str | None
 
 
 @dataclass
@@ -119,16 +116,13 @@ async def read_facts(engine: AsyncEngine, ids: list[int]) -> tuple[list[JobFacts
                 e.fire_key,
                 e.execution_id,
                 e.attempt,
-                e.trigger,
                 e.status,
                 e.reason,
-                e.error,
                 e.scheduled_at,
                 e.due_at,
                 e.queued_at,
                 e.started_at,
                 e.finished_at,
-                e.executor_id,
             ).where(e.job_id.in_(ids))
         )
         rows = [(job_id, fire_key, Attempt(*rest)) for job_id, fire_key, *rest in result]

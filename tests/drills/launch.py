@@ -13,13 +13,12 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.drills.stack import Drill
+from tests.drills.ledger import ledger_in
+from tests.drills.stack import Drill, Proxies
 from tests.drills.tasks import LEDGER_ENV
 from tests.fixtures.amqp import purge_topology_queues
 from tests.fixtures.database import database_url as url_of_database
@@ -55,13 +54,6 @@ class Topology:
     bus_proxy: bool = False
     """Services reach RabbitMQ through a `TcpProxy` the drill can cut."""
     settings: Mapping[str, str] = field(default_factory=dict)
-
-
-def _proxied_url(url: str, port: int) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"127.0.0.1:{port}"
-    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) > 1 else host))
 
 
 @asynccontextmanager
@@ -119,19 +111,14 @@ async def open_drill(
     async with database as database_url:
         if not rig_amqp_urls:
             await purge_topology_queues(amqp_url)
-        db = make_url(database_url)
-        database_proxy = bus_proxy = None
+        proxies = Proxies()
         service_db_url, service_amqp_url = database_url, services_amqp_url
         if topology.database_proxy:
-            database_proxy = await TcpProxy(db.host or "127.0.0.1", db.port or 3306).start()
-            service_db_url = db.set(host="127.0.0.1", port=database_proxy.port).render_as_string(
-                hide_password=False
-            )
+            proxies.database = await TcpProxy.to_server_of(database_url).start()
+            service_db_url = proxies.database.url_for(database_url)
         if topology.bus_proxy:
-            amqp = urlsplit(amqp_url)
-            bus_proxy = await TcpProxy(amqp.hostname or "127.0.0.1", amqp.port or 5672).start()
-            service_amqp_url = _proxied_url(amqp_url, bus_proxy.port)
-        ledger = workdir / "ledger.txt"
+            proxies.bus = await TcpProxy.to_server_of(amqp_url).start()
+            service_amqp_url = proxies.bus.url_for(amqp_url)
         port = free_port()
         stack = Stack(
             env={
@@ -139,7 +126,7 @@ async def open_drill(
                 **topology.settings,
                 **services_env(service_db_url, service_amqp_url, port),
                 "TICKWORK_TASK_MODULES": "tests.drills.tasks",
-                LEDGER_ENV: str(ledger),
+                LEDGER_ENV: str(ledger_in(workdir)),
                 "PYTHONPATH": os.pathsep.join(
                     p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
                 ),
@@ -162,9 +149,7 @@ async def open_drill(
                         stack=stack,
                         api=api,
                         engine=engine,
-                        ledger=ledger,
-                        database_proxy=database_proxy,
-                        bus_proxy=bus_proxy,
+                        proxies=proxies,
                         amqp_url=amqp_url,
                     )
                     await _start_services(drill, topology, base_url)
@@ -175,6 +160,4 @@ async def open_drill(
             await engine.dispose()
             if drill is not None:
                 await drill.engine.dispose()  # a drill may have moved it (failover)
-            for proxy in (database_proxy, bus_proxy):
-                if proxy is not None:
-                    await proxy.close()
+            await proxies.close()

@@ -20,6 +20,11 @@ class Start:
     at: float  # epoch seconds
 
 
+def ledger_in(workdir: Path) -> Path:
+    """Where a drill's tasks write the ledger: in its stack's work folder."""
+    return workdir / "ledger.txt"
+
+
 def read_ledger(path: Path) -> list[Start]:
     """Every start written so far (a missing file: none). A torn last line is ignored."""
     if not path.exists():

@@ -24,11 +24,26 @@ from tickwork_shared.db.models import JobExecution
 
 from tests.drills import plugin
 from tests.drills.audit import Audit, Rules, audit
+from tests.drills.ledger import ledger_in
 from tests.drills.tasks import TASK_NAME
 from tests.harness.api_client import Api
 from tests.harness.processes import Proc, Stack
 from tests.harness.tcp_proxy import TcpProxy
 from tests.harness.waiting import wait_until
+
+
+@dataclass
+class Proxies:
+    """The TCP proxies the services reach MariaDB and RabbitMQ through, where the drill's
+    `Topology` asks for them (cutting one is the drill's fault)."""
+
+    database: TcpProxy | None = None
+    bus: TcpProxy | None = None
+
+    async def close(self) -> None:
+        for proxy in (self.database, self.bus):
+            if proxy is not None:
+                await proxy.close()
 
 
 @dataclass
@@ -39,15 +54,18 @@ class Drill:
     api: Api
     engine: AsyncEngine
     """Direct (never proxied) read access for the audit and fault marks."""
-    ledger: Path
-    database_proxy: TcpProxy | None
-    bus_proxy: TcpProxy | None
+    proxies: Proxies
     amqp_url: str
     """Direct (never proxied) broker URL, for injecting messages."""
     planners: list[Proc] = field(default_factory=list)
     executors: list[Proc] = field(default_factory=list)
     job_ids: list[int] = field(default_factory=list)
     _serial: int = 0
+
+    @property
+    def ledger(self) -> Path:
+        """The side-effect ledger the drill's tasks write (`tests.drills.tasks`)."""
+        return ledger_in(self.stack.workdir)
 
     # -- processes ---------------------------------------------------------------------
 

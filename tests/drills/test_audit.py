@@ -33,16 +33,13 @@ def attempt(
     return Attempt(
         execution_id=str(uuid.uuid4()),
         attempt=number,
-        trigger="schedule" if number == 1 else "retry",
         status=status,
         reason=reason,
-        error=None,
         scheduled_at=at,
         due_at=at,
         queued_at=queued_at,
         started_at=at + started * SECOND if started is not None else None,
         finished_at=finished or (queued_at + SECOND if status != "queued" else None),
-        executor_id="host:1",
     )
 
 

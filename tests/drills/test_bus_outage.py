@@ -43,7 +43,7 @@ async def _readiness(drill: Drill) -> tuple[int, dict[str, str]]:
 @at_scales(small=Scale(jobs=10, outage=6, after=5), full=Scale(jobs=30, outage=20, after=10))
 async def test_bus_cut(request: pytest.FixtureRequest, scale: Scale) -> None:
     async with open_drill(request, "bus_cut", Topology(bus_proxy=True)) as drill:
-        proxy = drill.bus_proxy
+        proxy = drill.proxies.bus
         assert proxy is not None
         await drill.create_load(scale.jobs)
         await drill.wait_runs(scale.jobs, since=await drill.now())

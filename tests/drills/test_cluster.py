@@ -228,7 +228,7 @@ async def test_mariadb_failover(request: pytest.FixtureRequest, scale: Scale) ->
         ) as drill,
     ):
         pair = rig.rig
-        proxy = drill.database_proxy
+        proxy = drill.proxies.database
         assert proxy is not None
         await _load(drill, scale)
         stopped_at = await drill.now()

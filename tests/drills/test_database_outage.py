@@ -75,7 +75,7 @@ async def _probe_api(drill: Drill, job_id: int, seconds: float) -> Probes:
 @at_scales(small=Scale(jobs=8, outage=6, after=5), full=Scale(jobs=20, outage=20, after=10))
 async def test_database_cut(request: pytest.FixtureRequest, scale: Scale) -> None:
     async with open_drill(request, "database_cut", Topology(database_proxy=True)) as drill:
-        proxy = drill.database_proxy
+        proxy = drill.proxies.database
         assert proxy is not None
         job_ids = await drill.create_load(scale.jobs)
         await drill.wait_runs(scale.jobs, since=await drill.now())

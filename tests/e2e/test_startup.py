@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from tickwork_shared.migrate import alembic_config, upgrade_to_head
 from tickwork_shared.resilience import RECOVERY
 
-from tests.fixtures.database import database_url, empty_database, execute_on_server
+from tests.fixtures.database import empty_database, execute_on_server
 from tests.harness.api_client import is_ready
 from tests.harness.processes import TICKWORK, Stack, connections_env, free_port
 from tests.harness.tcp_proxy import TcpProxy
@@ -139,40 +139,39 @@ async def test_bad_amqp_url_syntax(migrated_url: str, tmp_path: Path) -> None:
     )
 
 
-async def test_schema_not_migrated(mariadb_server_url: str, amqp_url: str, tmp_path: Path) -> None:
-    async with empty_database(mariadb_server_url, "bare") as url:
-        env = connections_env(url, amqp_url)
-        await _fails_in_one_line(
-            "executor", env, tmp_path, "no tickwork schema", "`tickwork migrate`"
-        )
+# A revision the code does not know: the database was migrated by a newer tickwork.
+UNKNOWN_REVISION = "f00dcafe"
 
 
-async def test_schema_behind_the_code(
-    mariadb_server_url: str, amqp_url: str, tmp_path: Path
-) -> None:
-    async with empty_database(mariadb_server_url, "behind") as url:
-        await asyncio.to_thread(command.upgrade, alembic_config(url), "0001")
-        env = connections_env(url, amqp_url)
-        await _fails_in_one_line(
-            "planner", env, tmp_path, "revision 0001, older", "run `tickwork migrate`"
-        )
-
-
-async def test_schema_ahead_of_the_code(
-    mariadb_server_url: str, amqp_url: str, tmp_path: Path
-) -> None:
-    name = f"tickwork_ahead_{uuid.uuid4().hex[:8]}"
-    await execute_on_server(mariadb_server_url, f"CREATE DATABASE `{name}`")
-    url = database_url(mariadb_server_url, name)
-    try:
+async def _migrate_to(server_url: str, url: str, revision: str | None) -> None:
+    """The schema at `revision`: none at all, one of the code's, or one it does not know."""
+    if revision == UNKNOWN_REVISION:
         await asyncio.to_thread(upgrade_to_head, url)
+        name = make_url(url).database
         await execute_on_server(
-            mariadb_server_url, f"UPDATE `{name}`.alembic_version SET version_num = 'f00dcafe'"
+            server_url, f"UPDATE `{name}`.alembic_version SET version_num = '{revision}'"
         )
+    elif revision is not None:
+        await asyncio.to_thread(command.upgrade, alembic_config(url), revision)
+
+
+# The command that meets the schema, and what its one line names.
+SCHEMA_CASES = {
+    "not migrated": (None, "executor", ("no tickwork schema", "`tickwork migrate`")),
+    "behind the code": ("0001", "planner", ("revision 0001, older", "run `tickwork migrate`")),
+    "ahead of the code": (UNKNOWN_REVISION, "api", ("revision f00dcafe", "does not know")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCHEMA_CASES))
+async def test_a_schema_the_code_cannot_run_on(
+    case: str, mariadb_server_url: str, amqp_url: str, tmp_path: Path
+) -> None:
+    revision, command_name, parts = SCHEMA_CASES[case]
+    async with empty_database(mariadb_server_url, "schema") as url:
+        await _migrate_to(mariadb_server_url, url, revision)
         env = connections_env(url, amqp_url)
-        await _fails_in_one_line("api", env, tmp_path, "revision f00dcafe", "does not know")
-    finally:
-        await execute_on_server(mariadb_server_url, f"DROP DATABASE IF EXISTS `{name}`")
+        await _fails_in_one_line(command_name, env, tmp_path, *parts)
 
 
 def _json_lines(path: Path) -> list[dict[str, object]]:
@@ -186,15 +185,12 @@ def _json_lines(path: Path) -> list[dict[str, object]]:
 async def test_an_outage_at_start_is_waited_for_one_line_per_attempt(
     migrated_url: str, amqp_url: str, tmp_path: Path
 ) -> None:
-    url = make_url(migrated_url)
-    async with TcpProxy(url.host or "127.0.0.1", url.port or 3306) as proxy:
+    async with TcpProxy.to_server_of(migrated_url) as proxy:
         proxy.cut()
         port = free_port()
         stack = Stack(
             env={
-                "TICKWORK_DATABASE_URL": url.set(
-                    host="127.0.0.1", port=proxy.port
-                ).render_as_string(hide_password=False),
+                "TICKWORK_DATABASE_URL": proxy.url_for(migrated_url),
                 "TICKWORK_AMQP_URL": amqp_url,
                 "TICKWORK_API_HOST": "127.0.0.1",
                 "TICKWORK_API_PORT": str(port),
@@ -269,15 +265,12 @@ async def test_a_misspelt_variable_is_a_warning_naming_the_setting(
 async def test_a_broker_outage_at_start_is_waited_for_then_the_planner_runs(
     migrated_url: str, amqp_url: str, tmp_path: Path
 ) -> None:
-    parts = urlsplit(amqp_url)
-    async with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672) as proxy:
+    async with TcpProxy.to_server_of(amqp_url) as proxy:
         proxy.cut()
-        credentials = parts.netloc.rsplit("@", 1)[0]
-        via_proxy = urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{proxy.port}"))
         stack = Stack(
             env={
                 "TICKWORK_DATABASE_URL": migrated_url,
-                "TICKWORK_AMQP_URL": via_proxy,
+                "TICKWORK_AMQP_URL": proxy.url_for(amqp_url),
                 "TICKWORK_LOG_FORMAT": "json",
             },
             workdir=tmp_path,

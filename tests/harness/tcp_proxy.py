@@ -1,10 +1,12 @@
 """A TCP proxy that tests cut and restore, to put a network outage between tickwork and
 MariaDB or RabbitMQ without touching the servers.
 
-`cut()` drops every open connection and refuses new ones (connections are accepted and
-closed at once, as a dead route looks to a client that retries); `restore()` lets traffic
-through again; `retarget(host, port)` sends new connections elsewhere (a service address
-that follows a database failover). Runs on the test's event loop.
+`TcpProxy.to_server_of(url)` proxies the server a database or broker URL names, and
+`url_for(url)` is that URL through the proxy. `cut()` drops every open connection and
+refuses new ones (connections are accepted and closed at once, as a dead route looks to a
+client that retries); `restore()` lets traffic through again; `retarget(host, port)`
+sends new connections elsewhere (a service address that follows a database failover).
+Runs on the test's event loop.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import asyncio
 import contextlib
 from types import TracebackType
 from typing import Self
+from urllib.parse import urlsplit, urlunsplit
+
+# The port a URL of each scheme means when it names none.
+DEFAULT_PORTS = {"mysql+asyncmy": 3306, "amqp": 5672}
 
 
 class TcpProxy:
@@ -24,6 +30,19 @@ class TcpProxy:
         self._tasks: set[asyncio.Task[None]] = set()
         self.is_cut = False
         self.connections = 0
+
+    @classmethod
+    def to_server_of(cls, url: str) -> Self:
+        """A proxy (not started) to the MariaDB or RabbitMQ server that `url` names."""
+        parts = urlsplit(url)
+        return cls(parts.hostname or "127.0.0.1", parts.port or DEFAULT_PORTS[parts.scheme])
+
+    def url_for(self, url: str) -> str:
+        """`url` through this proxy: its host and port the proxy's, the rest (credentials,
+        database or virtual host, query) kept."""
+        parts = urlsplit(url)
+        credentials, at, _ = parts.netloc.rpartition("@")
+        return urlunsplit(parts._replace(netloc=f"{credentials}{at}127.0.0.1:{self.port}"))
 
     @property
     def port(self) -> int:

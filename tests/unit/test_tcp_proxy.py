@@ -80,3 +80,12 @@ async def test_retarget_drops_open_connections_and_sends_new_ones_elsewhere(
         writer.close()
         assert await _roundtrip(proxy.port, b"new") == b"NEW"
     other.close()
+
+
+async def test_a_url_through_the_proxy_keeps_all_but_host_and_port() -> None:
+    database = "mysql+asyncmy://root:p%40ss@db.example/tickwork?charset=utf8mb4"
+    async with TcpProxy.to_server_of(database) as proxy:
+        assert proxy.target == ("db.example", 3306)  # the scheme's port: the URL names none
+        through = f"root:p%40ss@127.0.0.1:{proxy.port}"
+        assert proxy.url_for(database) == f"mysql+asyncmy://{through}/tickwork?charset=utf8mb4"
+        assert proxy.url_for("amqp://rabbit/") == f"amqp://127.0.0.1:{proxy.port}/"

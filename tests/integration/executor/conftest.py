@@ -7,23 +7,27 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from tickwork_executor.claim.claims import Claimer
 from tickwork_executor.service import Executor
 from tickwork_shared.bus.abc import Bus, Delivery
 from tickwork_shared.bus.rabbitmq import RabbitBus
 from tickwork_shared.bus.topology import EVENTS_EXCHANGE, RUNS_QUEUE
 from tickwork_shared.db.engine import SessionFactory
+from tickwork_shared.db.models import JobExecution
 from tickwork_shared.lifecycle import serve_until_stopped
 from tickwork_shared.outbox import claim_due_rows, publish_and_mark
 from tickwork_shared.settings import Settings
 
 from tests.harness.event_relay import event_relay
 from tests.harness.waiting import wait_until
+from tests.integration.executor.helpers import message_of
 from tests.integration.executor.task_module import RECORD
 
 TASK_MODULE = "tests.integration.executor.task_module"
 
-# What the `publish` fixture gives: put a run message on the runs queue.
-Publish = Callable[[bytes], Awaitable[None]]
+# What the `publish` fixture gives: put a run's message (or a body as it is, e.g. a forged
+# one) on the runs queue.
+Publish = Callable[[JobExecution | bytes], Awaitable[None]]
 
 
 def executor_settings(**overrides: Any) -> Settings:
@@ -74,6 +78,20 @@ class Fleet:
 
 
 @pytest.fixture
+def claimer(db_sessions: SessionFactory) -> Claimer:
+    """Claims of executor `exec-a` (offering the two built-in functions) on `db_sessions`:
+    SQLite and MariaDB."""
+    return Claimer(
+        sessions=db_sessions,
+        executor_id="exec-a",
+        host_name="host-a",
+        offered=frozenset({"tickwork.noop", "tickwork.sleep"}),
+        lease_seconds=30,
+        overlap_requeue_seconds=2,
+    )
+
+
+@pytest.fixture
 async def fleet(maria_sessions: SessionFactory, amqp_url: str) -> AsyncIterator[Fleet]:
     RECORD.reset()
     fleet = Fleet(maria_sessions, amqp_url)
@@ -108,7 +126,8 @@ async def events(maria_sessions: SessionFactory, rabbit_bus: RabbitBus) -> Async
 
 @pytest.fixture
 async def publish(rabbit_bus: RabbitBus) -> Publish:
-    async def publish(body: bytes) -> None:
+    async def publish(run: JobExecution | bytes) -> None:
+        body = run if isinstance(run, bytes) else message_of(run).to_bytes()
         await rabbit_bus.publish("", RUNS_QUEUE, body)
 
     return publish

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from tickwork_executor.faults import Fault, FaultPoint
 from tickwork_shared.bus.abc import Delivery
 from tickwork_shared.db.engine import SessionFactory
 from tickwork_shared.db.models import JobExecution, ScheduledJob, ScheduledJobLock
@@ -58,6 +60,11 @@ async def add_run(
     return row
 
 
+async def add_run_of_new_job(sessions: SessionFactory, **job_fields: Any) -> JobExecution:
+    """A queued run of a new job (made with `job_fields`), for tests that need only the run."""
+    return await add_run(sessions, await add_job(sessions, **job_fields))
+
+
 def message_of(row: JobExecution) -> RunMessage:
     return RunMessage.model_validate(row)  # its fields read from the row's attributes
 
@@ -69,6 +76,12 @@ async def read_run(sessions: SessionFactory, execution_id: str) -> JobExecution:
         )
         assert row is not None
         return row
+
+
+async def status_and_reason(sessions: SessionFactory, execution_id: str) -> tuple[str, str | None]:
+    """How the run ended (or stands), as one pair to compare."""
+    row = await read_run(sessions, execution_id)
+    return row.status, row.reason
 
 
 async def read_job(sessions: SessionFactory, job_id: int) -> ScheduledJob:
@@ -91,6 +104,17 @@ async def run_status(
         return row if row.status == status else None
 
     return await wait_until(reached, timeout=timeout, what=f"run {execution_id} to be {status}")
+
+
+def at_point(point: FaultPoint, action: Callable[[], Awaitable[object]]) -> Fault:
+    """An executor's fault that awaits `action` at `point` only (e.g. an event's wait, to
+    hold every batch there)."""
+
+    async def fault(reached: FaultPoint) -> None:
+        if reached is point:
+            await action()
+
+    return fault
 
 
 def ago(seconds: float) -> datetime:

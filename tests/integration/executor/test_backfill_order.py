@@ -13,7 +13,7 @@ from tickwork_shared.enums import Trigger
 from tickwork_shared.runs import schedule_fire_key
 
 from tests.integration.executor.conftest import Fleet, Publish
-from tests.integration.executor.helpers import add_job, add_run, message_of, run_status
+from tests.integration.executor.helpers import add_job, add_run, run_status
 from tests.integration.executor.task_module import RECORD
 
 
@@ -46,7 +46,7 @@ async def test_backfill_runs_one_at_a_time_oldest_first(
                 publish_claim="elsewhere",
             )
         )
-    await asyncio.gather(*(publish(message_of(row).to_bytes()) for row in reversed(runs)))
+    await asyncio.gather(*(publish(row) for row in reversed(runs)))
 
     done = [await run_status(maria_sessions, row.execution_id, "succeeded") for row in runs]
     assert RECORD.peak == 1

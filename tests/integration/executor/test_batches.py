@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from sqlalchemy import func, select, update
 from tickwork_executor.claim.claims import Claimer, ClaimKind, ClaimRequest
 from tickwork_executor.record.outcomes import Outcome
@@ -18,23 +17,13 @@ from tickwork_shared.messages import RunMessage
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
+    add_run_of_new_job,
     message_of,
     read_job,
     read_lock,
     read_run,
+    status_and_reason,
 )
-
-
-@pytest.fixture
-def claimer(db_sessions: SessionFactory) -> Claimer:
-    return Claimer(
-        sessions=db_sessions,
-        executor_id="exec-a",
-        host_name="host-a",
-        offered=frozenset({"tickwork.noop"}),
-        lease_seconds=30,
-        overlap_requeue_seconds=2,
-    )
 
 
 async def test_one_batch_decides_every_run_as_if_alone(
@@ -81,8 +70,7 @@ async def test_one_batch_decides_every_run_as_if_alone(
     lock = await read_lock(db_sessions, exclusive.id)
     assert lock is not None
     assert lock.execution_id == first.execution_id
-    skipped = await read_run(db_sessions, second.execution_id)
-    assert (skipped.status, skipped.reason) == ("skipped", "overlap")
+    assert await status_and_reason(db_sessions, second.execution_id) == ("skipped", "overlap")
 
 
 async def test_a_batch_of_records_writes_only_where_the_lease_is_still_held(
@@ -171,8 +159,7 @@ async def test_a_contradicting_message_in_the_batch_does_not_make_the_real_one_a
     """Found by the poison drill: the batch took the first message of an execution as its
     delivery, so a forged one ahead of the real one had the real one acked as "delivered
     twice" (and never run), and one behind it was acked instead of dead-lettered."""
-    job = await add_job(db_sessions)
-    run = await add_run(db_sessions, job)
+    run = await add_run_of_new_job(db_sessions)
     real = message_of(run)
     forged = real.model_copy(update={"attempt": 5})
     claims = await claimer.claim_many(

@@ -4,6 +4,7 @@ the job lock, misfires at claim, cancels, unavailable functions."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -17,26 +18,14 @@ from tickwork_shared.messages import RunMessage
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
+    add_run_of_new_job,
     ago,
     message_of,
     read_job,
     read_lock,
     read_run,
+    status_and_reason,
 )
-
-OFFERED = frozenset({"tickwork.noop", "tickwork.sleep"})
-
-
-@pytest.fixture
-def claimer(db_sessions: SessionFactory) -> Claimer:
-    return Claimer(
-        sessions=db_sessions,
-        executor_id="exec-a",
-        host_name="host-a",
-        offered=OFFERED,
-        lease_seconds=30,
-        overlap_requeue_seconds=2,
-    )
 
 
 async def claim(claimer: Claimer, row: JobExecution, token: str = "token-1") -> Claim:
@@ -47,6 +36,12 @@ async def claim_message(claimer: Claimer, message: RunMessage, token: str) -> Cl
     """A claim transaction of its own for `message` (a batch of one)."""
     (claimed,) = await claimer.claim_many([ClaimRequest(message, token)])
     return claimed
+
+
+async def claim_in_one_batch(claimer: Claimer, rows: Sequence[JobExecution]) -> list[Claim]:
+    """One claim transaction for all of `rows` (their tokens `token-0`, `token-1`...)."""
+    requests = [ClaimRequest(message_of(row), f"token-{i}") for i, row in enumerate(rows)]
+    return await claimer.claim_many(requests)
 
 
 async def test_a_claim_starts_the_run_once(claimer: Claimer, db_sessions: SessionFactory) -> None:
@@ -76,8 +71,7 @@ async def test_a_claim_starts_the_run_once(claimer: Claimer, db_sessions: Sessio
 async def test_a_retried_claim_recognises_its_own_commit(
     claimer: Claimer, db_sessions: SessionFactory
 ) -> None:
-    job = await add_job(db_sessions, overlap_policy="skip")
-    row = await add_run(db_sessions, job)
+    row = await add_run_of_new_job(db_sessions, overlap_policy="skip")
     assert (await claim(claimer, row)).kind is ClaimKind.CLAIMED
     retried = await claim(claimer, row)  # same token: its answer was lost, not the commit
     assert retried.kind is ClaimKind.CLAIMED
@@ -222,11 +216,9 @@ async def test_runs_of_a_disabled_or_deleted_job(
     assert (await read_run(db_sessions, scheduled.execution_id)).reason == "disabled"
     assert (await claim(claimer, manual)).kind is ClaimKind.CLAIMED  # may be triggered
 
-    deleted = await add_job(db_sessions, is_active=False, next_run_at=None)
-    row = await add_run(db_sessions, deleted)
+    row = await add_run_of_new_job(db_sessions, is_active=False, next_run_at=None)  # job deleted
     await claim(claimer, row)
-    stored = await read_run(db_sessions, row.execution_id)
-    assert (stored.status, stored.reason) == ("skipped", "deleted")
+    assert await status_and_reason(db_sessions, row.execution_id) == ("skipped", "deleted")
 
 
 async def test_concurrent_claims_of_one_skip_job_let_exactly_one_run(
@@ -252,9 +244,7 @@ async def test_max_concurrent_runs_defers_the_runs_past_the_limit(
     lease no longer holds a slot (its run is the reaper's)."""
     job = await add_job(db_sessions, overlap_policy="allow", max_concurrent_runs=2)
     rows = [await add_run(db_sessions, job) for _ in range(5)]
-    batch = await claimer.claim_many(
-        [ClaimRequest(message_of(row), f"token-{i}") for i, row in enumerate(rows[:3])]
-    )
+    batch = await claim_in_one_batch(claimer, rows[:3])
     assert [c.kind for c in batch] == [ClaimKind.CLAIMED] * 2 + [ClaimKind.DEFERRED]
     assert batch[2].note == "maxConcurrentRuns reached"
     concurrent = await asyncio.gather(
@@ -281,7 +271,5 @@ async def test_without_max_concurrent_runs_allow_runs_everything(
 ) -> None:
     job = await add_job(db_sessions, overlap_policy="allow")
     rows = [await add_run(db_sessions, job) for _ in range(4)]
-    claims = await claimer.claim_many(
-        [ClaimRequest(message_of(row), f"token-{i}") for i, row in enumerate(rows)]
-    )
+    claims = await claim_in_one_batch(claimer, rows)
     assert [c.kind for c in claims] == [ClaimKind.CLAIMED] * 4

@@ -24,6 +24,7 @@ from tests.integration.executor.conftest import Fleet, Publish
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
+    add_run_of_new_job,
     message_of,
     read_run,
     run_status,
@@ -35,8 +36,7 @@ async def test_one_message_delivered_five_times_to_three_executors_runs_once(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish
 ) -> None:
     executors = [await fleet.start() for _ in range(3)]
-    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 0.3})
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions, task_function="test.work", args={"seconds": 0.3})
     body = message_of(row).to_bytes()
     await asyncio.gather(*(publish(body) for _ in range(5)))
 
@@ -67,8 +67,7 @@ async def test_poison_messages_are_dead_lettered_and_the_next_run_still_runs(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish, dead_letters: list[bytes]
 ) -> None:
     executor = await fleet.start()
-    job = await add_job(maria_sessions, task_function="test.work")
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions, task_function="test.work")
     good = orjson.loads(message_of(row).to_bytes())
     poison = [
         b"{not json",
@@ -79,7 +78,7 @@ async def test_poison_messages_are_dead_lettered_and_the_next_run_still_runs(
     ]
     for body in poison:
         await publish(body)
-    await publish(message_of(row).to_bytes())
+    await publish(row)
 
     await run_status(maria_sessions, row.execution_id, "succeeded")
     await wait_until(
@@ -130,10 +129,9 @@ async def outage(
     flaky = FlakySessions(maria_sessions)
     try:
         executor = await fleet.start(sessions=flaky)  # type: ignore[arg-type]
-        job = await add_job(maria_sessions, task_function="test.work")
-        row = await add_run(maria_sessions, job)
+        row = await add_run_of_new_job(maria_sessions, task_function="test.work")
         flaky.broken = True
-        await publish(message_of(row).to_bytes())
+        await publish(row)
         await wait_until(
             lambda: executor.consumer.stats.claim_retries >= 2, timeout=15, what="claims retried"
         )
@@ -181,7 +179,7 @@ async def test_no_more_than_the_concurrency_at_once_and_the_rest_waits_in_the_qu
     job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 1.0})
     rows = [await add_run(maria_sessions, job) for _ in range(5)]
     for row in rows:
-        await publish(message_of(row).to_bytes())
+        await publish(row)
 
     await wait_until(lambda: RECORD.running == 2, what="two running")
     assert executor.consumer.paused
@@ -205,9 +203,8 @@ async def test_an_executor_started_before_its_database_waits_for_it(
     try:
         executor = await fleet.start(sessions=flaky)  # type: ignore[arg-type]
         assert not flaky.broken  # it could only start consuming once the database answered
-        job = await add_job(maria_sessions, task_function="test.work")
-        row = await add_run(maria_sessions, job)
-        await publish(message_of(row).to_bytes())
+        row = await add_run_of_new_job(maria_sessions, task_function="test.work")
+        await publish(row)
         await run_status(maria_sessions, row.execution_id, "succeeded")
         assert executor.consumer.stats.claimed == 1
     finally:

@@ -28,7 +28,11 @@ from tickwork_shared.events import (
 from tests.harness.event_relay import event_relay
 from tests.harness.processes import Stack
 from tests.harness.waiting import wait_until
-from tests.integration.executor.helpers import add_job, add_run, message_of, run_status
+from tests.integration.executor.helpers import (
+    add_run_of_new_job,
+    message_of,
+    run_status,
+)
 
 
 class DedupingConsumer:
@@ -85,8 +89,7 @@ async def test_an_executor_killed_after_its_record_commit_loses_no_event(
         },
         workdir=tmp_path,
     )
-    job = await add_job(maria_sessions)
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions)
     try:
         victim = stack.start("executor", "executor")
         await rabbit_bus.publish("", RUNS_QUEUE, message_of(row).to_bytes())
@@ -129,8 +132,7 @@ async def test_a_relay_publishes_an_execution_s_events_in_order_across_relays(
 ) -> None:
     """While one relay holds an execution's earlier event, another relay does not
     publish its later ones; once the first is done, they follow in order."""
-    job = await add_job(maria_sessions)
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions)
     async with maria_sessions() as session, session.begin():
         for status in ("queued", "running", "succeeded"):
             row.status = status

@@ -76,7 +76,7 @@ async def test_a_forged_tickwork_message_is_refused_and_the_victim_never_runs(
         args={"exchange": exchange, "routingKey": routing_key, "body": body},
     )
     row = await add_run(maria_sessions, publisher)
-    await publish(message_of(row).to_bytes())
+    await publish(row)
 
     done = await run_status(maria_sessions, row.execution_id, "failed")
     assert done.error is not None
@@ -105,7 +105,7 @@ async def test_an_exchange_the_operator_allows_is_published_to(
         args={"exchange": COMMANDS_EXCHANGE, "routingKey": "reports.done", "body": {"n": 1}},
     )
     row = await add_run(maria_sessions, publisher)
-    await publish(message_of(row).to_bytes())
+    await publish(row)
     await run_status(maria_sessions, row.execution_id, "succeeded")
     await wait_until(lambda: seen, timeout=5, what="the user's message")
     assert orjson.loads(seen[0].body) == {"n": 1}
@@ -144,14 +144,14 @@ async def test_user_publishes_go_over_the_publish_connection(
             args={"exchange": COMMANDS_EXCHANGE, "routingKey": "reports.x", "body": "hi"},
         )
         row = await add_run(maria_sessions, publisher)
-        await publish(message_of(row).to_bytes())
+        await publish(row)
         await run_status(maria_sessions, row.execution_id, "succeeded")
         await wait_until(lambda: seen, timeout=5, what="the user's message")
         assert seen[0].body == b"hi"
         # Closed, the user connection fails user publishes; the executor's own bus is fine.
         await users.close()
         again = await add_run(maria_sessions, publisher)
-        await publish(message_of(again).to_bytes())
+        await publish(again)
         failed = await run_status(maria_sessions, again.execution_id, "failed")
         assert failed.error is not None
         assert failed.error.startswith("BusUnavailable"), failed.error

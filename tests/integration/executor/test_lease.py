@@ -13,14 +13,7 @@ from tickwork_shared.db.models import JobExecution, ScheduledJobLock
 
 from tests.harness.waiting import wait_until
 from tests.integration.executor.conftest import Events, Fleet, Publish
-from tests.integration.executor.helpers import (
-    add_job,
-    add_run,
-    message_of,
-    read_lock,
-    read_run,
-    run_status,
-)
+from tests.integration.executor.helpers import add_job, add_run, read_lock, read_run, run_status
 from tests.integration.executor.task_module import RECORD
 
 
@@ -44,7 +37,7 @@ async def test_a_run_longer_than_its_lease_keeps_it_by_heartbeat(
         maria_sessions, task_function="test.work", args={"seconds": 3.0}, overlap_policy="skip"
     )
     row = await add_run(maria_sessions, job)
-    await publish(message_of(row).to_bytes())
+    await publish(row)
     running = await run_status(maria_sessions, row.execution_id, "running")
     first_expiry = running.lease_expires_at
     assert first_expiry is not None
@@ -99,7 +92,7 @@ async def _running_then_reaped(
         sessions, task_function="test.work", args={"seconds": seconds}, overlap_policy="skip"
     )
     row = await add_run(sessions, job)
-    await publish(message_of(row).to_bytes())
+    await publish(row)
     await run_status(sessions, row.execution_id, "running")
     await _reap(sessions, row.execution_id)
     return executor, row

@@ -23,8 +23,8 @@ from tests.harness.waiting import wait_until
 from tests.integration.executor.conftest import executor_settings
 from tests.integration.executor.helpers import (
     HandedDelivery,
-    add_job,
-    add_run,
+    add_run_of_new_job,
+    at_point,
     message_of,
     run_status,
 )
@@ -47,8 +47,7 @@ async def test_a_claimed_run_starts_while_its_ack_is_stuck(
 ) -> None:
     RECORD.reset()
     executor = Executor(executor_settings(), sessions=maria_sessions, bus=memory_bus)
-    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 0.1})
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions, task_function="test.work", args={"seconds": 0.1})
     delivery = StalledAck(message_of(row).to_bytes())
     handling = asyncio.create_task(executor.consumer.handle(delivery))
     try:
@@ -68,16 +67,13 @@ async def test_a_claim_that_commits_while_its_handler_is_cancelled_still_runs(
     RECORD.reset()
     claiming = asyncio.Event()
 
-    async def slow_claim(point: FaultPoint) -> None:
-        if point is FaultPoint.BEFORE_CLAIM:
-            claiming.set()
-            await asyncio.sleep(0.3)  # the channel closes meanwhile
+    async def slow_claim() -> None:
+        claiming.set()
+        await asyncio.sleep(0.3)  # the channel closes meanwhile
 
-    executor = Executor(
-        executor_settings(), sessions=maria_sessions, bus=memory_bus, fault=slow_claim
-    )
-    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 0.1})
-    row = await add_run(maria_sessions, job)
+    fault = at_point(FaultPoint.BEFORE_CLAIM, slow_claim)
+    executor = Executor(executor_settings(), sessions=maria_sessions, bus=memory_bus, fault=fault)
+    row = await add_run_of_new_job(maria_sessions, task_function="test.work", args={"seconds": 0.1})
     delivery = StalledAck(message_of(row).to_bytes())
     handling = asyncio.create_task(executor.consumer.handle(delivery))
     try:

@@ -9,14 +9,7 @@ from tickwork_shared.db.models import JobExecution
 
 from tests.harness.waiting import wait_until
 from tests.integration.executor.conftest import Events, Fleet, Publish
-from tests.integration.executor.helpers import (
-    add_job,
-    add_run,
-    message_of,
-    read_lock,
-    read_run,
-    run_status,
-)
+from tests.integration.executor.helpers import add_job, add_run, read_lock, read_run, run_status
 from tests.integration.executor.task_module import RECORD
 
 
@@ -29,9 +22,7 @@ async def test_skip_runs_one_and_skips_the_other(
         maria_sessions, task_function="test.work", args={"seconds": 1.0}, overlap_policy="skip"
     )
     first, second = [await add_run(maria_sessions, job) for _ in range(2)]
-    await asyncio.gather(
-        publish(message_of(first).to_bytes()), publish(message_of(second).to_bytes())
-    )
+    await asyncio.gather(publish(first), publish(second))
 
     rows = [await _final(maria_sessions, row.execution_id) for row in (first, second)]
     assert sorted((r.status, r.reason) for r in rows) == [
@@ -66,7 +57,7 @@ async def test_allow_runs_both_at_once(
     )
     runs = [await add_run(maria_sessions, job) for _ in range(2)]
     for row in runs:
-        await publish(message_of(row).to_bytes())
+        await publish(row)
     for row in runs:
         await run_status(maria_sessions, row.execution_id, "succeeded")
     assert RECORD.peak == 2
@@ -81,9 +72,9 @@ async def test_queue_runs_the_second_after_the_first(
     )
     first = await add_run(maria_sessions, job, publish_claim="elsewhere")
     second = await add_run(maria_sessions, job, publish_claim="elsewhere")
-    await publish(message_of(first).to_bytes())
+    await publish(first)
     await run_status(maria_sessions, first.execution_id, "running")
-    await publish(message_of(second).to_bytes())
+    await publish(second)
 
     done_first = await run_status(maria_sessions, first.execution_id, "succeeded")
     done_second = await run_status(maria_sessions, second.execution_id, "succeeded")

@@ -14,7 +14,7 @@ from tests.integration.executor.conftest import Events, Fleet, Publish
 from tests.integration.executor.helpers import (
     add_job,
     add_run,
-    message_of,
+    add_run_of_new_job,
     read_job,
     read_run,
     run_status,
@@ -37,7 +37,7 @@ async def test_a_successful_run(
     row = await add_run(maria_sessions, job)
     counted = {"job_type": "reports", "status": "succeeded"}
     before = REGISTRY.get_sample_value("tickwork_executions_total", counted) or 0
-    await publish(message_of(row).to_bytes())
+    await publish(row)
 
     done = await run_status(maria_sessions, row.execution_id, "succeeded")
     assert done.result == {"attempt": 1, "key": row.idempotency_key}
@@ -66,7 +66,7 @@ async def test_a_failing_run(
     await fleet.start()
     job = await add_job(maria_sessions, task_function="tickwork.fail", args={"message": "boom"})
     row = await add_run(maria_sessions, job)
-    await publish(message_of(row).to_bytes())
+    await publish(row)
     done = await run_status(maria_sessions, row.execution_id, "failed")
     assert (done.error, done.reason, done.result) == ("TaskFailed: boom", None, None)
     assert done.retry_handled is False  # the planner decides about the retry
@@ -78,9 +78,8 @@ async def test_invalid_args_fail_clearly(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish
 ) -> None:
     await fleet.start()
-    job = await add_job(maria_sessions, task_function="tickwork.sleep", args={"secs": 1})
-    row = await add_run(maria_sessions, job)
-    await publish(message_of(row).to_bytes())
+    row = await add_run_of_new_job(maria_sessions, task_function="tickwork.sleep", args={"secs": 1})
+    await publish(row)
     done = await run_status(maria_sessions, row.execution_id, "failed")
     assert done.error is not None
     assert done.error.startswith("InvalidArguments: args do not match the parameters of ")
@@ -95,7 +94,7 @@ async def test_a_run_past_its_timeout(
         maria_sessions, task_function="test.work", args={"seconds": 30}, timeout_seconds=1
     )
     row = await add_run(maria_sessions, job)
-    await publish(message_of(row).to_bytes())
+    await publish(row)
     done = await run_status(maria_sessions, row.execution_id, "timed_out")
     assert done.error == "TimeoutError: the task did not finish within 1 s"
     assert done.retry_handled is False
@@ -108,9 +107,8 @@ async def test_cancelling_a_running_run(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish, events: Events
 ) -> None:
     await fleet.start(heartbeat_seconds=0.2)
-    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 30})
-    row = await add_run(maria_sessions, job)
-    await publish(message_of(row).to_bytes())
+    row = await add_run_of_new_job(maria_sessions, task_function="test.work", args={"seconds": 30})
+    await publish(row)
     await run_status(maria_sessions, row.execution_id, "running")
     async with maria_sessions() as session, session.begin():  # what the api does
         await session.execute(
@@ -132,15 +130,14 @@ async def test_a_run_cancelled_while_queued_never_starts(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish
 ) -> None:
     executor = await fleet.start()
-    job = await add_job(maria_sessions, task_function="test.work")
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions, task_function="test.work")
     async with maria_sessions() as session, session.begin():  # what the api does
         await session.execute(
             update(JobExecution)
             .where(JobExecution.execution_id == row.execution_id)
             .values(status="cancelled", finished_at=JobExecution.queued_at)
         )
-    await publish(message_of(row).to_bytes())
+    await publish(row)
     await wait_until(lambda: executor.consumer.stats.duplicates == 1, what="the drop")
     assert (await read_run(maria_sessions, row.execution_id)).status == "cancelled"
     assert RECORD.calls[row.execution_id] == 0
@@ -150,9 +147,8 @@ async def test_a_function_this_executor_does_not_offer(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish, events: Events
 ) -> None:
     executor = await fleet.start()
-    job = await add_job(maria_sessions, task_function="reports.build")
-    row = await add_run(maria_sessions, job)
-    await publish(message_of(row).to_bytes())
+    row = await add_run_of_new_job(maria_sessions, task_function="reports.build")
+    await publish(row)
     done = await run_status(maria_sessions, row.execution_id, "failed")
     assert done.reason == "unavailable"
     assert executor.consumer.stats.ended == 1  # once: no requeue loop
@@ -165,9 +161,8 @@ async def test_a_large_result_is_stored_truncated(
     fleet: Fleet, maria_sessions: SessionFactory, publish: Publish
 ) -> None:
     await fleet.start(max_result_bytes=1024)
-    job = await add_job(maria_sessions, task_function="test.big", args={"size": 5000})
-    row = await add_run(maria_sessions, job)
-    await publish(message_of(row).to_bytes())
+    row = await add_run_of_new_job(maria_sessions, task_function="test.big", args={"size": 5000})
+    await publish(row)
     done = await run_status(maria_sessions, row.execution_id, "succeeded")
     assert isinstance(done.result, dict)
     assert done.result["truncated"] is True

@@ -18,14 +18,7 @@ from tickwork_shared.db.dialect import db_now
 from tickwork_shared.db.engine import SessionFactory
 
 from tests.integration.executor.conftest import TASK_MODULE, Publish
-from tests.integration.executor.helpers import (
-    add_job,
-    add_run,
-    message_of,
-    read_lock,
-    read_run,
-    run_status,
-)
+from tests.integration.executor.helpers import add_job, add_run, read_lock, read_run, run_status
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -77,8 +70,8 @@ async def test_sigterm_finishes_or_gives_up_every_run(
     )
     short = await add_run(maria_sessions, short_job)
     long = await add_run(maria_sessions, long_job)
-    await publish(message_of(short).to_bytes())
-    await publish(message_of(long).to_bytes())
+    await publish(short)
+    await publish(long)
     # The process needs a moment to import and connect: generous timeouts.
     await run_status(maria_sessions, short.execution_id, "running", timeout=30)
     await run_status(maria_sessions, long.execution_id, "running", timeout=30)

@@ -15,8 +15,8 @@ from tests.harness.waiting import wait_until
 from tests.integration.executor.conftest import executor_settings
 from tests.integration.executor.helpers import (
     HandedDelivery,
-    add_job,
-    add_run,
+    add_run_of_new_job,
+    at_point,
     message_of,
     read_run,
     run_status,
@@ -29,19 +29,13 @@ async def test_the_slot_is_free_while_the_outcome_is_still_being_written(
 ) -> None:
     RECORD.reset()
     release = asyncio.Event()
-
-    async def held_record(point: FaultPoint) -> None:
-        if point is FaultPoint.BEFORE_RECORD:
-            await release.wait()
-
     executor = Executor(
         executor_settings(executor_concurrency=1),
         sessions=maria_sessions,
         bus=memory_bus,
-        fault=held_record,
+        fault=at_point(FaultPoint.BEFORE_RECORD, release.wait),
     )
-    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 0.0})
-    row = await add_run(maria_sessions, job)
+    row = await add_run_of_new_job(maria_sessions, task_function="test.work", args={"seconds": 0.0})
     try:
         await executor.consumer.handle(HandedDelivery(message_of(row).to_bytes()))
         await wait_until(lambda: RECORD.calls[row.execution_id] == 1, what="ran")
