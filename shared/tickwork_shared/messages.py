@@ -22,9 +22,12 @@ class RunMessage(CamelModel):
     job_id: int
     scheduled_at: UtcDatetime
     attempt: int = Field(ge=1)
+    due_at: UtcDatetime | None = None
+    """When the run may start (absent: at once). Planners publish runs a little ahead of
+    it and the executor waits until then before its claim; an older executor ignores it."""
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
 
 
 class TriggerCommand(CamelModel):

@@ -48,6 +48,8 @@ class RunRef:
     attempt: int
     pool: str = DEFAULT_POOL
     """The row's pool: the message goes to that pool's run queue."""
+    due_at: datetime | None = None
+    """When the run may start; published ahead of it, the executor waits until then."""
     headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -59,6 +61,7 @@ class RunRef:
             row.scheduled_at,
             row.attempt,
             row.pool or DEFAULT_POOL,
+            row.due_at,
             headers or {},
         )
 
@@ -68,6 +71,7 @@ class RunRef:
             job_id=self.job_id,
             scheduled_at=self.scheduled_at,
             attempt=self.attempt,
+            due_at=self.due_at,
         ).to_bytes()
         return OutgoingMessage(
             exchange="",
@@ -97,6 +101,7 @@ async def claim_due_rows(
                 JobExecution.scheduled_at,
                 JobExecution.attempt,
                 JobExecution.pool,
+                JobExecution.due_at,
             )
             .where(JobExecution.next_publish_at <= db_now_expr(session))
             .where(JobExecution.status == ExecutionStatus.QUEUED.value)

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
 
     planner_batch_size: int = Field(default=500, ge=1)
     planner_max_sleep_seconds: float = Field(default=1.0, gt=0)
+    plan_ahead_seconds: float = Field(default=0.5, ge=0, le=60)
+    """Runs are planned and published this long before they are due; executors start them
+    at their due time (0: plan when due)."""
     catchup_chunk_size: int = Field(default=1000, ge=1)
     relay_delay_seconds: float = Field(default=5.0, gt=0)
     relay_interval_seconds: float = Field(default=0.5, gt=0)

@@ -35,6 +35,8 @@ DRILL_SETTINGS = {
     "TICKWORK_REAPER_INTERVAL_SECONDS": "1",
     "TICKWORK_SHUTDOWN_GRACE_SECONDS": "5",
     "TICKWORK_PUBLISH_TIMEOUT_SECONDS": "3",
+    # The default, said here because the bus-cut drill reasons with it.
+    "TICKWORK_PLAN_AHEAD_SECONDS": "0.5",
     # A process frozen mid-transaction holds its locks this long at most.
     "TICKWORK_DATABASE_IDLE_TRANSACTION_TIMEOUT_SECONDS": "5",
     "TICKWORK_LOG_FORMAT": "json",

@@ -36,17 +36,21 @@ def plan_chunk(
     grace: timedelta,
     policy: MisfirePolicy,
     limit: int,
+    horizon: datetime | None = None,
 ) -> ChunkPlan:
     """Decide up to `limit` due fire times of a job whose `next_run_at` has come.
 
     The due times are `next_run_at` itself (honoured as stored: re-enabling a job sets it
     to the next fire time after now, so a paused period is never a misfire) and the fire
-    times after it up to `now`. Misfires follow `plan_fire_times`, except that under
-    `run_once` a chunk followed by a later misfired time keeps none of its misfired times.
+    times after it up to `horizon` (default `now`; later when planning ahead, see
+    `plan_horizon`). Misfires are judged at `now`, so a time planned ahead is never one;
+    they follow `plan_fire_times`, except that under `run_once` a chunk followed by a
+    later misfired time keeps none of its misfired times.
     """
     if limit < 1:
         raise ValueError("a chunk holds at least one fire time")
-    times = [next_run_at, *fire_times(schedule, after=next_run_at, until=now, limit=limit - 1)]
+    until = max(now, horizon or now)
+    times = [next_run_at, *fire_times(schedule, after=next_run_at, until=until, limit=limit - 1)]
     following = next_fire_time(schedule, after=times[-1])
     decisions = plan_fire_times(times, now, grace, policy)
     if (
@@ -61,6 +65,18 @@ def plan_chunk(
     return ChunkPlan(decisions, following)
 
 
-def due_again(plan: ChunkPlan, now: datetime) -> bool:
-    """True when the job's new `next_run_at` has already come: plan again without sleeping."""
-    return plan.next_run_at is not None and plan.next_run_at <= now
+def plan_horizon(now: datetime, plan_ahead: timedelta) -> datetime:
+    """Up to when a tick at `now` plans fire times: `plan_ahead` past it.
+
+    Runs are written and published that much before their fire time and executors start
+    them at `due_at` (the message carries it), so a run's start no longer waits for the
+    planner's tick, the publish and the broker; what a run still waits for at its fire
+    time is its claim. A job disabled or changed meanwhile is still seen by that claim.
+    """
+    return now + max(plan_ahead, timedelta(0))
+
+
+def due_again(plan: ChunkPlan, horizon: datetime) -> bool:
+    """True when the job's new `next_run_at` is already within `horizon`: plan again
+    without sleeping."""
+    return plan.next_run_at is not None and plan.next_run_at <= horizon

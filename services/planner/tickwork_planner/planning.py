@@ -9,9 +9,10 @@ InnoDB locks every row a locking read examines before the sort: one planner woul
 every due job and the others would find nothing to do until it committed.
 
 Rows are written with one multi-row INSERT per tick and the jobs advanced with one UPDATE,
-whatever the batch size. Rows due now carry this planner's publish claim and are handed to
-its `OutboxPublisher` after commit; jittered rows wait for the relay. The decisions
-themselves are `catchup.plan_chunk`'s.
+whatever the batch size. A tick plans `plan_ahead` past now (`catchup.plan_horizon`): rows
+due by then carry this planner's publish claim and are handed to its `OutboxPublisher`
+after commit, and executors start them at their `due_at`; rows jittered past it wait for
+the relay. The decisions themselves are `catchup.plan_chunk`'s.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from tickwork_shared.outbox import RunRef
 from tickwork_shared.runs import new_run, schedule_fire_key, skipped_run
 from tickwork_shared.schedule import ScheduleError, jitter_offset, parse_schedule
 
-from tickwork_planner.catchup import ChunkPlan, due_again, plan_chunk
+from tickwork_planner.catchup import ChunkPlan, due_again, plan_chunk, plan_horizon
 
 logger = logging.getLogger(__name__)
 
@@ -60,16 +61,26 @@ class PlanLimits:
     row_budget: int
     """Rows per tick, all jobs together: a tick of many far-behind jobs stays bounded."""
     relay_delay: timedelta
+    plan_ahead: timedelta = timedelta(0)
+    """How far past now a tick plans: runs are published that much before they are due."""
 
 
 def chunk_rows(
-    job: ScheduledJob, plan: ChunkPlan, *, now: datetime, claim: str, relay_delay: timedelta
+    job: ScheduledJob,
+    plan: ChunkPlan,
+    *,
+    now: datetime,
+    claim: str,
+    relay_delay: timedelta,
+    horizon: datetime | None = None,
 ) -> list[JobExecution]:
     """The rows of one chunk: `queued` runs (jittered) and `skipped` misfires.
 
-    A run due now carries `claim`, so its writer publishes it right after commit; a run
-    whose jitter puts it later is left to the relay, which publishes it when due.
+    A run due by `horizon` (default `now`) carries `claim`, so its writer publishes it
+    right after commit; a run whose jitter puts it later is left to the relay, which
+    publishes it when due.
     """
+    publish_by = horizon or now
     rows: list[JobExecution] = []
     for decision in plan.decisions:
         fire_time = decision.fire_time
@@ -87,7 +98,7 @@ def chunk_rows(
                 trigger=Trigger.SCHEDULE,
                 now=now,
                 due_at=due_at,
-                publish_claim=claim if due_at <= now else None,
+                publish_claim=claim if due_at <= publish_by else None,
                 relay_delay=relay_delay,
             )
         )
@@ -125,7 +136,7 @@ async def insert_rows(session: AsyncSession, rows: list[JobExecution]) -> None:
         row.id = ids[row.execution_id]
 
 
-def _plan_job(job: ScheduledJob, now: datetime, limit: int) -> ChunkPlan | None:
+def _plan_job(job: ScheduledJob, now: datetime, horizon: datetime, limit: int) -> ChunkPlan | None:
     """The job's chunk, or None if its stored schedule or policy cannot be read."""
     assert job.next_run_at is not None  # claimed as due
     try:
@@ -142,7 +153,9 @@ def _plan_job(job: ScheduledJob, now: datetime, limit: int) -> ChunkPlan | None:
         )
         return None
     grace = timedelta(seconds=job.misfire_grace_seconds)
-    return plan_chunk(schedule, job.next_run_at, now, grace=grace, policy=policy, limit=limit)
+    return plan_chunk(
+        schedule, job.next_run_at, now, grace=grace, policy=policy, limit=limit, horizon=horizon
+    )
 
 
 def _due(now: datetime) -> list[ColumnElement[bool]]:
@@ -154,14 +167,15 @@ def _due(now: datetime) -> list[ColumnElement[bool]]:
 
 
 async def _claim_due_jobs(
-    session: AsyncSession, now: datetime, batch_size: int
+    session: AsyncSession, horizon: datetime, batch_size: int
 ) -> tuple[list[ScheduledJob], int]:
-    """Lock up to `batch_size` due jobs in claim order; also how many were candidates."""
+    """Lock up to `batch_size` jobs due by `horizon` in claim order; also how many were
+    candidates."""
     candidates = list(
         (
             await session.scalars(
                 select(ScheduledJob.id)
-                .where(*_due(now))
+                .where(*_due(horizon))
                 .order_by(ScheduledJob.next_run_at, ScheduledJob.priority.desc())
                 .limit(batch_size)
             )
@@ -173,7 +187,7 @@ async def _claim_due_jobs(
         await session.scalars(
             for_claim(
                 session,
-                select(ScheduledJob).where(ScheduledJob.id.in_(candidates), *_due(now)),
+                select(ScheduledJob).where(ScheduledJob.id.in_(candidates), *_due(horizon)),
             )
         )
     ).all()
@@ -209,7 +223,8 @@ async def plan_due_runs(sessions: SessionFactory, *, claim: str, limits: PlanLim
 
     async def work(session: AsyncSession) -> PlanResult:
         now = await db_now(session)
-        jobs, candidates = await _claim_due_jobs(session, now, limits.batch_size)
+        horizon = plan_horizon(now, limits.plan_ahead)
+        jobs, candidates = await _claim_due_jobs(session, horizon, limits.batch_size)
         result = PlanResult(claimed=len(jobs), work_left=candidates >= limits.batch_size)
         budget = limits.row_budget
         next_runs: dict[int, datetime | None] = {}
@@ -217,15 +232,22 @@ async def plan_due_runs(sessions: SessionFactory, *, claim: str, limits: PlanLim
             if budget <= 0:  # left locked but untouched: the next tick takes it
                 result.work_left = True
                 break
-            plan = _plan_job(job, now, min(limits.chunk_size, budget))
+            plan = _plan_job(job, now, horizon, min(limits.chunk_size, budget))
             if plan is None:
                 next_runs[job.id] = None
                 continue
-            rows = chunk_rows(job, plan, now=now, claim=claim, relay_delay=limits.relay_delay)
+            rows = chunk_rows(
+                job,
+                plan,
+                now=now,
+                claim=claim,
+                relay_delay=limits.relay_delay,
+                horizon=horizon,
+            )
             result.written.extend(rows)
             budget -= len(rows)
             next_runs[job.id] = plan.next_run_at
-            result.work_left |= due_again(plan, now)
+            result.work_left |= due_again(plan, horizon)
         await insert_rows(session, result.written)
         await add_events(session, execution_events(result.written, now))
         await _advance(session, next_runs)

@@ -31,6 +31,7 @@ from tickwork_shared.resilience import Tick
 from tickwork_shared.settings import Settings
 from tickwork_shared.telemetry import trace_headers, tracer
 
+from tickwork_planner.catchup import plan_horizon
 from tickwork_planner.commands import TriggerConsumer
 from tickwork_planner.errors import PlannerError
 from tickwork_planner.faults import AFTER_PLAN_COMMIT, FaultHook
@@ -81,6 +82,7 @@ class Planner(Service):
         self._started = False
         self._publisher: OutboxPublisher | None = None
         self._relay_delay = timedelta(seconds=settings.relay_delay_seconds)
+        self._plan_ahead = timedelta(seconds=settings.plan_ahead_seconds)
         self._tasks: list[asyncio.Task[None]] = []
         self._crash: BaseException | None = None
         self._stack = AsyncExitStack()
@@ -214,6 +216,7 @@ class Planner(Service):
                 chunk_size=settings.catchup_chunk_size,
                 row_budget=max(settings.planner_batch_size, settings.catchup_chunk_size),
                 relay_delay=self._relay_delay,
+                plan_ahead=self._plan_ahead,
             ),
         )
         skipped = sum(row.status == ExecutionStatus.SKIPPED.value for row in result.written)
@@ -238,7 +241,7 @@ class Planner(Service):
         earliest, now = await earliest_due(self._sessions)
         return planning_sleep(
             earliest_due=earliest,
-            now=now,
+            now=plan_horizon(now, self._plan_ahead),
             max_sleep=settings.planner_max_sleep_seconds,
             work_left=False,
             claimed=result.claimed > 0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,6 +88,27 @@ async def test_jittered_run_waits_for_the_relay(db_sessions: SessionFactory) -> 
     assert row.publish_claim is None
     assert row.next_publish_at == row.due_at  # the relay publishes it when due
     assert result.to_publish == []
+
+
+async def test_runs_due_within_the_plan_ahead_window_are_planned_and_published_now(
+    db_sessions: SessionFactory,
+) -> None:
+    now = await database_now(db_sessions)
+    soon = now + timedelta(seconds=2)
+    job = await add_job(db_sessions, schedule=interval(1, soon), next_run_at=soon)
+    assert (await plan_due_runs(db_sessions, claim=CLAIM, limits=LIMITS)).written == []
+
+    ahead = dataclasses.replace(LIMITS, plan_ahead=timedelta(seconds=3))
+    result = await plan_due_runs(db_sessions, claim=CLAIM, limits=ahead)
+    rows = await executions(db_sessions, job_id=job.id)
+    # every fire time up to now + 3 s: the one at +2 s, and +3 s if the tick's clock passed now
+    assert [row.due_at for row in rows][:1] == [soon]
+    assert all(row.status == "queued" and row.publish_claim == CLAIM for row in rows)
+    assert [ref.due_at for ref in result.to_publish] == [row.due_at for row in rows]
+    assert await next_run_of(db_sessions, job.id) == rows[-1].due_at + timedelta(seconds=1)
+    earliest, at = await earliest_due(db_sessions)
+    assert earliest is not None
+    assert earliest > at + timedelta(seconds=2)
 
 
 async def test_a_date_fires_once_and_ends(db_sessions: SessionFactory) -> None:

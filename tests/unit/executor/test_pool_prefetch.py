@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tickwork_executor.intake.consumer import prefetch_for, queue_prefetch_for
+from tickwork_executor.intake.pacing import prefetch_for, queue_prefetch_for
 
 
 @pytest.mark.parametrize(

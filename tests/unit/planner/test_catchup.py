@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tickwork_planner.catchup import ChunkPlan, due_again, plan_chunk
+from tickwork_planner.catchup import ChunkPlan, due_again, plan_chunk, plan_horizon
 from tickwork_shared.enums import MisfirePolicy
 from tickwork_shared.misfire import FireDecision, plan_fire_times
 from tickwork_shared.schedule import DateSchedule, IntervalSchedule, Schedule
@@ -126,3 +126,32 @@ def test_a_stored_next_run_at_is_honoured_as_is() -> None:
 def test_a_chunk_holds_at_least_one_time() -> None:
     with pytest.raises(ValueError, match="at least one"):
         every_second_since(0, MisfirePolicy.SKIP, limit=0)
+
+
+def test_planning_ahead_takes_the_times_up_to_the_horizon_and_none_is_a_misfire() -> None:
+    horizon = plan_horizon(NOW, timedelta(milliseconds=2500))
+    start = NOW - timedelta(seconds=1)
+    plan = plan_chunk(
+        EVERY_SECOND, start, NOW, grace=GRACE, policy=MisfirePolicy.SKIP, limit=10, horizon=horizon
+    )
+    assert [d.fire_time for d in plan.decisions] == [start + timedelta(seconds=i) for i in range(4)]
+    assert all(d.run for d in plan.decisions)  # the future ones are not late
+    assert plan.next_run_at == NOW + timedelta(seconds=3)
+    assert not due_again(plan, horizon)
+    assert due_again(plan, plan_horizon(NOW, timedelta(seconds=3)))
+
+
+def test_misfires_are_still_judged_at_now_when_planning_ahead() -> None:
+    start = NOW - timedelta(seconds=10)
+    horizon = plan_horizon(NOW, timedelta(seconds=1))
+    plan = plan_chunk(
+        EVERY_SECOND, start, NOW, grace=GRACE, policy=MisfirePolicy.SKIP, limit=100, horizon=horizon
+    )
+    skipped = [d.fire_time for d in plan.decisions if not d.run]
+    assert skipped == [start + timedelta(seconds=i) for i in range(5)]  # > 5 s late
+    assert plan.decisions[-1] == FireDecision(NOW + timedelta(seconds=1), True)
+
+
+def test_a_negative_or_zero_plan_ahead_plans_at_now() -> None:
+    assert plan_horizon(NOW, timedelta(0)) == NOW
+    assert plan_horizon(NOW, timedelta(seconds=-3)) == NOW

@@ -17,6 +17,12 @@ finds a slot at once: an executor never holds a message it cannot start (a busy 
 does not sit on runs an idle one could take), RabbitMQ's consumer timeout never applies to
 a waiting message, and the consumer is paused whenever every slot is taken.
 
+Planned ahead: a message may come before its run's `dueAt` (planners publish runs a little
+ahead, `plan_ahead_seconds`). Its handler takes the slot at once, as for any delivery, and
+waits until `dueAt` before the claim, so the claim sees the job as it is at the fire time
+(a job disabled meanwhile does not run). Stopping ends the wait; the message is then left
+unsettled like any other not yet claimed.
+
 Claims are batched: deliveries that arrive while a claim transaction is in flight are
 claimed together in the next one (`batching.Batcher`, `Claimer.claim_many`), so under load
 one transaction starts many runs, and at rest a run is claimed at once.
@@ -48,6 +54,7 @@ from tickwork_executor import metrics
 from tickwork_executor.batching import Batcher
 from tickwork_executor.claim.claims import Claim, Claimer, ClaimKind, ClaimRequest
 from tickwork_executor.errors import PoisonMessage
+from tickwork_executor.intake.pacing import queue_prefetch_for, seconds_until_due
 from tickwork_executor.intake.run_messages import parse_run_message
 from tickwork_executor.intake.slots import Slots
 from tickwork_executor.record.outcomes import StopReason
@@ -57,17 +64,6 @@ from tickwork_executor.run.supervisor import RunEnvironment, RunSupervisor
 logger = logging.getLogger(__name__)
 
 MAX_CLAIM_BATCH = 100
-
-
-def prefetch_for(concurrency: int) -> int:
-    """The prefetch of an executor with `concurrency` slots: half of them, at least 1."""
-    return max(1, concurrency // 2)
-
-
-def queue_prefetch_for(concurrency: int, queues: int) -> int:
-    """The prefetch of each of `queues` subscriptions (one per pool): the executor's
-    prefetch shared among them, at least 1 each."""
-    return max(1, prefetch_for(concurrency) // max(1, queues))
 
 
 @dataclass
@@ -82,6 +78,8 @@ class ConsumerStats:
     rejected: int = 0
     claim_retries: int = 0
     pauses: int = 0
+    waited_for_due: int = 0
+    """Deliveries that came before their `dueAt` and waited for it (planned ahead)."""
 
 
 class RunConsumer:
@@ -184,6 +182,8 @@ class RunConsumer:
                 return
             try:
                 await self.sync_gate()
+                if not await self._until_due(message):
+                    return  # stopping: unsettled, back to the queue
                 # The claim continues the trace the message carried (the api request, the
                 # planner's tick); the task's span (`RunSupervisor`) is its child.
                 with tracer().start_as_current_span(
@@ -216,6 +216,18 @@ class RunConsumer:
                     self._free_slot()
         finally:
             self._handlers.discard(task)
+
+    async def _until_due(self, message: RunMessage) -> bool:
+        """Wait until the run is due; False if the executor began stopping first."""
+        wait = seconds_until_due(message, time.time())
+        if wait <= 0:
+            return True
+        self.stats.waited_for_due += 1
+        try:
+            await asyncio.wait_for(self._stop.wait(), wait)
+        except TimeoutError:
+            return True
+        return False
 
     async def _claim(self, message: RunMessage) -> tuple[Claim, float, bool] | None:
         """Claim, retrying transient failures until it works; None if stopping first.
