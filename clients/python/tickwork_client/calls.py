@@ -10,11 +10,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypedDict, TypeVar, Unpack
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic.alias_generators import to_camel
 
 from tickwork_client.errors import error_for
 from tickwork_client.models import (
@@ -194,27 +193,27 @@ def next_runs(job_id: int, count: int = 10) -> Call[list[NextRun]]:
     return Call("GET", f"{V1}/jobs/{job_id}/next-runs", read, _params(count=count))
 
 
-class ExecutionFilters(TypedDict, total=False):
-    """What `list_executions` narrows the runs to; one left out (or None) does not narrow.
-    `since` (inclusive) and `until` (exclusive) are on `scheduledAt`."""
-
-    job_id: int | None
-    status: str | None
-    trigger: str | None
-    reason: str | None
-    since: datetime | None
-    until: datetime | None
-
-
 def list_executions(
-    *, page: int = 1, per_page: int = 20, **filters: Unpack[ExecutionFilters]
+    *,
+    job_id: int | None = None,
+    status: str | None = None,
+    trigger: str | None = None,
+    reason: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    page: int = 1,
+    per_page: int = 20,
 ) -> Call[Page[Execution]]:
-    unknown = sorted(filters.keys() - ExecutionFilters.__optional_keys__)
-    if unknown:  # as for any unexpected keyword argument, not sent for the api to ignore
-        raise TypeError(f"list_executions() got unexpected filters: {', '.join(unknown)}")
-    # The api's filter names are the camelCase of these, as every field on the wire.
-    wire_filters = {to_camel(name): value for name, value in filters.items()}
-    params = _params(**wire_filters, page=page, perPage=per_page)
+    params = _params(
+        jobId=job_id,
+        status=status,
+        trigger=trigger,
+        reason=reason,
+        since=since,
+        until=until,
+        page=page,
+        perPage=per_page,
+    )
     return Call("GET", f"{V1}/executions", _model(Page[Execution]), params)
 
 
