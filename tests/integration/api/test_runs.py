@@ -51,6 +51,7 @@ async def test_trigger_queues_a_run_and_publishes_it(api: Api) -> None:
             "jobId": job["id"],
             "scheduledAt": messages[0]["scheduledAt"],
             "attempt": 1,
+            "dueAt": messages[0]["scheduledAt"],  # due as it is triggered: no wait
         }
     ]
     await subscription.close()
