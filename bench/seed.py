@@ -29,6 +29,10 @@ async def noop_function(place: Place) -> int:
     return int(await place.scalar("SELECT id FROM task_functions WHERE name = :n", n=NOOP))
 
 
+GRACE_SECONDS = 300
+"""The bench jobs' misfire grace (policy `run_once`)."""
+
+
 async def jobs(
     place: Place,
     count: int,
@@ -38,6 +42,7 @@ async def jobs(
     next_run_at: datetime | None,
     enabled: bool = True,
     overlap: str = "allow",
+    grace: int = GRACE_SECONDS,
     chunk: int = 100_000,
 ) -> None:
     """`count` active noop jobs named `<prefix>-<n>`, all with `schedule` and `next_run_at`."""
@@ -51,7 +56,7 @@ async def jobs(
             " misfire_grace_seconds, max_retries, retry_backoff_seconds, timeout_seconds,"
             " jitter_seconds, next_run_at, version, created_at, updated_at)"
             f" SELECT CONCAT(:prefix, '-', seq + :offset), :function_id, :fn, '{{}}', :schedule,"
-            " :enabled, 1, 0, :overlap, 'run_once', 300, 0, 1, 60, 0, :next_run_at, 1,"
+            " :enabled, 1, 0, :overlap, 'run_once', :grace, 0, 1, 60, 0, :next_run_at, 1,"
             f" UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM seq_1_to_{size}",
             prefix=prefix,
             offset=done,
@@ -60,6 +65,7 @@ async def jobs(
             schedule=json.dumps(schedule),
             enabled=1 if enabled else 0,
             overlap=overlap,
+            grace=grace,
             next_run_at=sql_time(next_run_at) if next_run_at else None,
         )
         done += size

@@ -338,6 +338,22 @@ async def test_a_pools_run_queue_exists_once_declared_and_keeps_its_runs(bus: Bu
     assert default.bodies == [b"default-run"]
 
 
+async def test_a_pools_backlog_counts_the_runs_no_executor_has_taken(bus: Bus) -> None:
+    pool = f"pool-{uuid.uuid4().hex[:8]}"
+    assert await bus.pool_backlog(pool) == 0  # declared by the question
+    queue = run_queue_of(pool)
+    await bus.publish_many([OutgoingMessage("", queue, b"run") for _ in range(3)])
+    assert await bus.pool_backlog(pool) == 3
+    taken = Inbox(settle="hold")
+    await bus.consume(queue, taken, prefetch=2)  # delivered, not yet settled: not waiting
+    await taken.wait_for(2)
+    await wait_until(lambda: _backlog_is(bus, pool, 1), what="one run left waiting")
+
+
+async def _backlog_is(bus: Bus, pool: str, count: int) -> bool:
+    return await bus.pool_backlog(pool) == count
+
+
 async def test_a_pools_poison_run_is_dead_lettered_like_defaults(bus: Bus) -> None:
     pool = f"pool-{uuid.uuid4().hex[:8]}"
     queue = await bus.declare_pool(pool)

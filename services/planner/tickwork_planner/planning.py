@@ -63,6 +63,9 @@ class PlanLimits:
     relay_delay: timedelta
     plan_ahead: timedelta = timedelta(0)
     """How far past now a tick plans: runs are published that much before they are due."""
+    held_back_pools: tuple[str, ...] = ()
+    """Pools whose jobs are not planned this tick: their queues are past capacity
+    (`backpressure.PoolGate`)."""
 
 
 def chunk_rows(
@@ -158,26 +161,30 @@ def _plan_job(job: ScheduledJob, now: datetime, horizon: datetime, limit: int) -
     )
 
 
-def _due(now: datetime) -> list[ColumnElement[bool]]:
-    return [
-        ScheduledJob.next_run_at <= now,
+def _due(by: datetime, held_back_pools: tuple[str, ...] = ()) -> list[ColumnElement[bool]]:
+    due = [
+        ScheduledJob.next_run_at <= by,
         ScheduledJob.is_enabled == true(),
         ScheduledJob.is_active == true(),
     ]
+    if held_back_pools:
+        due.append(ScheduledJob.pool.not_in(held_back_pools))
+    return due
 
 
 async def _claim_due_jobs(
-    session: AsyncSession, horizon: datetime, batch_size: int
+    session: AsyncSession, horizon: datetime, limits: PlanLimits
 ) -> tuple[list[ScheduledJob], int]:
-    """Lock up to `batch_size` jobs due by `horizon` in claim order; also how many were
-    candidates."""
+    """Lock up to `limits.batch_size` jobs due by `horizon`, outside the held-back pools,
+    in claim order; also how many were candidates."""
+    due = _due(horizon, limits.held_back_pools)
     candidates = list(
         (
             await session.scalars(
                 select(ScheduledJob.id)
-                .where(*_due(horizon))
+                .where(*due)
                 .order_by(ScheduledJob.next_run_at, ScheduledJob.priority.desc())
-                .limit(batch_size)
+                .limit(limits.batch_size)
             )
         ).all()
     )
@@ -187,7 +194,9 @@ async def _claim_due_jobs(
         await session.scalars(
             for_claim(
                 session,
-                select(ScheduledJob).where(ScheduledJob.id.in_(candidates), *_due(horizon)),
+                select(ScheduledJob).where(
+                    ScheduledJob.id.in_(candidates), *_due(horizon, limits.held_back_pools)
+                ),
             )
         )
     ).all()
@@ -224,7 +233,7 @@ async def plan_due_runs(sessions: SessionFactory, *, claim: str, limits: PlanLim
     async def work(session: AsyncSession) -> PlanResult:
         now = await db_now(session)
         horizon = plan_horizon(now, limits.plan_ahead)
-        jobs, candidates = await _claim_due_jobs(session, horizon, limits.batch_size)
+        jobs, candidates = await _claim_due_jobs(session, horizon, limits)
         result = PlanResult(claimed=len(jobs), work_left=candidates >= limits.batch_size)
         budget = limits.row_budget
         next_runs: dict[int, datetime | None] = {}

@@ -31,6 +31,7 @@ from tickwork_shared.resilience import Tick
 from tickwork_shared.settings import Settings
 from tickwork_shared.telemetry import trace_headers, tracer
 
+from tickwork_planner.backpressure import BACKLOG_RECHECK_SECONDS, PoolGate
 from tickwork_planner.catchup import plan_horizon
 from tickwork_planner.commands import TriggerConsumer
 from tickwork_planner.errors import PlannerError
@@ -83,6 +84,9 @@ class Planner(Service):
         self._publisher: OutboxPublisher | None = None
         self._relay_delay = timedelta(seconds=settings.relay_delay_seconds)
         self._plan_ahead = timedelta(seconds=settings.plan_ahead_seconds)
+        self._gate = PoolGate(limit=settings.pool_backlog_limit, recheck=BACKLOG_RECHECK_SECONDS)
+        self._published_pools: set[str] = set()
+        """Pools published to since the gate last read their depths."""
         self._tasks: list[asyncio.Task[None]] = []
         self._crash: BaseException | None = None
         self._stack = AsyncExitStack()
@@ -91,6 +95,11 @@ class Planner(Service):
     def subscribed(self) -> bool:
         """True once both consumers (commands, `job.*` wake-ups) are started."""
         return self._listeners is not None and self._listeners.started
+
+    @property
+    def held_back_pools(self) -> list[str]:
+        """Pools whose jobs are not planned now: their queues are past the backlog limit."""
+        return self._gate.held_back
 
     def wake(self) -> None:
         """Plan now instead of at the end of the current sleep."""
@@ -207,6 +216,9 @@ class Planner(Service):
     async def _plan(self) -> float:
         assert self._publisher is not None
         settings = self.settings
+        await self._gate.read(self._bus.pool_backlog, self._published_pools, time.monotonic())
+        self._published_pools.clear()
+        held_back = tuple(self._gate.held_back)
         started = time.perf_counter()
         result = await plan_due_runs(
             self._sessions,
@@ -217,8 +229,10 @@ class Planner(Service):
                 row_budget=max(settings.planner_batch_size, settings.catchup_chunk_size),
                 relay_delay=self._relay_delay,
                 plan_ahead=self._plan_ahead,
+                held_back_pools=held_back,
             ),
         )
+        self._published_pools.update(ref.pool for ref in result.to_publish)
         skipped = sum(row.status == ExecutionStatus.SKIPPED.value for row in result.written)
         self.stats.record_plan(
             queued=len(result.written) - skipped,
@@ -239,13 +253,18 @@ class Planner(Service):
         if result.work_left:
             return 0.0
         earliest, now = await earliest_due(self._sessions)
-        return planning_sleep(
+        sleep = planning_sleep(
             earliest_due=earliest,
             now=plan_horizon(now, self._plan_ahead),
             max_sleep=settings.planner_max_sleep_seconds,
             work_left=False,
             claimed=result.claimed > 0,
         )
+        if held_back and not result.claimed:
+            # The due jobs are held back and stay due: wait for their queues' next reading
+            # instead of spinning on them.
+            return min(max(sleep, BACKLOG_RECHECK_SECONDS), settings.planner_max_sleep_seconds)
+        return sleep
 
     async def _relay_tick(self) -> float:
         assert self._publisher is not None

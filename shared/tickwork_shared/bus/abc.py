@@ -172,9 +172,19 @@ class Bus(Component):
             self._declared_pools.add(pool)
         return spec.name
 
+    async def pool_backlog(self, pool: str) -> int:
+        """How many runs wait in `pool`'s queue, not yet delivered to an executor (the
+        queue is declared if it was not). Raises like `declare_pool`."""
+        waiting = await self._declare_queue(run_queue_spec(pool))
+        if self._declared_pools is None:
+            self._declared_pools = set()
+        self._declared_pools.add(pool)
+        return waiting
+
     @abstractmethod
-    async def _declare_queue(self, spec: QueueSpec) -> None:
-        """Declare one durable queue (and its bindings); idempotent."""
+    async def _declare_queue(self, spec: QueueSpec) -> int:
+        """Declare one durable queue (and its bindings); idempotent. Returns how many
+        messages wait in it, not delivered to a consumer."""
 
     @abstractmethod
     async def start(self) -> None:

@@ -210,9 +210,10 @@ class MemoryBus(Bus):
         for exchange, binding_key in spec.bindings:
             self._bindings[exchange].append((binding_key, queue))
 
-    async def _declare_queue(self, spec: QueueSpec) -> None:
+    async def _declare_queue(self, spec: QueueSpec) -> int:
         self._check_open()
         self._build(spec)
+        return len(self._queues[spec.name].ready)
 
     async def close(self) -> None:
         self._closed = True

@@ -167,13 +167,13 @@ class RabbitBus(abc.Bus):
             raise BusUnavailable("the bus is not started or was closed")
         return self._connection, self._channel
 
-    async def _declare_queue(self, spec: QueueSpec) -> None:
+    async def _declare_queue(self, spec: QueueSpec) -> int:
         # On the publishing channel, which is robust: a reconnect declares it again, as
         # it does the topology declared at start.
         _, channel = self._require()
         with translated(f"declare queue {spec.name!r}"):
             async with asyncio.timeout(self._publish_timeout):
-                await declare_queue(channel, spec)
+                return await declare_queue(channel, spec)
 
     async def _publish_unconfirmed(self, messages: Sequence[abc.OutgoingMessage]) -> list[bool]:
         # Straight to aiormq: without confirms there is nothing to wait for per message,

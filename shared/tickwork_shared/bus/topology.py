@@ -83,11 +83,13 @@ QUEUES = (
 )
 
 
-async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> None:
-    """Declare one queue and its bindings on `channel`; idempotent."""
+async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> int:
+    """Declare one queue and its bindings on `channel`; idempotent. Returns how many
+    messages wait in it (ready, not delivered to a consumer), as the broker counts them."""
     queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
     for exchange, binding_key in spec.bindings:
         await queue.bind(exchange, binding_key)
+    return queue.declaration_result.message_count or 0
 
 
 async def declare_topology(channel: AbstractChannel) -> None:
