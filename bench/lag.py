@@ -76,28 +76,30 @@ async def one(kind: str, jobs: int) -> None:
                 if not proc.alive():
                     raise RuntimeError(f"{proc.name} exited:\n{stack.logs()}")
 
-            async def settled() -> bool:
-                left = await where.scalar(
-                    "SELECT COUNT(*) FROM job_executions WHERE scheduled_at < :to"
-                    " AND started_at IS NULL AND status = 'queued'",
-                    to=window_to,
-                )
-                return int(left) == 0
+            async def none_left(count_sql: str) -> bool:
+                return int(await where.scalar(count_sql, to=window_to)) == 0
 
-            with contextlib.suppress(AssertionError):  # a slow drain shows in the figures
-                await wait_until(settled, timeout=DRAIN_SECONDS, interval=0.5, what="drain")
-
-            async def planned_past_window() -> bool:
-                behind = await where.scalar(
-                    "SELECT COUNT(*) FROM scheduled_jobs WHERE name LIKE 'lag-%'"
-                    " AND next_run_at < :to",
-                    to=window_to,
-                )
-                return int(behind) == 0
-
-            with contextlib.suppress(AssertionError):  # jobs still behind show as no record
+            # A slow drain, or jobs still behind (fire times without a record), show in the
+            # figures: neither wait fails the bench.
+            with contextlib.suppress(AssertionError):
                 await wait_until(
-                    planned_past_window, timeout=CATCH_UP_SECONDS, interval=1, what="catch-up"
+                    lambda: none_left(
+                        "SELECT COUNT(*) FROM job_executions WHERE scheduled_at < :to"
+                        " AND started_at IS NULL AND status = 'queued'"
+                    ),
+                    timeout=DRAIN_SECONDS,
+                    interval=0.5,
+                    what="drain",
+                )
+            with contextlib.suppress(AssertionError):
+                await wait_until(
+                    lambda: none_left(
+                        "SELECT COUNT(*) FROM scheduled_jobs WHERE name LIKE 'lag-%'"
+                        " AND next_run_at < :to"
+                    ),
+                    timeout=CATCH_UP_SECONDS,
+                    interval=1,
+                    what="catch-up",
                 )
         finally:
             stack.stop_all()
