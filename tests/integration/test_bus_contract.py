@@ -21,6 +21,7 @@ from tickwork_shared.bus.topology import (
     RUNS_QUEUE,
     TRIGGER_QUEUE,
     TRIGGER_ROUTING_KEY,
+    QueueDepth,
 )
 from tickwork_shared.errors import BusUnavailable
 from tickwork_shared.pools import run_queue_of
@@ -340,18 +341,18 @@ async def test_a_pools_run_queue_exists_once_declared_and_keeps_its_runs(bus: Bu
 
 async def test_a_pools_backlog_counts_the_runs_no_executor_has_taken(bus: Bus) -> None:
     pool = f"pool-{uuid.uuid4().hex[:8]}"
-    assert await bus.pool_backlog(pool) == 0  # declared by the question
+    assert await bus.pool_backlog(pool) == QueueDepth(0, 0)  # declared by the question
     queue = run_queue_of(pool)
     await bus.publish_many([OutgoingMessage("", queue, b"run") for _ in range(3)])
-    assert await bus.pool_backlog(pool) == 3
+    assert await bus.pool_backlog(pool) == QueueDepth(3, 0)
     taken = Inbox(settle="hold")
     await bus.consume(queue, taken, prefetch=2)  # delivered, not yet settled: not waiting
     await taken.wait_for(2)
-    await wait_until(lambda: _backlog_is(bus, pool, 1), what="one run left waiting")
+    await wait_until(lambda: _backlog_is(bus, pool, QueueDepth(1, 1)), what="one run waiting")
 
 
-async def _backlog_is(bus: Bus, pool: str, count: int) -> bool:
-    return await bus.pool_backlog(pool) == count
+async def _backlog_is(bus: Bus, pool: str, depth: QueueDepth) -> bool:
+    return await bus.pool_backlog(pool) == depth
 
 
 async def test_a_pools_poison_run_is_dead_lettered_like_defaults(bus: Bus) -> None:

@@ -84,7 +84,9 @@ class Planner(Service):
         self._publisher: OutboxPublisher | None = None
         self._relay_delay = timedelta(seconds=settings.relay_delay_seconds)
         self._plan_ahead = timedelta(seconds=settings.plan_ahead_seconds)
-        self._gate = PoolGate(limit=settings.pool_backlog_limit, recheck=BACKLOG_RECHECK_SECONDS)
+        self._gate = PoolGate(
+            per_executor=settings.pool_backlog_per_executor, recheck=BACKLOG_RECHECK_SECONDS
+        )
         self._published_pools: set[str] = set()
         """Pools published to since the gate last read their depths."""
         self._tasks: list[asyncio.Task[None]] = []

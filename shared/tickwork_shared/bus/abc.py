@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tickwork_shared.bus.topology import QueueSpec, run_queue_spec
+from tickwork_shared.bus.topology import QueueDepth, QueueSpec, run_queue_spec
 from tickwork_shared.errors import BusUnavailable
 from tickwork_shared.lifecycle import Component
 
@@ -172,19 +172,19 @@ class Bus(Component):
             self._declared_pools.add(pool)
         return spec.name
 
-    async def pool_backlog(self, pool: str) -> int:
-        """How many runs wait in `pool`'s queue, not yet delivered to an executor (the
-        queue is declared if it was not). Raises like `declare_pool`."""
-        waiting = await self._declare_queue(run_queue_spec(pool))
+    async def pool_backlog(self, pool: str) -> QueueDepth:
+        """How many runs wait in `pool`'s queue, not yet delivered to an executor, and how
+        many executors consume it (the queue is declared if it was not). Raises like
+        `declare_pool`."""
+        depth = await self._declare_queue(run_queue_spec(pool))
         if self._declared_pools is None:
             self._declared_pools = set()
         self._declared_pools.add(pool)
-        return waiting
+        return depth
 
     @abstractmethod
-    async def _declare_queue(self, spec: QueueSpec) -> int:
-        """Declare one durable queue (and its bindings); idempotent. Returns how many
-        messages wait in it, not delivered to a consumer."""
+    async def _declare_queue(self, spec: QueueSpec) -> QueueDepth:
+        """Declare one durable queue (and its bindings); idempotent. Returns its depth."""
 
     @abstractmethod
     async def start(self) -> None:

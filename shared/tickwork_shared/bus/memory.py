@@ -28,6 +28,7 @@ from tickwork_shared.bus.topology import (
     EXCHANGES,
     LISTENER_PREFETCH,
     QUEUES,
+    QueueDepth,
     QueueSpec,
 )
 from tickwork_shared.errors import BusUnavailable
@@ -210,10 +211,11 @@ class MemoryBus(Bus):
         for exchange, binding_key in spec.bindings:
             self._bindings[exchange].append((binding_key, queue))
 
-    async def _declare_queue(self, spec: QueueSpec) -> int:
+    async def _declare_queue(self, spec: QueueSpec) -> QueueDepth:
         self._check_open()
         self._build(spec)
-        return len(self._queues[spec.name].ready)
+        queue = self._queues[spec.name]
+        return QueueDepth(len(queue.ready), len(queue.consumers))
 
     async def close(self) -> None:
         self._closed = True

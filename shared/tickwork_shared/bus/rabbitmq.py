@@ -36,6 +36,7 @@ from tickwork_shared.bus.rabbit_failures import LOST, close_quietly, translated
 from tickwork_shared.bus.rabbit_subscription import RabbitSubscription
 from tickwork_shared.bus.topology import (
     LISTENER_PREFETCH,
+    QueueDepth,
     QueueSpec,
     declare_queue,
     declare_topology,
@@ -167,7 +168,7 @@ class RabbitBus(abc.Bus):
             raise BusUnavailable("the bus is not started or was closed")
         return self._connection, self._channel
 
-    async def _declare_queue(self, spec: QueueSpec) -> int:
+    async def _declare_queue(self, spec: QueueSpec) -> QueueDepth:
         # On the publishing channel, which is robust: a reconnect declares it again, as
         # it does the topology declared at start.
         _, channel = self._require()

@@ -83,13 +83,22 @@ QUEUES = (
 )
 
 
-async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> int:
-    """Declare one queue and its bindings on `channel`; idempotent. Returns how many
-    messages wait in it (ready, not delivered to a consumer), as the broker counts them."""
+@dataclass(frozen=True)
+class QueueDepth:
+    """A queue as the broker counts it when it is declared."""
+
+    waiting: int
+    """Messages ready in it, not delivered to a consumer."""
+    consumers: int
+
+
+async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> QueueDepth:
+    """Declare one queue and its bindings on `channel`; idempotent. Returns its depth."""
     queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
     for exchange, binding_key in spec.bindings:
         await queue.bind(exchange, binding_key)
-    return queue.declaration_result.message_count or 0
+    declared = queue.declaration_result
+    return QueueDepth(declared.message_count or 0, declared.consumer_count or 0)
 
 
 async def declare_topology(channel: AbstractChannel) -> None:

@@ -104,8 +104,9 @@ async def test_each_policy_after_thirty_seconds_without_a_planner(
     assert events.routing_keys.count("execution.queued") == len(rows) - len(skipped)
 
 
-# Past capacity: a pool whose queue holds `pool_backlog_limit` runs gets no new runs until it
-# drains; the fire times passed meanwhile are then decided by the misfire policy.
+# Past capacity: a pool whose queue holds `pool_backlog_per_executor` runs per executor (no
+# executor here: as for one) gets no new runs until it drains; the fire times passed
+# meanwhile are then decided by the misfire policy.
 HELD_JOBS = 3
 BACKLOG_LIMIT = 5
 HELD_GRACE_SECONDS = 1
@@ -129,12 +130,14 @@ async def test_a_pool_past_its_backlog_limit_is_not_planned_until_its_queue_drai
             for index in range(HELD_JOBS)
         ]
     # No executor consumes the queue: it fills up, a few runs a second.
-    settings = fast_settings(amqp_url, pool_backlog_limit=BACKLOG_LIMIT, plan_ahead_seconds=0)
+    settings = fast_settings(
+        amqp_url, pool_backlog_per_executor=BACKLOG_LIMIT, plan_ahead_seconds=0
+    )
     async with running(settings, maria_sessions, rabbit_bus) as planner:
         await wait_until(
             lambda: planner.held_back_pools == ["default"], timeout=15, what="pool held back"
         )
-        assert await rabbit_bus.pool_backlog("default") >= BACKLOG_LIMIT
+        assert (await rabbit_bus.pool_backlog("default")).waiting >= BACKLOG_LIMIT
         written = len(await executions(maria_sessions))
         await asyncio.sleep(3)
         assert len(await executions(maria_sessions)) == written, "nothing planned while held"
