@@ -79,10 +79,10 @@ class Settings(BaseSettings):
     plan_ahead_seconds: float = Field(default=0.5, ge=0, le=60)
     """Runs are planned and published this long before they are due; executors start them
     at their due time (0: plan when due)."""
-    pool_backlog_per_executor: int = Field(default=250, ge=1)
+    pool_backlog_per_executor: int = Field(default=0, ge=0)
     """Runs waiting in a pool's queue, per executor consuming it, at which planners stop
     planning that pool's jobs until it drains (past capacity: fire times passed meanwhile
-    follow their misfire policy)."""
+    follow their misfire policy). 0, the default: never (see bench/README.md)."""
     catchup_chunk_size: int = Field(default=1000, ge=1)
     relay_delay_seconds: float = Field(default=5.0, gt=0)
     relay_interval_seconds: float = Field(default=0.5, gt=0)

@@ -218,8 +218,9 @@ class Planner(Service):
     async def _plan(self) -> float:
         assert self._publisher is not None
         settings = self.settings
-        await self._gate.read(self._bus.pool_backlog, self._published_pools, time.monotonic())
-        self._published_pools.clear()
+        if self._gate.per_executor:
+            await self._gate.read(self._bus.pool_backlog, self._published_pools, time.monotonic())
+            self._published_pools.clear()
         held_back = tuple(self._gate.held_back)
         started = time.perf_counter()
         result = await plan_due_runs(
@@ -234,7 +235,8 @@ class Planner(Service):
                 held_back_pools=held_back,
             ),
         )
-        self._published_pools.update(ref.pool for ref in result.to_publish)
+        if self._gate.per_executor:
+            self._published_pools.update(ref.pool for ref in result.to_publish)
         skipped = sum(row.status == ExecutionStatus.SKIPPED.value for row in result.written)
         self.stats.record_plan(
             queued=len(result.written) - skipped,
