@@ -76,9 +76,10 @@ class Settings(BaseSettings):
 
     planner_batch_size: int = Field(default=500, ge=1)
     planner_max_sleep_seconds: float = Field(default=1.0, gt=0)
-    plan_ahead_seconds: float = Field(default=0.5, ge=0, le=60)
+    plan_ahead_seconds: float = Field(default=0.0, ge=0, le=60)
     """Runs are planned and published this long before they are due; executors start them
-    at their due time (0: plan when due)."""
+    at their due time. 0, the default: plan when due (see deploy/README.md: off until the
+    RabbitMQ leader-kill drill passes with it)."""
     pool_backlog_per_executor: int = Field(default=0, ge=0)
     """Runs waiting in a pool's queue, per executor consuming it, at which planners stop
     planning that pool's jobs until it drains (past capacity: fire times passed meanwhile
