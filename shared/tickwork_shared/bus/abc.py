@@ -165,11 +165,8 @@ class Bus(Component):
         `ValueError` for an invalid pool name and `BusUnavailable` like `publish`.
         """
         spec = run_queue_spec(pool)
-        if self._declared_pools is None:
-            self._declared_pools = set()
-        if pool not in self._declared_pools:
-            await self._declare_queue(spec)
-            self._declared_pools.add(pool)
+        if pool not in (self._declared_pools or ()):
+            await self.pool_backlog(pool)
         return spec.name
 
     async def pool_backlog(self, pool: str) -> QueueDepth:
