@@ -5,13 +5,15 @@ a conditional update (`… WHERE status='queued'`) under the row's lock. In the 
 transaction the job lock of `skip`/`queue` jobs is taken (an expired one replaced), so
 two runs of such a job never run at once; every time comes from the database clock.
 Several deliveries may be claimed in one transaction (`claim_many`): each is decided as
-if alone, and the runs that start are written with one statement.
+if alone, the question of newer misfires is asked once for all of them, and the runs
+that start, and those that end, are written with one statement each (per set of values
+the ended ones share).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -30,13 +32,17 @@ from tickwork_shared.messages import RunMessage
 
 from tickwork_executor.claim import statements
 from tickwork_executor.claim.job_locks import holds_job_lock, take_job_lock
-from tickwork_executor.claim.job_runs import (
-    newer_misfire_waiting,
-    older_backfills_waiting,
-    running_of_job,
-)
+from tickwork_executor.claim.job_runs import older_backfills_waiting, running_of_job
+from tickwork_executor.claim.newer_misfires import NewerMisfires, needs_answer
 from tickwork_executor.claim.rules import EndAtClaim, end_at_claim
-from tickwork_executor.claim.run_writes import Raced, Starting, defer_run, end_run, start_runs
+from tickwork_executor.claim.run_writes import (
+    Raced,
+    Starting,
+    defer_run,
+    end_row,
+    end_runs,
+    start_runs,
+)
 from tickwork_executor.faults import Fault, FaultPoint, reach
 from tickwork_executor.run_row import RunRow
 
@@ -134,13 +140,20 @@ class Claimer:
         if job_ids:
             found = await connection.execute(statements.JOB_FACTS, {"ids": job_ids})
             jobs = {facts[0]: _JobFacts(*facts[1:-1], facts[-1] or "") for facts in found.all()}
+        batch = _Batch(NewerMisfires(now, sqlite=is_sqlite(session)))
+        await batch.misfires.read(
+            connection,
+            [
+                (row.job_id, job.misfire_grace_seconds)
+                for row in rows.values()
+                if (job := jobs.get(row.job_id)) is not None
+                and needs_answer(row, job.misfire_policy, job.misfire_grace_seconds, now)
+            ],
+        )
         claims: list[Claim | None] = []
         ended: list[RunRow] = []
         starting: dict[int, Starting] = {}
         seen: set[str] = set()
-        # Runs of `maxConcurrentRuns` jobs counted so far in this transaction (job id:
-        # running ones plus those this batch starts).
-        slots: dict[int, int] = {}
         for index, request in enumerate(requests):
             message = request.message
             row = rows.get(message.execution_id)
@@ -153,7 +166,7 @@ class Claimer:
                     continue
                 seen.add(message.execution_id)
             decided = await self._decide(
-                session, message, row, jobs, now, request.lease_token, slots
+                session, message, row, jobs, now, request.lease_token, batch
             )
             if isinstance(decided, Starting):
                 starting[index] = decided
@@ -162,6 +175,7 @@ class Claimer:
                 if decided.kind is ClaimKind.ENDED and decided.row is not None:
                     ended.append(decided.row)
                 claims.append(decided)
+        await batch.write_ends(session)
         started: list[RunRow] = []
         if starting:
             started = await start_runs(
@@ -183,7 +197,7 @@ class Claimer:
         jobs: dict[int, _JobFacts],
         now: datetime,
         lease_token: str,
-        slots: dict[int, int],
+        batch: _Batch,
     ) -> Claim | Starting:
         """What the claim does with one run; `Starting` if it starts (written later)."""
         if row is None:
@@ -204,8 +218,8 @@ class Claimer:
             now=now,
             misfire_policy=job.misfire_policy,
             misfire_grace_seconds=job.misfire_grace_seconds,
-            newer_run_waiting=await newer_misfire_waiting(
-                session, row, job.misfire_grace_seconds, now
+            newer_run_waiting=await batch.misfires.waiting(
+                await session.connection(), row, job.misfire_policy, job.misfire_grace_seconds
             ),
             cancel_requested=row.cancel_requested_at is not None,
             job_active=job.is_active,
@@ -214,7 +228,7 @@ class Claimer:
             function_name=row.task_function,
         )
         if ended is not None:
-            return await self._end(session, row, ended, now, job_type)
+            return self._end(batch, row, ended, now, job_type)
 
         locked = job.overlap_policy != OverlapPolicy.ALLOW.value
         backfill = row.trigger == Trigger.BACKFILL.value
@@ -222,11 +236,13 @@ class Claimer:
         # for any run holding the lock: they wait as a `queue` job's runs do.
         waits = job.overlap_policy == OverlapPolicy.QUEUE.value or backfill
         if locked and backfill:
+            # Backfill runs this batch ended are no longer in line, as if written already.
+            await batch.write_ends(session, backfill_of=row.job_id)
             ahead = await older_backfills_waiting(session, row)
             if ahead:
                 # Waiting further back in line, it asks again later: a long backfill
                 # is not republished in full every requeue interval.
-                return await self._defer(session, row, now, rounds=ahead)
+                return await self._defer(session, batch, row, now, rounds=ahead)
         if locked and not await take_job_lock(
             session,
             job_id=row.job_id,
@@ -236,29 +252,26 @@ class Claimer:
             lease_seconds=self.lease_seconds,
         ):
             if waits:
-                return await self._defer(session, row, now)
+                return await self._defer(session, batch, row, now)
             overlap = EndAtClaim(ExecutionStatus.SKIPPED, SkipReason.OVERLAP.value)
-            return await self._end(session, row, overlap, now, job_type)
+            return self._end(batch, row, overlap, now, job_type)
         limit = job.max_concurrent_runs
+        slots = batch.slots
         if not locked and limit is not None:
             if row.job_id not in slots:
                 slots[row.job_id] = await running_of_job(session, row.job_id, now)
             if slots[row.job_id] >= limit:
                 # Like a `queue` job whose lock is held: it waits queued, republished by
                 # the relay a little later (no hot loop of requeued deliveries).
-                return await self._defer(session, row, now, note="maxConcurrentRuns reached")
+                return await self._defer(session, batch, row, now, note="maxConcurrentRuns reached")
             slots[row.job_id] += 1
         return Starting(row, lease_token, locked, job_type)
 
-    async def _end(
-        self,
-        session: AsyncSession,
-        row: RunRow,
-        ended: EndAtClaim,
-        now: datetime,
-        job_type: str,
+    def _end(
+        self, batch: _Batch, row: RunRow, ended: EndAtClaim, now: datetime, job_type: str
     ) -> Claim:
-        written = await end_run(session, row, ended, now, by=self)
+        written = end_row(row, ended, now, by=self)
+        batch.ending.append(written)  # written with the batch's other ended runs
         return Claim(
             ClaimKind.ENDED, written, job_type=job_type, note=ended.reason or ended.status.value
         )
@@ -266,6 +279,7 @@ class Claimer:
     async def _defer(
         self,
         session: AsyncSession,
+        batch: _Batch,
         row: RunRow,
         now: datetime,
         *,
@@ -274,7 +288,31 @@ class Claimer:
     ) -> Claim:
         later = now + timedelta(seconds=self.overlap_requeue_seconds * rounds)
         written = await defer_run(session, row, later)
+        batch.misfires.moved(row)
         return Claim(ClaimKind.DEFERRED, written, note=note)
+
+
+@dataclass
+class _Batch:
+    """What the decisions of one claim transaction share."""
+
+    misfires: NewerMisfires
+    slots: dict[int, int] = field(default_factory=dict)
+    """Runs of `maxConcurrentRuns` jobs counted so far in this transaction (job id:
+    running ones plus those this batch starts)."""
+    ending: list[RunRow] = field(default_factory=list)
+    """Runs ended at claim, not written yet."""
+
+    async def write_ends(self, session: AsyncSession, *, backfill_of: int | None = None) -> None:
+        """Write the ended runs: all of them, or (`backfill_of`) only if a backfill run
+        of that job is among them (one that counts as still in line until written)."""
+        if backfill_of is not None and not any(
+            row.job_id == backfill_of and row.trigger == Trigger.BACKFILL.value
+            for row in self.ending
+        ):
+            return
+        await end_runs(session, self.ending)
+        self.ending.clear()
 
 
 @dataclass(frozen=True)

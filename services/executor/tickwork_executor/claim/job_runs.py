@@ -1,48 +1,25 @@
 """What a claim asks about the job's other runs before starting one.
 
 Each is one small query in the claim's transaction, asked only when the decision needs
-it: a newer misfire (under `run_once`), older backfill runs still waiting, the runs of a
-`maxConcurrentRuns` job holding a live lease.
+it: older backfill runs still waiting, the runs of a `maxConcurrentRuns` job holding a
+live lease. (Newer misfires, under `run_once`, are asked once per batch: `newer_misfires`.)
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.db.dialect import is_sqlite
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus, Trigger
-from tickwork_shared.misfire import is_misfire
 
 from tickwork_executor.claim import statements
 from tickwork_executor.run_row import RunRow
 
 BACKFILL_LINE_CAP = 30
 """A backfill run this far back in line (or further) waits this many requeue intervals."""
-
-
-async def newer_misfire_waiting(
-    session: AsyncSession, row: RunRow, misfire_grace_seconds: int, now: datetime
-) -> bool:
-    """A later scheduled fire time of the job is a misfire too (asked only when it
-    matters), so under `run_once` this one is not the latest misfire: the planner's
-    rule. A later run still within its grace does not count (it runs as well, and so
-    does the latest misfire), and neither does its status: had the later misfire been
-    claimed first, this older one must not run after it."""
-    grace = timedelta(seconds=misfire_grace_seconds)
-    if row.trigger != Trigger.SCHEDULE.value or not is_misfire(row.due_at, now, grace):
-        return False
-    query = select(
-        exists().where(
-            JobExecution.job_id == row.job_id,
-            JobExecution.trigger == Trigger.SCHEDULE.value,
-            JobExecution.scheduled_at > row.scheduled_at,
-            JobExecution.due_at < now - grace,
-        )
-    )
-    return bool(await session.scalar(query))
 
 
 async def older_backfills_waiting(session: AsyncSession, row: RunRow) -> int:

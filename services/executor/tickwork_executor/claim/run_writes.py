@@ -7,9 +7,10 @@ back. The rows returned are the rows as written, with no read-back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.enums import ExecutionStatus
@@ -74,17 +75,11 @@ async def start_runs(
     return started
 
 
-async def end_run(
-    session: AsyncSession,
-    row: RunRow,
-    ended: EndAtClaim,
-    now: datetime,
-    *,
-    by: Claimant,
-) -> RunRow:
-    """End the queued run as `ended` says (a run failed here names the claimant)."""
+def end_row(row: RunRow, ended: EndAtClaim, now: datetime, *, by: Claimant) -> RunRow:
+    """The queued run as `ended` leaves it (a run failed here names the claimant); written
+    with the batch's other ended runs by `end_runs`."""
     ran_here = ended.status is ExecutionStatus.FAILED
-    written = row.changed(
+    return row.changed(
         status=ended.status.value,
         reason=ended.reason,
         error=ended.error,
@@ -95,8 +90,20 @@ async def end_run(
         executor_id=by.executor_id if ran_here else row.executor_id,
         host_name=by.host_name if ran_here else row.host_name,
     )
-    await _write_queued(session, statements.END_AT_CLAIM, written)
-    return written
+
+
+async def end_runs(session: AsyncSession, ended: Sequence[RunRow]) -> None:
+    """Write the queued runs `ended` (each as `end_row` made it): one conditional UPDATE
+    per set of values they share (past capacity, nearly all are misfires skipped alike:
+    one statement); `Raced` if any is no longer queued."""
+    alike: dict[tuple[Any, ...], list[RunRow]] = {}
+    for row in ended:
+        key = tuple(getattr(row, name) for name in statements.END_AT_CLAIM.shared)
+        alike.setdefault(key, []).append(row)
+    connection = await session.connection()
+    for rows in alike.values():
+        if await write_rows(connection, statements.END_AT_CLAIM, rows) != len(rows):
+            raise Raced
 
 
 async def defer_run(session: AsyncSession, row: RunRow, later: datetime) -> RunRow:
