@@ -182,6 +182,14 @@ async def test_a_batch_of_misfires_costs_the_same_statements_whatever_its_size(
         assert [claim.note for claim in claims] == ["misfire"] * size
         counts.append(len(statements))
     assert counts[0] == counts[1]
+    # A batch without a misfire to ask about does not ask.
+    ordinary = [await add_scheduled(db_sessions, job, 1), await add_run(db_sessions, job)]
+    with counting_statements(db_engine) as statements:
+        claims = await claimer.claim_many(
+            [ClaimRequest(message_of(run), f"new-{i}") for i, run in enumerate(ordinary)]
+        )
+    assert [claim.kind for claim in claims] == [ClaimKind.CLAIMED] * 2
+    assert not [statement for statement in statements if "asks" in statement]
     # Rows locked, jobs read, newest misfires, one UPDATE, one INSERT of events (and the
     # transaction's own statements on SQLite).
     assert counts[1] <= 7

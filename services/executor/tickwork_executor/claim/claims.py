@@ -97,10 +97,11 @@ class Claimer:
         """Claim several runs in one transaction; one `Claim` per request, in order.
 
         Each request is decided exactly as a claim of its own would be (the rows are
-        locked and read together, the runs that start are switched to `running` by one
-        conditional UPDATE, each with its own lease token). Should that UPDATE match
-        fewer rows than were decided (it cannot while the row locks hold), the batch is
-        rolled back and every request claimed alone.
+        locked and read together, newer misfires asked about with one query, the runs
+        that start are switched to `running` by one conditional UPDATE, each with its
+        own lease token, and those that end are ended by another). Should an UPDATE
+        match fewer rows than were decided (it cannot while the row locks hold), the
+        batch is rolled back and every request claimed alone.
 
         A request's `lease_token` must stay the same across retries of one delivery: if
         a commit succeeded but its answer was lost, the retry recognises its own claim.
