@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.db.dialect import db_now, is_sqlite
 from tickwork_shared.db.engine import SessionFactory
@@ -53,6 +52,10 @@ async def _upsert(
     if not rows:
         return
     if is_sqlite(session):
+        # Imported here: only `tickwork dev` runs on SQLite, and an executor on MariaDB
+        # need not load the SQLite dialect (tests/unit/executor/test_import_footprint.py).
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
         sqlite = sqlite_insert(model).values(rows)
         await session.execute(
             sqlite.on_conflict_do_update(

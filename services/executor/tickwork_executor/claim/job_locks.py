@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from tickwork_shared.db.dialect import is_sqlite
 from tickwork_shared.db.models import ScheduledJobLock
@@ -53,6 +52,9 @@ async def take_job_lock(
         "expires_at": now + timedelta(seconds=lease_seconds),
     }
     if is_sqlite(session):
+        # Imported here: only `tickwork dev` runs on SQLite (see registration._upsert).
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
         await session.execute(
             sqlite_insert(ScheduledJobLock).values(values).on_conflict_do_nothing()
         )
