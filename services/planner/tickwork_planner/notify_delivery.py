@@ -17,10 +17,9 @@ import smtplib
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 from tickwork_shared.egress import EgressPolicy, IPAddress, refusal
 from tickwork_shared.notify import SIGNATURE_HEADER, ChannelKind, signature
@@ -29,6 +28,9 @@ from tickwork_shared.secret_store import SecretStore
 from tickwork_shared.settings import Settings
 
 from tickwork_planner.notifications import Due
+
+if TYPE_CHECKING:
+    import httpx
 
 Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
 """Host and port → the addresses a connection would use (tests inject one)."""
@@ -55,12 +57,22 @@ class NotificationSender:
         self._policy = EgressPolicy.parse(settings.http_allow, settings.http_egress)
         self._resolver = resolver
         self._secrets = SecretStore(settings.secrets_dir, environ)
-        self._client = httpx.AsyncClient(
-            timeout=settings.notify_timeout_seconds, follow_redirects=False
-        )
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        """The HTTP client, made at the first webhook: httpx (and httpcore, anyio, h11,
+        certifi) is ~3 MiB a planner without webhooks never needs."""
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                timeout=self._settings.notify_timeout_seconds, follow_redirects=False
+            )
+        return self._client
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def deliver(self, due: Due) -> str | None:
         """None when delivered, else why not (one line)."""
@@ -93,7 +105,7 @@ class NotificationSender:
             if secret_ref is not None:
                 secret = self._secret(secret_ref)
                 headers[SIGNATURE_HEADER] = signature(secret, body)
-        response = await self._client.post(url, content=body, headers=headers)
+        response = await self._http().post(url, content=body, headers=headers)
         if not 200 <= response.status_code < 300:
             raise DeliveryRefused(f"{url} answered {response.status_code}")
 

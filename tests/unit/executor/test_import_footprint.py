@@ -1,0 +1,64 @@
+"""An executor imports only what it needs (issue 20: idle RSS ≤ 60 MiB as installed).
+
+Start-up as `tickwork executor` does it up to connecting — the command line, the service,
+the bus module, an `Executor` built on an engine that has not connected yet — in a fresh
+interpreter, then checks that none of the packages below were loaded. Each would cost
+resident memory in every executor process for something it never uses, and came back
+before through a shared module importing it at the top.
+"""
+
+from __future__ import annotations
+
+from tests.harness.imported import loaded, modules_after
+
+NOT_IN_AN_EXECUTOR = {
+    # another service, or the api's web stack and console
+    "tickwork_api": "the api service",
+    "tickwork_planner": "the planner service",
+    "fastapi": "the api's framework",
+    "starlette": "the api's framework",
+    "uvicorn": "the api's server",
+    "jinja2": "the web console's templates",
+    # other commands
+    "alembic": "migrations: `tickwork migrate` only",
+    "tickwork_client": "the client commands (`tickwork jobs|runs|apply`)",
+    "yaml": "`tickwork apply` files",
+    "apscheduler": "schedule maths: planners and the api",
+    # loaded when first used, not at start
+    "httpx": "the `http.request` task's client, at its first run (rich and click with it)",
+    "httpcore": "httpx's transport",
+    "anyio": "httpx's async backend",
+    "opentelemetry.exporter": "trace exporters, when OTEL_* configures one",
+    "sqlalchemy.dialects.sqlite": "SQLite runs only `tickwork dev`",
+    "aiosqlite": "SQLite runs only `tickwork dev`",
+    # not used at all
+    "pydantic_settings": "settings read TICKWORK_* themselves (tickwork_shared.settings)",
+}
+
+START_AN_EXECUTOR = """
+import asyncio
+
+import tickwork.cli
+import tickwork_executor.main
+from tickwork_shared.db.engine import create_engine, create_session_factory
+from tickwork_shared.settings import Settings
+from tickwork_shared.wiring import create_bus
+from tickwork_executor.service import Executor
+
+async def build():
+    settings = Settings(database_url="mysql+asyncmy://nobody@127.0.0.1:1/none")
+    engine = create_engine(settings.database_url)
+    Executor(settings, sessions=create_session_factory(engine), bus=create_bus(settings))
+    await engine.dispose()
+
+asyncio.run(build())
+"""
+
+
+def test_an_executor_starts_without_what_it_does_not_use() -> None:
+    modules = modules_after(START_AN_EXECUTOR)
+
+    assert "tickwork_executor.service" in modules  # the start-up above did run
+    assert "tickwork_shared.bus.rabbitmq" in modules
+    unexpected = loaded(modules, NOT_IN_AN_EXECUTOR)
+    assert unexpected == [], {name: NOT_IN_AN_EXECUTOR[name] for name in unexpected}
