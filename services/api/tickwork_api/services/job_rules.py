@@ -10,11 +10,9 @@ import logging
 import math
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from jsonschema import exceptions as schema_exceptions
-from jsonschema import validators
 from tickwork_shared.enums import OverlapPolicy
 from tickwork_shared.publish_policy import publish_refusal
 from tickwork_shared.schedule import (
@@ -27,6 +25,9 @@ from tickwork_shared.schedule import (
 from tickwork_shared.secret_refs import reference_problems, references, with_placeholders
 
 from tickwork_api.errors import FieldError, ValidationFailed, field_name
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError as SchemaViolation
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,11 @@ def args_errors(params_schema: Mapping[str, Any], args: Mapping[str, Any]) -> li
     executor knows: it is validated as a placeholder string and nothing is said about
     its own place (the executor checks the resolved value at run time).
     """
+    # Imported here: jsonschema (with referencing, rpds, attrs) is ~3 MiB an api that only
+    # reads and triggers never needs; the first job written for a known function loads it.
+    from jsonschema import exceptions as schema_exceptions
+    from jsonschema import validators
+
     cls = validators.validator_for(params_schema, default=validators.Draft202012Validator)
     try:
         cls.check_schema(dict(params_schema))
@@ -193,7 +199,7 @@ def args_errors(params_schema: Mapping[str, Any], args: Mapping[str, Any]) -> li
     return [_field_error(error) for error in errors[:MAX_ARG_ERRORS]]
 
 
-def _field_error(error: schema_exceptions.ValidationError) -> FieldError:
+def _field_error(error: SchemaViolation) -> FieldError:
     path = ["args", *error.absolute_path]
     required = error.validator_value
     if error.validator == "required" and isinstance(error.instance, Mapping):
