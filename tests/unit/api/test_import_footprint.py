@@ -16,7 +16,6 @@ NOT_IN_AN_API = {
     "jsonschema": "job arguments checked at the first job written for a known function",
     "opentelemetry.exporter": "trace exporters, when OTEL_* configures one",
     "aiosqlite": "SQLite runs only `tickwork dev`",
-    "pydantic_settings": "settings read TICKWORK_* themselves (tickwork_shared.settings)",
 }
 
 START_AN_API = """

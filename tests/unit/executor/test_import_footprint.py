@@ -31,8 +31,6 @@ NOT_IN_AN_EXECUTOR = {
     "opentelemetry.exporter": "trace exporters, when OTEL_* configures one",
     "sqlalchemy.dialects.sqlite": "SQLite runs only `tickwork dev`",
     "aiosqlite": "SQLite runs only `tickwork dev`",
-    # not used at all
-    "pydantic_settings": "settings read TICKWORK_* themselves (tickwork_shared.settings)",
 }
 
 START_AN_EXECUTOR = """

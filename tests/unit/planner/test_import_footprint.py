@@ -21,7 +21,6 @@ NOT_IN_A_PLANNER = {
     "anyio": "httpx's async backend",
     "opentelemetry.exporter": "trace exporters, when OTEL_* configures one",
     "aiosqlite": "SQLite runs only `tickwork dev`",
-    "pydantic_settings": "settings read TICKWORK_* themselves (tickwork_shared.settings)",
 }
 
 START_A_PLANNER = """
