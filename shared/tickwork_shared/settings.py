@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     relay_interval_seconds: float = Field(default=0.5, gt=0)
     relay_batch_size: int = Field(default=500, ge=1)
     reaper_interval_seconds: float = Field(default=5.0, gt=0)
+    unclaimed_republish_seconds: float = Field(default=60.0, gt=0)
+    """A published run still queued this long after its due time, while its pool's queue
+    has nothing waiting, was lost by the broker: planners publish it again (checked every
+    reaper interval; `tickwork_planner.unclaimed`)."""
     retry_backoff_cap_seconds: float = Field(default=3600.0, gt=0)
     execution_retention_days: float = Field(default=30.0, gt=0)
     audit_retention_days: float = Field(default=90.0, gt=0)

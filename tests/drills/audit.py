@@ -229,7 +229,7 @@ def _classify(ft: FireTime, report: Audit, rules: Rules, started: Counter[str]) 
         report.lost.append(ft.describe())
         return
     if last.status in UNFINISHED:
-        report.stuck.append(ft.describe())
+        report.stuck.append(f"{ft.describe()} [{last.execution_id}]")
         return
     for a in ft.attempts[:-1]:
         if a.status != ExecutionStatus.FAILED.value or a.reason not in rules.retry_reasons:

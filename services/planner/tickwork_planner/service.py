@@ -48,6 +48,7 @@ from tickwork_planner.relay import relay_once
 from tickwork_planner.retries import write_retries
 from tickwork_planner.stats import PlannerStats
 from tickwork_planner.timing import planning_sleep
+from tickwork_planner.unclaimed import requeue_unclaimed
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ class Planner(Service):
             "notifications": notify.tick,
             "retries": self._retry_tick,
             "reaper": self._reap_tick,
+            "unclaimed": self._unclaimed_tick,
             "housekeeping": self._housekeeping_tick,
             "gauges": gauges.tick,
         }
@@ -343,6 +345,19 @@ class Planner(Service):
                     },
                 )
         return 0.0 if result.expired >= limit else self.settings.reaper_interval_seconds
+
+    async def _unclaimed_tick(self) -> float:
+        settings = self.settings
+        result = await requeue_unclaimed(
+            self._sessions,
+            self._bus.pool_backlog,
+            after_seconds=settings.unclaimed_republish_seconds,
+            limit=settings.relay_batch_size,
+        )
+        if result.pools:
+            self.stats.record_republished(sum(result.pools.values()))
+            self._wakes["relay"].set()
+        return settings.reaper_interval_seconds
 
     async def _housekeeping_tick(self) -> float:
         settings = self.settings

@@ -31,6 +31,8 @@ class PlannerStats:
     retries_exhausted: int = 0
     """Failed attempts with no retry left (or whose job was disabled or deleted)."""
     runs_reaped: int = 0
+    runs_republished: int = 0
+    """Published runs the broker lost, sent back to the outbox (`unclaimed`)."""
     executions_purged: int = 0
     audit_rows_purged: int = 0
     loop_failures: int = 0
@@ -80,6 +82,9 @@ class PlannerStats:
         self.runs_reaped += count
         if count:
             metrics.REAPER_RECOVERIES.inc(count)
+
+    def record_republished(self, count: int) -> None:
+        self.runs_republished += count
 
     def record_purged(self, *, executions: int, audit_rows: int) -> None:
         self.executions_purged += executions
