@@ -19,8 +19,10 @@ a waiting message, and the consumer is paused whenever every slot is taken.
 
 Planned ahead: a message may come before its run's `dueAt` (planners publish runs a little
 ahead, `plan_ahead_seconds`). Its handler takes the slot at once, as for any delivery, and
-waits until `dueAt` before the claim, so the claim sees the job as it is at the fire time
-(a job disabled meanwhile does not run). Stopping ends the wait; the message is then left
+submits its claim to be held until `dueAt` (`Batcher.enqueue_at`): every run due at that
+moment is claimed in one batch the instant it comes, so the claim sees the job as it is at
+the fire time (a job disabled meanwhile does not run) and no run waits behind a batch of
+its neighbours. Stopping withdraws the held claims; their messages are then left
 unsettled like any other not yet claimed.
 
 Claims are batched: deliveries that arrive while a claim transaction is in flight are
@@ -51,7 +53,7 @@ from tickwork_shared.resilience import Stopped, retry_while_transient
 from tickwork_shared.telemetry import context_from_headers, tracer
 
 from tickwork_executor import metrics
-from tickwork_executor.batching import Batcher
+from tickwork_executor.batching import Batcher, Withdrawn
 from tickwork_executor.claim.claims import Claim, Claimer, ClaimKind, ClaimRequest
 from tickwork_executor.errors import PoisonMessage
 from tickwork_executor.intake.pacing import queue_prefetch_for, seconds_until_due
@@ -182,8 +184,6 @@ class RunConsumer:
                 return
             try:
                 await self.sync_gate()
-                if not await self._until_due(message):
-                    return  # stopping: unsettled, back to the queue
                 # The claim continues the trace the message carried (the api request, the
                 # planner's tick); the task's span (`RunSupervisor`) is its child.
                 with tracer().start_as_current_span(
@@ -217,18 +217,6 @@ class RunConsumer:
         finally:
             self._handlers.discard(task)
 
-    async def _until_due(self, message: RunMessage) -> bool:
-        """Wait until the run is due; False if the executor began stopping first."""
-        wait = seconds_until_due(message, time.time())
-        if wait <= 0:
-            return True
-        self.stats.waited_for_due += 1
-        try:
-            await asyncio.wait_for(self._stop.wait(), wait)
-        except TimeoutError:
-            return True
-        return False
-
     async def _claim(self, message: RunMessage) -> tuple[Claim, float, bool] | None:
         """Claim, retrying transient failures until it works; None if stopping first.
 
@@ -236,13 +224,26 @@ class RunConsumer:
         from no earlier than that), and whether the handler was cancelled while the claim
         went through (the claim is then returned all the same).
         """
-        lease_token = str(uuid.uuid4())
-        sent_at = time.monotonic()
+        if self._stop.is_set():
+            return None
+        request = ClaimRequest(message, str(uuid.uuid4()))
+        wait = seconds_until_due(message, time.time())
+        if wait > 0:
+            self.stats.waited_for_due += 1
+        # The lease runs from no earlier than this: the claim is sent at `dueAt` or later.
+        sent_at = time.monotonic() + wait
+        held = wait > 0
 
         async def attempt() -> tuple[Claim, bool]:
-            nonlocal sent_at
+            nonlocal sent_at, held
+            if held and message.due_at is not None:
+                held = False  # a retry is sent at once
+                due = self._claims.enqueue_at(
+                    request, moment=message.due_at.timestamp(), delay=wait
+                )
+                return await finish(due)
             sent_at = time.monotonic()
-            return await finish(self._claims.enqueue(ClaimRequest(message, lease_token)))
+            return await finish(self._claims.enqueue(request))
 
         def on_retry(_attempt: int, error: BaseException, _delay: float) -> None:
             self.stats.claim_retries += 1
@@ -256,8 +257,8 @@ class RunConsumer:
             claim, cancelled = await retry_while_transient(
                 attempt, is_transient=is_transient, stop=self._stop, on_retry=on_retry
             )
-        except Stopped:
-            return None
+        except (Stopped, Withdrawn):
+            return None  # stopping (a held claim withdrawn): the message stays unsettled
         return claim, sent_at, cancelled
 
     def _begin(self, claim: Claim, acquired_at: float) -> bool:
@@ -382,6 +383,7 @@ class RunConsumer:
         and give their leases up, so the reaper retries them as new attempts.
         """
         self._stop.set()
+        self._claims.withdraw_held()
         await self.sync_gate()
         if self._handlers:
             await asyncio.wait(set(self._handlers), timeout=final_write_seconds)
