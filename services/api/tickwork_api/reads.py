@@ -23,6 +23,8 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from tickwork_shared.db.retry import DatabaseUnavailable, is_disconnect
 
+from tickwork_api.row_json import loads
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -49,6 +51,7 @@ class Reads:
             max_overflow=pool_size,
             pool_recycle=3600,
             pool_timeout=10,
+            json_deserializer=loads,  # the JSON columns of every page row (`row_json.loads`)
         )
         return cls(engine, owned=True)
 

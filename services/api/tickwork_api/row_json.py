@@ -12,6 +12,7 @@ model, so the OpenAPI schema is unchanged.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -65,6 +66,24 @@ def dumps(value: Any) -> bytes:
     except orjson.JSONEncodeError:
         text = json.dumps(value, default=_time, ensure_ascii=False, separators=(",", ":"))
         return text.encode()
+
+
+LONG_NUMBER = re.compile(r"\d{19}")
+"""19 digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float."""
+
+
+def loads(text: str | bytes) -> Any:
+    """A JSON column's value, as `json.loads` reads it: orjson parses the common case
+    several times faster; `json` reads what orjson would read otherwise (integers of 19
+    digits or more) or refuses (`NaN`, lone surrogates)."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    if LONG_NUMBER.search(text):
+        return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _time(value: object) -> str:
