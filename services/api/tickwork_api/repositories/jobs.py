@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Float,
+    Select,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -22,7 +24,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from tickwork_shared.db.dialect import db_now_expr, is_sqlite, prepared_now
+from tickwork_shared.db.dialect import clock_params, is_sqlite, prepared_now
 from tickwork_shared.db.models import JobLabel, ScheduledJob
 from tickwork_shared.db.types import UTCDateTime
 
@@ -64,13 +66,20 @@ async def get_job(session: AsyncSession, job_id: int, *, lock: bool = False) -> 
 async def lock_job(session: AsyncSession, job_id: int) -> tuple[ScheduledJob, datetime] | None:
     """The active job locked for this transaction, and the database clock, in one
     statement (a trigger's first round trip)."""
-    query = (
-        select(ScheduledJob, db_now_expr(session))
-        .where(ScheduledJob.id == job_id, ScheduledJob.is_active == true())
+    params = {"job_id": job_id, **clock_params(session)}
+    found = (await session.execute(_lock_statement(is_sqlite(session)), params)).one_or_none()
+    return None if found is None else (found[0], found[1])
+
+
+@functools.cache
+def _lock_statement(sqlite: bool) -> Select[ScheduledJob, datetime]:
+    """`lock_job`'s statement, built once: building it and its cache key per trigger
+    cost as much Python as running it."""
+    return (
+        select(ScheduledJob, prepared_now(sqlite=sqlite))
+        .where(ScheduledJob.id == bindparam("job_id"), ScheduledJob.is_active == true())
         .with_for_update()
     )
-    found = (await session.execute(query)).one_or_none()
-    return None if found is None else (found[0], found[1])
 
 
 async def is_active(reader: Reader, job_id: int) -> bool:
