@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -59,10 +59,11 @@ def page_response(items: Iterable[dict[str, Any]], total: int, paging: Paging) -
 
 
 def dumps(value: Any) -> bytes:
-    """JSON bytes, times as `format_utc` writes them. orjson refuses integers beyond 64
-    bits, which a job's `args` or a run's `result` may hold: those take `json`."""
+    """JSON bytes, times as `format_utc` writes them (a naive time is UTC: the rows of
+    `wire_columns`). orjson refuses integers beyond 64 bits, which a job's `args` or a
+    run's `result` may hold: those take `json`."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_UTC_Z)
+        return orjson.dumps(value, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
     except orjson.JSONEncodeError:
         text = json.dumps(value, default=_time, ensure_ascii=False, separators=(",", ":"))
         return text.encode()
@@ -88,5 +89,5 @@ def loads(text: str | bytes) -> Any:
 
 def _time(value: object) -> str:
     if isinstance(value, datetime):
-        return format_utc(value)
+        return format_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
     raise TypeError(f"{type(value).__name__} is not JSON")

@@ -36,6 +36,7 @@ from tickwork_api.repositories.paging import (
     Totals,
     dialect_of,
     fetch_rows,
+    wire_columns,
 )
 from tickwork_api.schemas.common import Paging
 from tickwork_api.schemas.jobs import JobPublic
@@ -44,6 +45,8 @@ JOB_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(
     ScheduledJob.__table__.c[name] for name in JobPublic.model_fields
 )
 """What a job shows (`JobPublic`), in its order: what lists select."""
+JOB_WIRE_COLUMNS = wire_columns(JOB_COLUMNS)
+"""The same, times naive (`wire_columns`): what `GET /jobs` writes to JSON."""
 
 
 @dataclass(frozen=True)
@@ -110,19 +113,20 @@ async def list_jobs(
     paging: Paging,
     *,
     totals: Totals | None = None,
+    wire: bool = False,
 ) -> RowPage:
-    """Active jobs by `priority` desc, then `id`, as rows of `JOB_COLUMNS`; walks
-    `ix_scheduled_jobs_listing`."""
+    """Active jobs by `priority` desc, then `id`, as rows of `JOB_COLUMNS` (`wire`:
+    `JOB_WIRE_COLUMNS`); walks `ix_scheduled_jobs_listing`."""
     sqlite = dialect_of(reader) == "sqlite"
     # SQLite's staleness compares with this process's clock, bound into the statement:
     # that one is built anew each time.
     build = _listing.__wrapped__ if sqlite and filters.stale is not None else _listing
-    statements = build(filters, paging, sqlite=sqlite)
+    statements = build(filters, paging, sqlite=sqlite, wire=wire)
     return await fetch_rows(reader, statements, paging, totals=totals, count_key=("jobs", filters))
 
 
 @functools.lru_cache(maxsize=256)
-def _listing(filters: JobFilters, paging: Paging, *, sqlite: bool) -> ListStatements:
+def _listing(filters: JobFilters, paging: Paging, *, sqlite: bool, wire: bool) -> ListStatements:
     conditions: list[ColumnElement[bool]] = [ScheduledJob.is_active == true()]
     if filters.is_enabled is not None:
         conditions.append(ScheduledJob.is_enabled == filters.is_enabled)
@@ -140,7 +144,7 @@ def _listing(filters: JobFilters, paging: Paging, *, sqlite: bool) -> ListStatem
         carriers = select(JobLabel.job_id).where(JobLabel.key == key, JobLabel.value == value)
         conditions.append(ScheduledJob.id.in_(carriers))
     order = (ScheduledJob.priority.desc(), ScheduledJob.id.asc())
-    return ListStatements.of(JOB_COLUMNS, conditions, order, paging)
+    return ListStatements.of(JOB_WIRE_COLUMNS if wire else JOB_COLUMNS, conditions, order, paging)
 
 
 async def set_labels(session: AsyncSession, job_id: int, labels: Mapping[str, str]) -> None:

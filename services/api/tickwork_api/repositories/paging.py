@@ -21,10 +21,21 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, FromClause, Row, Select, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    FromClause,
+    Row,
+    Select,
+    func,
+    literal,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import UnaryExpression
 from tickwork_shared.db.models import Base
+from tickwork_shared.db.types import UTCDateTime
 
 from tickwork_api.schemas.common import Paging
 from tickwork_api.ttl_cache import TtlCache
@@ -85,6 +96,18 @@ class Totals:
         return counted
 
 
+def wire_columns(columns: Sequence[ColumnElement[Any]]) -> tuple[ColumnElement[Any], ...]:
+    """`columns` with their UTC times as the driver reads them, naive and not converted,
+    for rows written straight to JSON (`row_json.dumps` writes naive times as UTC): a
+    page of executions held ~160 times, and converting them was 3-6 % of its CPU."""
+    return tuple(
+        type_coerce(column, DateTime()).label(column.key)
+        if isinstance(column.type, UTCDateTime)
+        else column
+        for column in columns
+    )
+
+
 def _count_statement(
     source: FromClause,
     conditions: Sequence[ColumnElement[bool]],
@@ -118,7 +141,8 @@ class ListStatements:
         *,
         count_limit: int | None = None,
     ) -> ListStatements:
-        """Rows of `columns` (all of one table) matching `conditions`, one page of them."""
+        """Rows of `columns` (all of one table, some maybe `wire_columns`) matching
+        `conditions`, one page of them."""
         page = (
             select(*columns)
             .where(*conditions)
@@ -126,7 +150,8 @@ class ListStatements:
             .limit(paging.per_page)
             .offset(paging.offset)
         )
-        count = _count_statement(columns[0].table, conditions, paging, count_limit)
+        table = next(column.table for column in columns if hasattr(column, "table"))
+        count = _count_statement(table, conditions, paging, count_limit)
         bound = None if count_limit is None else count_bound(paging, count_limit)
         return cls(page, count, bound)
 
