@@ -16,6 +16,7 @@ totals are cheap to count and always exact.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -79,18 +80,46 @@ def count_bound(paging: Paging, count_limit: int) -> int:
 
 
 class Totals:
-    """Counts of long lists, kept `ttl` seconds (0: none kept)."""
+    """Counts of long lists, kept `ttl` seconds (0: none kept).
+
+    One count per key at a time: requests that miss while a count of their key runs wait
+    for it and take its result if it is `CACHED_FROM` or more (what they would have been
+    given from the cache a moment before); a smaller result, or a failed count, and they
+    count themselves, so small totals stay exact. Without this, every request in flight
+    when a kept total expired counted 100,000 jobs at once (16 under the benchmark: its
+    p99 went from 0.6 to 1.6 s)."""
 
     def __init__(self, ttl: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._counts: TtlCache[Hashable, int] = TtlCache(ttl, max_entries=1_000)
         self._clock = clock
+        self._running: dict[Hashable, asyncio.Future[int]] = {}
 
     async def total(self, key: Hashable, count: Callable[[], Awaitable[int]]) -> int:
         """The count stored under `key`, or `count()` (kept if `CACHED_FROM` or more)."""
+        if self._counts.ttl == 0:
+            return await count()  # nothing kept, nothing shared: counted every request
         cached = self._counts.get(key, self._clock())
         if cached is not None:
             return cached
-        counted = await count()
+        running = self._running.get(key)
+        if running is not None:
+            await asyncio.wait([running])  # cancelling this request leaves the count be
+            if not running.cancelled() and running.exception() is None:
+                shared = running.result()
+                if shared >= CACHED_FROM:
+                    return shared
+            return await count()
+        mine: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._running[key] = mine
+        try:
+            counted = await count()
+        except BaseException:
+            mine.cancel()
+            raise
+        else:
+            mine.set_result(counted)
+        finally:
+            del self._running[key]
         if counted >= CACHED_FROM:
             self._counts.put(key, counted, self._clock())
         return counted
