@@ -16,12 +16,14 @@ CPU, for a span the sampler drops. `RequestSpans` then makes the request's span 
 (same context: the caller's `traceparent`, else a new trace; same excluded paths), so
 logs still carry the trace id and run messages the context. Once a processor listens
 (or an operator's sampler, a response propagator or an OpenTelemetry meter provider is
-set) every request goes through the instrumentation as before.
+set; a meter provider is seen within a second) every request goes through the
+instrumentation as before.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import types
 from typing import Any, cast
 
@@ -71,13 +73,31 @@ def instrument(app: FastAPI, sessions: SessionFactory) -> None:
         trace_sql(engine)
 
 
-def _meters_unset() -> bool:
+METERS_RECHECK_SECONDS = 1.0
+"""How long `meters_unset` trusts its last look: `get_meter_provider` reads the
+environment every call (2-3 % of a list request's CPU when asked per request)."""
+
+
+class _MetersUnset:
     """Whether no OpenTelemetry meter provider is set (tickwork sets none; its metrics are
-    Prometheus'): until one is, the global provider is a proxy whose meters do nothing."""
-    provider = get_meter_provider()
-    return isinstance(provider, NoOpMeterProvider) or type(provider).__name__ == (
-        "_ProxyMeterProvider"
-    )
+    Prometheus'): until one is, the global provider is a proxy whose meters do nothing.
+    Looked at most every `METERS_RECHECK_SECONDS`; once set, a provider stays set."""
+
+    def __init__(self) -> None:
+        self._unset = True
+        self._next_look = 0.0
+
+    def __call__(self) -> bool:
+        if self._unset and time.monotonic() >= self._next_look:
+            provider = get_meter_provider()
+            self._unset = isinstance(provider, NoOpMeterProvider) or (
+                type(provider).__name__ == "_ProxyMeterProvider"
+            )
+            self._next_look = time.monotonic() + METERS_RECHECK_SECONDS
+        return self._unset
+
+
+_meters_unset = _MetersUnset()
 
 
 def instrumentation_needed() -> bool:

@@ -4,11 +4,15 @@ when something would see that work, the request goes through the instrumentation
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -100,3 +104,20 @@ def test_a_provider_says_whether_anything_listens() -> None:
     assert not provider.listened
     provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
     assert provider.listened
+
+
+def test_a_meter_provider_set_is_seen_within_the_recheck_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    unset = tracing._MetersUnset()
+    assert unset()  # the process's global: a proxy, nothing set
+    monkeypatch.setattr(tracing, "get_meter_provider", MeterProvider)  # one is set now
+    now[0] += tracing.METERS_RECHECK_SECONDS / 2
+    assert unset()  # trusted a little longer
+    now[0] += tracing.METERS_RECHECK_SECONDS / 2
+    assert not unset()
+    monkeypatch.setattr(tracing, "get_meter_provider", NoOpMeterProvider)
+    now[0] += 10 * tracing.METERS_RECHECK_SECONDS
+    assert not unset()  # once set, set for good
