@@ -8,19 +8,22 @@ every other job's runs. Every trigger path (REST, `job.trigger` commands) asks
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tickwork_shared.db.models import JobExecution
 from tickwork_shared.enums import ExecutionStatus
 
+_QUEUED_RUNS = select(func.count()).where(
+    JobExecution.job_id == bindparam("job_id"),
+    JobExecution.status == ExecutionStatus.QUEUED.value,
+)
+"""Built once: building it and its cache key per trigger cost as much Python as running it."""
+
 
 async def queued_runs(session: AsyncSession, job_id: int) -> int:
     """The job's `queued` runs (`ix_job_executions_job_status`)."""
-    query = select(func.count()).where(
-        JobExecution.job_id == job_id, JobExecution.status == ExecutionStatus.QUEUED.value
-    )
-    return int(await session.scalar(query) or 0)
+    return int(await session.scalar(_QUEUED_RUNS, {"job_id": job_id}) or 0)
 
 
 def queue_refusal(job_id: int, queued: int, limit: int) -> str | None:

@@ -103,6 +103,18 @@ class ListenedTracerProvider(TracerProvider):
         super().add_span_processor(span_processor)
         self._listened_sampler.listened = True
 
+    @property
+    def listened(self) -> bool:
+        """Whether a span processor listens, so that spans may be recorded."""
+        return self._listened_sampler.listened
+
+
+def spans_unrecorded() -> bool:
+    """True while no span of this process can be recorded: its tracer provider is
+    tickwork's own and no span processor listens to it yet (spans still carry ids)."""
+    provider = trace.get_tracer_provider()
+    return isinstance(provider, ListenedTracerProvider) and not provider.listened
+
 
 def configure_tracing(service_name: str) -> TracerProvider:
     """Install this process's tracer provider (once; later calls return the first one)."""

@@ -20,12 +20,16 @@ logger = logging.getLogger(__name__)
 
 
 @asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[SessionFactory]:
-    """One engine for the process; disposed when the block ends."""
+async def open_database(
+    settings: Settings, *, steady: bool = False
+) -> AsyncIterator[SessionFactory]:
+    """One engine for the process; disposed when the block ends. `steady`: its pool keeps
+    every connection it opens (`engine.pool_options`)."""
     engine = create_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         idle_transaction_timeout=settings.database_idle_transaction_timeout_seconds,
+        steady=steady,
     )
     try:
         yield create_session_factory(engine)

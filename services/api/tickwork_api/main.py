@@ -28,7 +28,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     if not await unless_stopped(stop, wait_answering_ready(settings)):
         return
     async with AsyncExitStack() as stack:
-        sessions = await stack.enter_async_context(open_database(settings))
+        # Requests come in bursts: a pool that closes its overflow reconnects at each.
+        sessions = await stack.enter_async_context(open_database(settings, steady=True))
         bus = await stack.enter_async_context(create_bus(settings))
         app = create_app(settings, sessions=sessions, bus=bus)
         server = Server(

@@ -21,7 +21,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from tickwork_shared.db.engine import pool_options
 from tickwork_shared.db.retry import DatabaseUnavailable, is_disconnect
+
+from tickwork_api.row_json import loads
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +48,10 @@ class Reads:
             main.url,
             isolation_level="AUTOCOMMIT",
             skip_autocommit_rollback=True,
-            pool_size=pool_size,
-            max_overflow=pool_size,
             pool_recycle=3600,
             pool_timeout=10,
+            json_deserializer=loads,  # the JSON columns of every page row (`row_json.loads`)
+            **pool_options(pool_size, steady=True),
         )
         return cls(engine, owned=True)
 

@@ -12,8 +12,9 @@ model, so the OpenAPI schema is unchanged.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -58,16 +59,35 @@ def page_response(items: Iterable[dict[str, Any]], total: int, paging: Paging) -
 
 
 def dumps(value: Any) -> bytes:
-    """JSON bytes, times as `format_utc` writes them. orjson refuses integers beyond 64
-    bits, which a job's `args` or a run's `result` may hold: those take `json`."""
+    """JSON bytes, times as `format_utc` writes them (a naive time is UTC: the rows of
+    `wire_columns`). orjson refuses integers beyond 64 bits, which a job's `args` or a
+    run's `result` may hold: those take `json`."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_UTC_Z)
+        return orjson.dumps(value, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
     except orjson.JSONEncodeError:
         text = json.dumps(value, default=_time, ensure_ascii=False, separators=(",", ":"))
         return text.encode()
 
 
+LONG_NUMBER = re.compile(r"\d{19}")
+"""19 digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float."""
+
+
+def loads(text: str | bytes) -> Any:
+    """A JSON column's value, as `json.loads` reads it: orjson parses the common case
+    several times faster; `json` reads what orjson would read otherwise (integers of 19
+    digits or more) or refuses (`NaN`, lone surrogates)."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    if LONG_NUMBER.search(text):
+        return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _time(value: object) -> str:
     if isinstance(value, datetime):
-        return format_utc(value)
+        return format_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
     raise TypeError(f"{type(value).__name__} is not JSON")

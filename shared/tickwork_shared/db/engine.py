@@ -28,20 +28,27 @@ _CHECKED_IN_AT = "tickwork_checked_in_at"
 
 
 def create_engine(
-    database_url: str, *, pool_size: int = 10, idle_transaction_timeout: int = 0
+    database_url: str,
+    *,
+    pool_size: int = 10,
+    idle_transaction_timeout: int = 0,
+    steady: bool = False,
 ) -> AsyncEngine:
     """The engine for `database_url`. On MariaDB, `idle_transaction_timeout` (seconds, 0:
     off) sets the session's `idle_transaction_timeout`: the server closes a connection
-    whose transaction stays idle that long, releasing its locks (see Settings)."""
+    whose transaction stays idle that long, releasing its locks (see Settings).
+
+    It holds up to twice `pool_size` connections. By default the `pool_size` beyond the
+    first are overflow, closed as soon as they are returned while the pool is full;
+    `steady` keeps them all (`pool_options`)."""
     if database_url.startswith("sqlite"):
         return _create_sqlite_engine(database_url)
     engine = sa_create_async_engine(
         database_url,
         isolation_level="READ COMMITTED",
-        pool_size=pool_size,
-        max_overflow=pool_size,
         pool_recycle=3600,
         pool_timeout=10,
+        **pool_options(pool_size, steady=steady),
     )
     _ping_when_idle(engine)
     if idle_transaction_timeout > 0:
@@ -54,6 +61,17 @@ def create_engine(
             cursor.close()
 
     return engine
+
+
+def pool_options(pool_size: int, *, steady: bool) -> dict[str, Any]:
+    """Pool settings for at most twice `pool_size` connections. `steady`: all of them kept
+    open once opened, the most recently used taken first. For a process whose requests
+    come in bursts beyond `pool_size` (the api under load): the overflow closed at every
+    dip and opened again at the next burst made about one request in twenty pay for a
+    new MariaDB connection (measured: 48 new connections in 1,000 list requests)."""
+    if steady:
+        return {"pool_size": 2 * pool_size, "max_overflow": 0, "pool_use_lifo": True}
+    return {"pool_size": pool_size, "max_overflow": pool_size}
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:

@@ -35,8 +35,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return _as_utc(value)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """`_as_utc` per value, after the dialect's own processor (SQLite parses text):
+        TypeDecorator's processor adds a call per value, and list pages read hundreds."""
+        impl_processor = self.impl_instance.result_processor(dialect, coltype)
+        if impl_processor is None:
+            return _as_utc
+
+        def process(value: Any) -> datetime | None:
+            return _as_utc(impl_processor(value))
+
+        return process
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    """A column's value as aware UTC: naive values are UTC already."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

@@ -19,6 +19,8 @@ async def test_job_and_run_lifecycle(db_sessions: SessionFactory, memory_bus: Me
         assert job["nextRunAt"] is not None
         listed = (await api.call("GET", f"{JOBS}?search=nightly", role=Role.VIEWER)).json()
         assert [j["id"] for j in listed["items"]] == [job["id"]]
+        shown = await api.call("GET", f"{JOBS}/{job['id']}", role=Role.VIEWER)
+        assert listed["items"] == [shown.json()]  # times too, read naive for the list
         triggers = await asyncio.gather(
             *(api.call("POST", f"{JOBS}/{job['id']}/trigger") for _ in range(2))
         )
@@ -33,6 +35,7 @@ async def test_job_and_run_lifecycle(db_sessions: SessionFactory, memory_bus: Me
         assert (await api.call("DELETE", f"{JOBS}/{job['id']}")).status_code == 204
         history = (await api.call("GET", f"/api/v1/executions?jobId={job['id']}")).json()
         assert history["total"] == 1
+        assert history["items"] == [skipped]
         assert [r.action for r in await api.audit_rows("job", job["id"])] == [
             "create",
             "trigger",

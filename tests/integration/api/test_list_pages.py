@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
-from tickwork_api.repositories.executions import EXECUTION_COLUMNS
-from tickwork_api.repositories.jobs import JOB_COLUMNS
+from tickwork_api.repositories.executions import EXECUTION_COLUMNS, EXECUTION_WIRE_COLUMNS
+from tickwork_api.repositories.jobs import JOB_COLUMNS, JOB_WIRE_COLUMNS
 from tickwork_api.repositories.paging import CACHED_FROM
 from tickwork_api.row_json import dumps, execution_item, job_item
 from tickwork_api.schemas.jobs import JobPublic
@@ -53,12 +53,18 @@ async def test_row_json_writes_the_bytes_the_models_write(api: Api) -> None:
     async with api.sessions() as session:
         job_row = (await session.execute(select(*JOB_COLUMNS))).one()
         run_row = (await session.execute(select(*EXECUTION_COLUMNS))).one()
-    assert dumps(job_item(job_row, masked=False)) == (
-        JobPublic.model_validate(job_row).model_dump_json().encode()
-    )
-    assert dumps(execution_item(run_row)) == (
-        ExecutionPublic.model_validate(run_row).model_dump_json().encode()
-    )
+        # What the routes select: the same columns, times naive as the driver reads them.
+        job_wire = (await session.execute(select(*JOB_WIRE_COLUMNS))).one()
+        run_wire = (await session.execute(select(*EXECUTION_WIRE_COLUMNS))).one()
+    assert job_wire.created_at.tzinfo is None
+    assert run_wire.scheduled_at.tzinfo is None
+    job_json = JobPublic.model_validate(job_row).model_dump_json().encode()
+    run_json = ExecutionPublic.model_validate(run_row).model_dump_json().encode()
+    assert dumps(job_item(job_row, masked=False)) == job_json
+    assert dumps(job_item(job_wire, masked=False)) == job_json
+    assert dumps(execution_item(run_row)) == run_json
+    assert dumps(execution_item(run_wire)) == run_json
+    assert b'"scheduledAt":"2026-03-01T12:00:00.123456Z"' in run_json
 
 
 async def test_an_integer_past_64_bits_is_answered_whole(api: Api) -> None:

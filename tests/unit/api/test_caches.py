@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from tickwork_api.repositories.paging import CACHED_FROM, Totals
 from tickwork_api.ttl_cache import TtlCache
@@ -85,3 +87,73 @@ async def test_totals_are_kept_per_key() -> None:
     assert await totals.total(("jobs", 1), _Counter(2_000)) == 2_000
     assert await totals.total(("jobs", 2), _Counter(3_000)) == 3_000
     assert await totals.total(("jobs", 1), _Counter(9_999)) == 2_000
+
+
+class _SlowCounter(_Counter):
+    """Counts only once `release` is set, or fails with `error`."""
+
+    def __init__(self, value: int, error: Exception | None = None) -> None:
+        super().__init__(value)
+        self.release = asyncio.Event()
+        self.error = error
+
+    async def __call__(self) -> int:
+        self.calls += 1
+        await self.release.wait()
+        if self.error is not None and self.calls == 1:
+            raise self.error
+        return self.value
+
+
+async def _in_flight(totals: Totals, counter: _Counter, requests: int) -> list[int]:
+    tasks = [asyncio.create_task(totals.total("k", counter)) for _ in range(requests)]
+    await asyncio.sleep(0)  # all of them miss the cache before the count ends
+    assert isinstance(counter, _SlowCounter)
+    counter.release.set()
+    return list(await asyncio.gather(*tasks))
+
+
+async def test_requests_missing_together_share_one_large_count() -> None:
+    counter = _SlowCounter(CACHED_FROM + 5)
+    assert await _in_flight(Totals(5.0), counter, 16) == [CACHED_FROM + 5] * 16
+    assert counter.calls == 1
+
+
+async def test_a_small_total_is_counted_by_each_request_even_together() -> None:
+    counter = _SlowCounter(3)
+    assert await _in_flight(Totals(5.0), counter, 4) == [3] * 4
+    assert counter.calls == 4
+
+
+async def test_without_a_ttl_nothing_is_shared() -> None:
+    counter = _SlowCounter(CACHED_FROM + 5)
+    assert await _in_flight(Totals(0.0), counter, 3) == [CACHED_FROM + 5] * 3
+    assert counter.calls == 3
+
+
+async def test_a_failed_count_leaves_the_waiters_to_count_themselves() -> None:
+    counter = _SlowCounter(CACHED_FROM, error=RuntimeError("connection lost"))
+    totals = Totals(5.0)
+    first = asyncio.create_task(totals.total("k", counter))
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(totals.total("k", counter))
+    await asyncio.sleep(0)
+    counter.release.set()
+    with pytest.raises(RuntimeError):
+        await first
+    assert await waiter == CACHED_FROM
+    assert counter.calls == 2
+
+
+async def test_a_cancelled_waiter_does_not_cancel_the_count() -> None:
+    counter = _SlowCounter(CACHED_FROM)
+    totals = Totals(5.0)
+    first = asyncio.create_task(totals.total("k", counter))
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(totals.total("k", counter))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    counter.release.set()
+    assert await first == CACHED_FROM
+    assert waiter.cancelled()
+    assert counter.calls == 1

@@ -14,7 +14,14 @@ from tickwork_shared.enums import ExecutionStatus, Trigger
 from tickwork_shared.views import ExecutionPublic
 
 from tickwork_api.repositories.lookups import one_or_none
-from tickwork_api.repositories.paging import ListStatements, Reader, RowPage, Totals, fetch_rows
+from tickwork_api.repositories.paging import (
+    ListStatements,
+    Reader,
+    RowPage,
+    Totals,
+    fetch_rows,
+    wire_columns,
+)
 from tickwork_api.schemas.common import Paging
 
 COUNT_LIMIT = 10_000
@@ -23,6 +30,8 @@ EXECUTION_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(
     JobExecution.__table__.c[name] for name in ExecutionPublic.model_fields
 )
 """What an execution shows (`ExecutionPublic`), in its order: what lists select."""
+EXECUTION_WIRE_COLUMNS = wire_columns(EXECUTION_COLUMNS)
+"""The same, times naive (`wire_columns`): what the history routes write to JSON."""
 OPEN_STATUSES = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
 
 
@@ -129,22 +138,25 @@ async def list_executions(
     *,
     count_limit: int = COUNT_LIMIT,
     totals: Totals | None = None,
+    wire: bool = False,
 ) -> RowPage:
     """Newest first by `scheduled_at`, then `attempt` (then id, for stable pages), as
-    rows of `EXECUTION_COLUMNS`.
+    rows of `EXECUTION_COLUMNS` (`wire`: `EXECUTION_WIRE_COLUMNS`).
 
     With `job_id` the query walks `ix_job_executions_job_history`, with `status`
     `ix_job_executions_status_history`, otherwise `ix_job_executions_history` backwards;
     `since`/`until` narrow the range of the same index. `total` is counted up to
     `count_limit` matches only: the history can hold millions of rows.
     """
-    statements = _history(filters, paging, count_limit)
+    statements = _history(filters, paging, count_limit, wire)
     count_key = ("executions", filters)
     return await fetch_rows(reader, statements, paging, totals=totals, count_key=count_key)
 
 
 @functools.lru_cache(maxsize=256)
-def _history(filters: ExecutionFilters, paging: Paging, count_limit: int) -> ListStatements:
+def _history(
+    filters: ExecutionFilters, paging: Paging, count_limit: int, wire: bool
+) -> ListStatements:
     conditions: list[ColumnElement[bool]] = []
     if filters.job_id is not None:
         conditions.append(JobExecution.job_id == filters.job_id)
@@ -163,4 +175,5 @@ def _history(filters: ExecutionFilters, paging: Paging, count_limit: int) -> Lis
         JobExecution.attempt.desc(),
         JobExecution.id.desc(),
     )
-    return ListStatements.of(EXECUTION_COLUMNS, conditions, order, paging, count_limit=count_limit)
+    columns = EXECUTION_WIRE_COLUMNS if wire else EXECUTION_COLUMNS
+    return ListStatements.of(columns, conditions, order, paging, count_limit=count_limit)

@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Float,
+    Select,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -22,7 +24,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from tickwork_shared.db.dialect import db_now_expr, is_sqlite, prepared_now
+from tickwork_shared.db.dialect import clock_params, is_sqlite, prepared_now
 from tickwork_shared.db.models import JobLabel, ScheduledJob
 from tickwork_shared.db.types import UTCDateTime
 
@@ -34,6 +36,7 @@ from tickwork_api.repositories.paging import (
     Totals,
     dialect_of,
     fetch_rows,
+    wire_columns,
 )
 from tickwork_api.schemas.common import Paging
 from tickwork_api.schemas.jobs import JobPublic
@@ -42,6 +45,8 @@ JOB_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(
     ScheduledJob.__table__.c[name] for name in JobPublic.model_fields
 )
 """What a job shows (`JobPublic`), in its order: what lists select."""
+JOB_WIRE_COLUMNS = wire_columns(JOB_COLUMNS)
+"""The same, times naive (`wire_columns`): what `GET /jobs` writes to JSON."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +69,20 @@ async def get_job(session: AsyncSession, job_id: int, *, lock: bool = False) -> 
 async def lock_job(session: AsyncSession, job_id: int) -> tuple[ScheduledJob, datetime] | None:
     """The active job locked for this transaction, and the database clock, in one
     statement (a trigger's first round trip)."""
-    query = (
-        select(ScheduledJob, db_now_expr(session))
-        .where(ScheduledJob.id == job_id, ScheduledJob.is_active == true())
+    params = {"job_id": job_id, **clock_params(session)}
+    found = (await session.execute(_lock_statement(is_sqlite(session)), params)).one_or_none()
+    return None if found is None else (found[0], found[1])
+
+
+@functools.cache
+def _lock_statement(sqlite: bool) -> Select[ScheduledJob, datetime]:
+    """`lock_job`'s statement, built once: building it and its cache key per trigger
+    cost as much Python as running it."""
+    return (
+        select(ScheduledJob, prepared_now(sqlite=sqlite))
+        .where(ScheduledJob.id == bindparam("job_id"), ScheduledJob.is_active == true())
         .with_for_update()
     )
-    found = (await session.execute(query)).one_or_none()
-    return None if found is None else (found[0], found[1])
 
 
 async def is_active(reader: Reader, job_id: int) -> bool:
@@ -101,19 +113,20 @@ async def list_jobs(
     paging: Paging,
     *,
     totals: Totals | None = None,
+    wire: bool = False,
 ) -> RowPage:
-    """Active jobs by `priority` desc, then `id`, as rows of `JOB_COLUMNS`; walks
-    `ix_scheduled_jobs_listing`."""
+    """Active jobs by `priority` desc, then `id`, as rows of `JOB_COLUMNS` (`wire`:
+    `JOB_WIRE_COLUMNS`); walks `ix_scheduled_jobs_listing`."""
     sqlite = dialect_of(reader) == "sqlite"
     # SQLite's staleness compares with this process's clock, bound into the statement:
     # that one is built anew each time.
     build = _listing.__wrapped__ if sqlite and filters.stale is not None else _listing
-    statements = build(filters, paging, sqlite=sqlite)
+    statements = build(filters, paging, sqlite=sqlite, wire=wire)
     return await fetch_rows(reader, statements, paging, totals=totals, count_key=("jobs", filters))
 
 
 @functools.lru_cache(maxsize=256)
-def _listing(filters: JobFilters, paging: Paging, *, sqlite: bool) -> ListStatements:
+def _listing(filters: JobFilters, paging: Paging, *, sqlite: bool, wire: bool) -> ListStatements:
     conditions: list[ColumnElement[bool]] = [ScheduledJob.is_active == true()]
     if filters.is_enabled is not None:
         conditions.append(ScheduledJob.is_enabled == filters.is_enabled)
@@ -131,7 +144,7 @@ def _listing(filters: JobFilters, paging: Paging, *, sqlite: bool) -> ListStatem
         carriers = select(JobLabel.job_id).where(JobLabel.key == key, JobLabel.value == value)
         conditions.append(ScheduledJob.id.in_(carriers))
     order = (ScheduledJob.priority.desc(), ScheduledJob.id.asc())
-    return ListStatements.of(JOB_COLUMNS, conditions, order, paging)
+    return ListStatements.of(JOB_WIRE_COLUMNS if wire else JOB_COLUMNS, conditions, order, paging)
 
 
 async def set_labels(session: AsyncSession, job_id: int, labels: Mapping[str, str]) -> None:

@@ -16,15 +16,27 @@ totals are cheap to count and always exact.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, FromClause, Row, Select, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    FromClause,
+    Row,
+    Select,
+    func,
+    literal,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import UnaryExpression
 from tickwork_shared.db.models import Base
+from tickwork_shared.db.types import UTCDateTime
 
 from tickwork_api.schemas.common import Paging
 from tickwork_api.ttl_cache import TtlCache
@@ -68,21 +80,61 @@ def count_bound(paging: Paging, count_limit: int) -> int:
 
 
 class Totals:
-    """Counts of long lists, kept `ttl` seconds (0: none kept)."""
+    """Counts of long lists, kept `ttl` seconds (0: none kept).
+
+    One count per key at a time: requests that miss while a count of their key runs wait
+    for it and take its result if it is `CACHED_FROM` or more (what they would have been
+    given from the cache a moment before); a smaller result, or a failed count, and they
+    count themselves, so small totals stay exact. Without this, every request in flight
+    when a kept total expired counted 100,000 jobs at once (16 under the benchmark: its
+    p99 went from 0.6 to 1.6 s)."""
 
     def __init__(self, ttl: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._counts: TtlCache[Hashable, int] = TtlCache(ttl, max_entries=1_000)
         self._clock = clock
+        self._running: dict[Hashable, asyncio.Future[int]] = {}
 
     async def total(self, key: Hashable, count: Callable[[], Awaitable[int]]) -> int:
         """The count stored under `key`, or `count()` (kept if `CACHED_FROM` or more)."""
+        if self._counts.ttl == 0:
+            return await count()  # nothing kept, nothing shared: counted every request
         cached = self._counts.get(key, self._clock())
         if cached is not None:
             return cached
-        counted = await count()
+        running = self._running.get(key)
+        if running is not None:
+            await asyncio.wait([running])  # cancelling this request leaves the count be
+            if not running.cancelled() and running.exception() is None:
+                shared = running.result()
+                if shared >= CACHED_FROM:
+                    return shared
+            return await count()
+        mine: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._running[key] = mine
+        try:
+            counted = await count()
+        except BaseException:
+            mine.cancel()
+            raise
+        else:
+            mine.set_result(counted)
+        finally:
+            del self._running[key]
         if counted >= CACHED_FROM:
             self._counts.put(key, counted, self._clock())
         return counted
+
+
+def wire_columns(columns: Sequence[ColumnElement[Any]]) -> tuple[ColumnElement[Any], ...]:
+    """`columns` with their UTC times as the driver reads them, naive and not converted,
+    for rows written straight to JSON (`row_json.dumps` writes naive times as UTC): a
+    page of executions held ~160 times, and converting them was 3-6 % of its CPU."""
+    return tuple(
+        type_coerce(column, DateTime()).label(column.key)
+        if isinstance(column.type, UTCDateTime)
+        else column
+        for column in columns
+    )
 
 
 def _count_statement(
@@ -118,7 +170,8 @@ class ListStatements:
         *,
         count_limit: int | None = None,
     ) -> ListStatements:
-        """Rows of `columns` (all of one table) matching `conditions`, one page of them."""
+        """Rows of `columns` (all of one table, some maybe `wire_columns`) matching
+        `conditions`, one page of them."""
         page = (
             select(*columns)
             .where(*conditions)
@@ -126,7 +179,8 @@ class ListStatements:
             .limit(paging.per_page)
             .offset(paging.offset)
         )
-        count = _count_statement(columns[0].table, conditions, paging, count_limit)
+        table = next(column.table for column in columns if hasattr(column, "table"))
+        count = _count_statement(table, conditions, paging, count_limit)
         bound = None if count_limit is None else count_bound(paging, count_limit)
         return cls(page, count, bound)
 

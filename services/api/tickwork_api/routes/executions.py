@@ -28,7 +28,7 @@ async def list_executions(runs: RunsDep, paging: PagingDep, filters: HistoryFilt
     that still exceeds the rows up to this page (the count never scans all history). A
     `total` of 1,000 or more may be up to `TICKWORK_API_COUNT_CACHE_SECONDS` old.
     """
-    rows, total = await runs.rows(filters, paging)
+    rows, total = await runs.rows(filters, paging, wire=True)
     return page_response(map(execution_item, rows), total, paging)
 
 

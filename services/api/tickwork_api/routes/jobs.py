@@ -76,7 +76,7 @@ async def list_jobs(
     be up to `TICKWORK_API_COUNT_CACHE_SECONDS` old."""
     labels = tuple(_label_pair(text) for text in label or ())
     filters = JobFilters(is_enabled, job_type_id, task_function_id, search, stale, labels)
-    rows, total = await jobs.rows(filters, paging)
+    rows, total = await jobs.rows(filters, paging, wire=True)
     masked = actor.role is not Role.ADMIN
     return page_response((job_item(row, masked=masked) for row in rows), total, paging)
 
@@ -199,5 +199,5 @@ async def job_history(
 ) -> Response:
     """This job's executions, newest first (`total` as for `GET /executions`)."""
     filters = replace(history, job_id=job_id)
-    rows, total = await runs.rows(filters, paging, of_active_job=True)
+    rows, total = await runs.rows(filters, paging, of_active_job=True, wire=True)
     return page_response(map(execution_item, rows), total, paging)

@@ -97,12 +97,13 @@ class JobService:
 
         return JobPublic.model_validate(await run_in_transaction(self._sessions, work))
 
-    async def rows(self, filters: JobFilters, paging: Paging) -> RowPage:
-        """A page of active jobs as rows of `JOB_COLUMNS` (one or two autocommit SELECTs;
-        a total of 1,000 or more may be `TICKWORK_API_COUNT_CACHE_SECONDS` old)."""
+    async def rows(self, filters: JobFilters, paging: Paging, *, wire: bool = False) -> RowPage:
+        """A page of active jobs as rows of `JOB_COLUMNS` (`wire`: with naive times, for
+        `row_json`), in one or two autocommit SELECTs; a total of 1,000 or more may be
+        `TICKWORK_API_COUNT_CACHE_SECONDS` old."""
 
         async def work(connection: AsyncConnection) -> RowPage:
-            return await jobs.list_jobs(connection, filters, paging, totals=self._totals)
+            return await jobs.list_jobs(connection, filters, paging, totals=self._totals, wire=wire)
 
         return await self._reads.run(work, what="list jobs")
 

@@ -280,18 +280,23 @@ class RunService:
         return ExecutionPublic.of(row)
 
     async def rows(
-        self, filters: ExecutionFilters, paging: Paging, *, of_active_job: bool = False
+        self,
+        filters: ExecutionFilters,
+        paging: Paging,
+        *,
+        of_active_job: bool = False,
+        wire: bool = False,
     ) -> RowPage:
-        """Executions newest first, as rows of `EXECUTION_COLUMNS`. `of_active_job`: the
-        history of a job that must exist (404 once deleted; `/executions?jobId=` still
-        lists a deleted job's runs)."""
+        """Executions newest first, as rows of `EXECUTION_COLUMNS` (`wire`: with naive
+        times, for `row_json`). `of_active_job`: the history of a job that must exist
+        (404 once deleted; `/executions?jobId=` still lists a deleted job's runs)."""
 
         async def work(connection: AsyncConnection) -> RowPage:
             job_id = filters.job_id if of_active_job else None
             if job_id is not None and not await jobs.is_active(connection, job_id):
                 raise NotFound(f"Job {job_id} not found")
             return await executions.list_executions(
-                connection, filters, paging, totals=self._totals
+                connection, filters, paging, totals=self._totals, wire=wire
             )
 
         return await self._reads.run(work, what="list executions")
