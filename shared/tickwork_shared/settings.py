@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     plan_ahead_seconds: float = Field(default=0.0, ge=0, le=60)
     """Runs are planned and published this long before they are due; executors start them
     at their due time. 0, the default: plan when due (see deploy/README.md: off until the
-    RabbitMQ leader-kill drill passes with it)."""
+    full drills pass with it, tests/drills/README.md)."""
     pool_backlog_per_executor: int = Field(default=0, ge=0)
     """Runs waiting in a pool's queue, per executor consuming it, at which planners stop
     planning that pool's jobs until it drains (past capacity: fire times passed meanwhile

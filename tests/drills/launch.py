@@ -37,8 +37,8 @@ DRILL_SETTINGS = {
     "TICKWORK_PUBLISH_TIMEOUT_SECONDS": "3",
     # A run the broker lost (rabbitmq-server#15473) is published again within the drill.
     "TICKWORK_UNCLAIMED_REPUBLISH_SECONDS": "10",
-    # The default (off), said here because the bus-cut drill reasons with it; with 0.5 every
-    # drill but the RabbitMQ leader kill passes (tests/drills/README.md).
+    # The default (off), said here because the bus-cut drill reasons with it; with 0.5 see
+    # tests/drills/README.md, "Plan ahead in the drills".
     "TICKWORK_PLAN_AHEAD_SECONDS": "0",
     # A process frozen mid-transaction holds its locks this long at most.
     "TICKWORK_DATABASE_IDLE_TRANSACTION_TIMEOUT_SECONDS": "5",
