@@ -28,3 +28,30 @@ def loaded(modules: set[str], packages: Iterable[str]) -> list[str]:
         for name in packages
         if any(module == name or module.startswith(name + ".") for module in modules)
     )
+
+
+WEB_STACK = {
+    "fastapi": "the api's framework",
+    "starlette": "the api's framework",
+    "uvicorn": "the api's server",
+    "jinja2": "the web console's templates",
+}
+"""What only the api loads."""
+
+OTHER_COMMANDS = {
+    "alembic": "migrations: `tickwork migrate` only",
+    "tickwork_client": "the client commands (`tickwork jobs|runs|apply`)",
+    "yaml": "`tickwork apply` files",
+    "opentelemetry.exporter": "trace exporters, when OTEL_* configures one",
+    "aiosqlite": "SQLite runs only `tickwork dev`",
+}
+"""What no service loads at start: other commands, or features used only when set up."""
+
+
+def assert_starts_without(code: str, *, ran: Iterable[str], absent: dict[str, str]) -> None:
+    """Run the start-up `code` in a new interpreter; the modules of `ran` must be loaded
+    (it did run), none of the packages of `absent` (name → why it must not be)."""
+    modules = modules_after(code)
+    assert set(ran) <= modules, sorted(set(ran) - modules)
+    unexpected = loaded(modules, absent)
+    assert unexpected == [], {name: absent[name] for name in unexpected}

@@ -4,18 +4,14 @@ resident memory in every api process for nothing)."""
 
 from __future__ import annotations
 
-from tests.harness.imported import loaded, modules_after
+from tests.harness.imported import OTHER_COMMANDS, assert_starts_without
 
 NOT_IN_AN_API = {
+    **OTHER_COMMANDS,
     "tickwork_planner": "the planner service",
     "tickwork_executor": "the executor service",
-    "alembic": "migrations: `tickwork migrate` only",
-    "tickwork_client": "the client commands",
-    "yaml": "`tickwork apply` files",
     "httpx": "no HTTP client in the api",
     "jsonschema": "job arguments checked at the first job written for a known function",
-    "opentelemetry.exporter": "trace exporters, when OTEL_* configures one",
-    "aiosqlite": "SQLite runs only `tickwork dev`",
 }
 
 START_AN_API = """
@@ -39,8 +35,6 @@ asyncio.run(build())
 
 
 def test_an_api_starts_without_what_it_does_not_use() -> None:
-    modules = modules_after(START_AN_API)
-
-    assert "tickwork_api.services.job_rules" in modules  # the start-up above did run
-    unexpected = loaded(modules, NOT_IN_AN_API)
-    assert unexpected == [], {name: NOT_IN_AN_API[name] for name in unexpected}
+    assert_starts_without(
+        START_AN_API, ran=["tickwork_api.services.job_rules"], absent=NOT_IN_AN_API
+    )

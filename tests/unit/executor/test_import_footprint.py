@@ -9,28 +9,19 @@ before through a shared module importing it at the top.
 
 from __future__ import annotations
 
-from tests.harness.imported import loaded, modules_after
+from tests.harness.imported import OTHER_COMMANDS, WEB_STACK, assert_starts_without
 
 NOT_IN_AN_EXECUTOR = {
-    # another service, or the api's web stack and console
+    **WEB_STACK,
+    **OTHER_COMMANDS,
     "tickwork_api": "the api service",
     "tickwork_planner": "the planner service",
-    "fastapi": "the api's framework",
-    "starlette": "the api's framework",
-    "uvicorn": "the api's server",
-    "jinja2": "the web console's templates",
-    # other commands
-    "alembic": "migrations: `tickwork migrate` only",
-    "tickwork_client": "the client commands (`tickwork jobs|runs|apply`)",
-    "yaml": "`tickwork apply` files",
     "apscheduler": "schedule maths: planners and the api",
     # loaded when first used, not at start
     "httpx": "the `http.request` task's client, at its first run (rich and click with it)",
     "httpcore": "httpx's transport",
     "anyio": "httpx's async backend",
-    "opentelemetry.exporter": "trace exporters, when OTEL_* configures one",
     "sqlalchemy.dialects.sqlite": "SQLite runs only `tickwork dev`",
-    "aiosqlite": "SQLite runs only `tickwork dev`",
 }
 
 START_AN_EXECUTOR = """
@@ -54,9 +45,8 @@ asyncio.run(build())
 
 
 def test_an_executor_starts_without_what_it_does_not_use() -> None:
-    modules = modules_after(START_AN_EXECUTOR)
-
-    assert "tickwork_executor.service" in modules  # the start-up above did run
-    assert "tickwork_shared.bus.rabbitmq" in modules
-    unexpected = loaded(modules, NOT_IN_AN_EXECUTOR)
-    assert unexpected == [], {name: NOT_IN_AN_EXECUTOR[name] for name in unexpected}
+    assert_starts_without(
+        START_AN_EXECUTOR,
+        ran=["tickwork_executor.service", "tickwork_shared.bus.rabbitmq"],
+        absent=NOT_IN_AN_EXECUTOR,
+    )

@@ -4,23 +4,15 @@ packages below loaded (each is resident memory in every planner for nothing)."""
 
 from __future__ import annotations
 
-from tests.harness.imported import loaded, modules_after
+from tests.harness.imported import OTHER_COMMANDS, WEB_STACK, assert_starts_without
 
 NOT_IN_A_PLANNER = {
+    **WEB_STACK,
+    **OTHER_COMMANDS,
     "tickwork_api": "the api service",
     "tickwork_executor": "the executor service",
-    "fastapi": "the api's framework",
-    "starlette": "the api's framework",
-    "uvicorn": "the api's server",
-    "jinja2": "the web console's templates",
-    "alembic": "migrations: `tickwork migrate` only",
-    "tickwork_client": "the client commands",
-    "yaml": "`tickwork apply` files",
     "httpx": "the webhook client, made at the first webhook delivered (4.7 MiB)",
     "httpcore": "httpx's transport",
-    "anyio": "httpx's async backend",
-    "opentelemetry.exporter": "trace exporters, when OTEL_* configures one",
-    "aiosqlite": "SQLite runs only `tickwork dev`",
 }
 
 START_A_PLANNER = """
@@ -47,8 +39,6 @@ asyncio.run(build())
 
 
 def test_a_planner_starts_without_what_it_does_not_use() -> None:
-    modules = modules_after(START_A_PLANNER)
-
-    assert "tickwork_planner.notify_delivery" in modules  # the start-up above did run
-    unexpected = loaded(modules, NOT_IN_A_PLANNER)
-    assert unexpected == [], {name: NOT_IN_A_PLANNER[name] for name in unexpected}
+    assert_starts_without(
+        START_A_PLANNER, ran=["tickwork_planner.notify_delivery"], absent=NOT_IN_A_PLANNER
+    )
