@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     unclaimed_republish_seconds: float = Field(default=60.0, gt=0)
     """A published run still queued this long after its due time, while its pool's queue
     has nothing waiting, was lost by the broker: planners publish it again (checked every
-    reaper interval; `tickwork_planner.unclaimed`)."""
+    quarter of this, at least every reaper interval; `tickwork_planner.unclaimed`)."""
     retry_backoff_cap_seconds: float = Field(default=3600.0, gt=0)
     execution_retention_days: float = Field(default=30.0, gt=0)
     audit_retention_days: float = Field(default=90.0, gt=0)

@@ -357,7 +357,8 @@ class Planner(Service):
         if result.pools:
             self.stats.record_republished(sum(result.pools.values()))
             self._wakes["relay"].set()
-        return settings.reaper_interval_seconds
+        # A lost run waits at most a quarter longer; a backlog's pools are read less often.
+        return max(settings.reaper_interval_seconds, settings.unclaimed_republish_seconds / 4)
 
     async def _housekeeping_tick(self) -> float:
         settings = self.settings

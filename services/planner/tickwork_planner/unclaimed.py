@@ -43,8 +43,8 @@ class Requeued:
     pools: dict[str, int] = field(default_factory=dict)
     """Pool -> runs sent back to the outbox."""
     skipped_pools: list[str] = field(default_factory=list)
-    """Pools with overdue unclaimed runs left alone: messages wait in their queue (or the
-    broker did not answer)."""
+    """Pools with queued runs left alone: messages wait in their queue (or the broker did
+    not answer)."""
 
 
 def _overdue(cutoff: datetime) -> ColumnElement[bool]:
@@ -65,18 +65,23 @@ async def requeue_unclaimed(
     after_seconds: float,
     limit: int,
 ) -> Requeued:
-    """One pass: find the pools with runs published and unclaimed `after_seconds` past
-    their due time; send up to `limit` of each back to the outbox if its queue is empty."""
+    """One pass: for each pool with queued runs whose queue is empty, send up to `limit`
+    runs published and due over `after_seconds` ago back to the outbox."""
     after = timedelta(seconds=after_seconds)
 
-    async def overdue_pools(session: AsyncSession) -> list[str]:
-        cutoff = await db_now(session) - after
-        # `ix_job_executions_pool_queue` (status, pool, ...): queued rows only.
-        query = select(JobExecution.pool).where(_overdue(cutoff)).distinct()
+    async def queued_pools(session: AsyncSession) -> list[str]:
+        # The pools, not the runs: a loose scan of `ix_job_executions_pool_queue` (status,
+        # pool, ...) reads one entry per pool however long the backlog; the runs are read
+        # only for a pool whose queue turns out empty (then few are queued).
+        query = (
+            select(JobExecution.pool)
+            .where(JobExecution.status == ExecutionStatus.QUEUED.value)
+            .distinct()
+        )
         return sorted((await session.scalars(query)).all())
 
     result = Requeued()
-    pools = await run_in_transaction(sessions, overdue_pools, what="unclaimed runs")
+    pools = await run_in_transaction(sessions, queued_pools, what="pools with queued runs")
     for pool in pools:
         try:
             depth = await backlog(pool)
