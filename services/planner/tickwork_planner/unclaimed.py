@@ -42,9 +42,6 @@ class Requeued:
 
     pools: dict[str, int] = field(default_factory=dict)
     """Pool -> runs sent back to the outbox."""
-    skipped_pools: list[str] = field(default_factory=list)
-    """Pools with queued runs left alone: messages wait in their queue (or the broker did
-    not answer)."""
 
 
 def _overdue(cutoff: datetime) -> ColumnElement[bool]:
@@ -86,10 +83,8 @@ async def requeue_unclaimed(
         try:
             depth = await backlog(pool)
         except BusUnavailable:
-            result.skipped_pools.append(pool)
-            continue
+            continue  # the broker does not answer: its messages may all be waiting
         if depth.waiting:
-            result.skipped_pools.append(pool)
             continue
 
         async def send_back(session: AsyncSession, pool: str = pool) -> int:

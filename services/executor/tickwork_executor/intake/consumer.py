@@ -228,20 +228,17 @@ class RunConsumer:
             return None
         request = ClaimRequest(message, str(uuid.uuid4()))
         wait = seconds_until_due(message, time.time())
-        if wait > 0:
-            self.stats.waited_for_due += 1
+        # Held until `dueAt` (the first attempt only: a retry is sent at once).
+        moment = message.due_at.timestamp() if wait > 0 and message.due_at else None
+        self.stats.waited_for_due += moment is not None
         # The lease runs from no earlier than this: the claim is sent at `dueAt` or later.
         sent_at = time.monotonic() + wait
-        held = wait > 0
 
         async def attempt() -> tuple[Claim, bool]:
-            nonlocal sent_at, held
-            if held and message.due_at is not None:
-                held = False  # a retry is sent at once
-                due = self._claims.enqueue_at(
-                    request, moment=message.due_at.timestamp(), delay=wait
-                )
-                return await finish(due)
+            nonlocal sent_at, moment
+            if moment is not None:
+                held, moment = self._claims.enqueue_at(request, moment=moment, delay=wait), None
+                return await finish(held)
             sent_at = time.monotonic()
             return await finish(self._claims.enqueue(request))
 
