@@ -3,6 +3,7 @@ disabled while its run waits does not run."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
@@ -71,3 +72,24 @@ async def test_an_executor_stopping_while_a_run_waits_gives_it_back_unclaimed(
     assert done.started_at is not None
     assert done.started_at >= due
     assert RECORD.calls[row.execution_id] == 1
+
+
+async def test_a_held_claim_released_late_gets_its_whole_lease(
+    fleet: Fleet, maria_sessions: SessionFactory, publish: Publish
+) -> None:
+    """A process frozen past its lease while a claim waits for `dueAt` (SIGSTOP, a stalled
+    loop) claims when it wakes: the lease runs from that claim, not from `dueAt`, so the
+    run is not given up at its first heartbeat as if its lease were already over."""
+    executor = await fleet.start(lease_seconds=2.0, heartbeat_seconds=0.5)
+    job = await add_job(maria_sessions, task_function="test.work", args={"seconds": 1.0})
+    due = datetime.now(UTC) + timedelta(milliseconds=300)
+    row = await add_run(maria_sessions, job, trigger=Trigger.SCHEDULE, scheduled_at=due)
+    await publish(message_of(row).model_copy(update={"due_at": due}).to_bytes())
+    await wait_until(lambda: executor.consumer.stats.waited_for_due == 1, what="the run waiting")
+
+    time.sleep(3.0)  # the whole process frozen (this test's and the executor's loop): past
+    # `dueAt` and past a lease counted from it
+
+    done = await run_status(maria_sessions, row.execution_id, "succeeded", timeout=15)
+    assert RECORD.calls[row.execution_id] == 1
+    assert done.attempt == 1

@@ -12,6 +12,7 @@ the ended ones share).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -117,6 +118,17 @@ class Claimer:
             if len(requests) == 1:
                 return [Claim(ClaimKind.DUPLICATE, note="claimed concurrently")]
             return [(await self.claim_many([request]))[0] for request in requests]
+
+    async def claim_many_stamped(
+        self, requests: Sequence[ClaimRequest]
+    ) -> list[tuple[Claim, float]]:
+        """`claim_many`, each claim with when (monotonic) its batch was sent: the lease
+        runs from no earlier than that. Taken as the batch goes, not when its delivery
+        came or its `dueAt` was due: a held claim released late (a frozen process, a
+        stalled loop) would otherwise start with a lease already over in this process's
+        eyes, and its run be given up at once."""
+        sent = time.monotonic()
+        return [(claim, sent) for claim in await self.claim_many(requests)]
 
     async def _claim_many(
         self, session: AsyncSession, requests: Sequence[ClaimRequest]

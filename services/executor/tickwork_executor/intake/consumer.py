@@ -90,8 +90,8 @@ class RunConsumer:
     def __init__(
         self, claimer: Claimer, env: RunEnvironment, *, concurrency: int, queues: int = 1
     ) -> None:
-        self._claims: Batcher[ClaimRequest, Claim] = Batcher(
-            claimer.claim_many, max_size=MAX_CLAIM_BATCH
+        self._claims: Batcher[ClaimRequest, tuple[Claim, float]] = Batcher(
+            claimer.claim_many_stamped, max_size=MAX_CLAIM_BATCH
         )
         self._env = env
         self.queue_prefetch = queue_prefetch_for(concurrency, queues)
@@ -231,15 +231,12 @@ class RunConsumer:
         # Held until `dueAt` (the first attempt only: a retry is sent at once).
         moment = message.due_at.timestamp() if wait > 0 and message.due_at else None
         self.stats.waited_for_due += moment is not None
-        # The lease runs from no earlier than this: the claim is sent at `dueAt` or later.
-        sent_at = time.monotonic() + wait
 
-        async def attempt() -> tuple[Claim, bool]:
-            nonlocal sent_at, moment
+        async def attempt() -> tuple[tuple[Claim, float], bool]:
+            nonlocal moment
             if moment is not None:
                 held, moment = self._claims.enqueue_at(request, moment=moment, delay=wait), None
                 return await finish(held)
-            sent_at = time.monotonic()
             return await finish(self._claims.enqueue(request))
 
         def on_retry(_attempt: int, error: BaseException, _delay: float) -> None:
@@ -251,7 +248,7 @@ class RunConsumer:
             )
 
         try:
-            claim, cancelled = await retry_while_transient(
+            (claim, sent_at), cancelled = await retry_while_transient(
                 attempt, is_transient=is_transient, stop=self._stop, on_retry=on_retry
             )
         except (Stopped, Withdrawn):
