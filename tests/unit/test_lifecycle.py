@@ -1,11 +1,13 @@
 """`run_service`: signals set the stop event, and how a main ends is the exit code;
-`Component` and `unless_stopped`."""
+`Component`, `unless_stopped` and `freeze_heap`."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
+import weakref
 
 import pytest
 from tickwork_shared.errors import ConfigurationError, TickworkError
@@ -14,6 +16,7 @@ from tickwork_shared.lifecycle import (
     EXIT_MISCONFIGURED,
     EXIT_STOPPED,
     Component,
+    freeze_heap,
     run_service,
     unless_stopped,
 )
@@ -121,3 +124,19 @@ async def test_a_component_is_closed_after_its_block_and_after_a_failed_start() 
         async with broken:
             broken.events.append("never")
     assert broken.events == ["start", "close"]
+
+
+def test_freeze_heap_collects_garbage_first_then_keeps_the_rest_out_of_full_passes() -> None:
+    class Node:
+        peer: object = None
+
+    garbage = Node()
+    garbage.peer = garbage  # a cycle: only the collector frees it
+    freed = weakref.ref(garbage)
+    del garbage
+    try:
+        freeze_heap()
+        assert freed() is None, "garbage was frozen for good instead of collected"
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

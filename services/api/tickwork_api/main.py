@@ -12,7 +12,7 @@ import logging
 from contextlib import AsyncExitStack
 
 import uvicorn
-from tickwork_shared.lifecycle import unless_stopped
+from tickwork_shared.lifecycle import freeze_heap, unless_stopped
 from tickwork_shared.settings import Settings
 from tickwork_shared.wiring import create_bus, open_database
 
@@ -32,6 +32,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         sessions = await stack.enter_async_context(open_database(settings, steady=True))
         bus = await stack.enter_async_context(create_bus(settings))
         app = create_app(settings, sessions=sessions, bus=bus)
+        freeze_heap()
         server = Server(
             uvicorn.Config(
                 app,
