@@ -133,6 +133,13 @@ async def publish_and_mark(
 
     Only rows still holding `claim` are marked: a row another relay took over, or an
     executor already claimed, keeps its own state. Returns how many were confirmed.
+
+    A row an executor holds locked right now (its claim or its outcome, often before the
+    confirm is back) is passed over, not waited for: the claim clears its publish state
+    itself, and a mark that waited, holding the rows it had marked already, deadlocked
+    with claims locking theirs in another order (bench/README.md, "Past capacity"). A row
+    passed over whose holder rolled back is published again by a relay after its delay:
+    one message more, which the claim turns away like any redelivery.
     """
     if not refs:
         return 0
@@ -151,11 +158,18 @@ async def publish_and_mark(
     if confirmed:
 
         async def mark(session: AsyncSession) -> None:
-            await session.execute(
-                update(JobExecution)
-                .where(JobExecution.id.in_(confirmed), JobExecution.publish_claim == claim)
-                .values(next_publish_at=None, publish_claim=None, published_at=db_now_expr(session))
+            free = select(JobExecution.id).where(
+                JobExecution.id.in_(confirmed), JobExecution.publish_claim == claim
             )
+            ids = list(await session.scalars(for_claim(session, free.order_by(JobExecution.id))))
+            if ids:
+                await session.execute(
+                    update(JobExecution)
+                    .where(JobExecution.id.in_(ids), JobExecution.publish_claim == claim)
+                    .values(
+                        next_publish_at=None, publish_claim=None, published_at=db_now_expr(session)
+                    )
+                )
 
         await run_in_transaction(sessions, mark, what="outbox mark")
     return len(confirmed)
