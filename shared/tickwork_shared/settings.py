@@ -80,10 +80,12 @@ class Settings(BaseSettings):
     """Runs are planned and published this long before they are due; executors start them
     at their due time. 0, the default: plan when due (see deploy/README.md: off until the
     full drills pass with it, tests/drills/README.md)."""
-    pool_backlog_per_executor: int = Field(default=0, ge=0)
+    pool_backlog_per_executor: int = Field(default=256, ge=0)
     """Runs waiting in a pool's queue, per executor consuming it, at which planners stop
     planning that pool's jobs until it drains (past capacity: fire times passed meanwhile
-    follow their misfire policy). 0, the default: never (see bench/README.md)."""
+    follow their misfire policy). 256, the default, is about half a second of an
+    executor's drain here: past capacity the queue stays that short instead of growing
+    for as long as the load lasts (bench/README.md, "Past capacity"). 0: never."""
     catchup_chunk_size: int = Field(default=1000, ge=1)
     relay_delay_seconds: float = Field(default=5.0, gt=0)
     relay_interval_seconds: float = Field(default=0.5, gt=0)

@@ -36,6 +36,9 @@ def fast_settings(amqp_url: str = "amqp://unused/", **overrides: Any) -> Setting
         "reaper_interval_seconds": 0.2,
         "housekeeping_interval_seconds": 3600.0,
         "publish_timeout_seconds": 5.0,
+        # No executor consumes in these tests: the backlog gate would stop planning once
+        # the queue fills (test_misfires turns it on to test it).
+        "pool_backlog_per_executor": 0,
     }
     values.update(overrides)
     return Settings(**values)
