@@ -62,7 +62,9 @@ async def _started(
 
 
 def _rabbit_tails(cluster: RabbitCluster) -> str:
-    return "\n".join(f"----- {n.name}\n{n.log_tail(30)}" for n in cluster.nodes)
+    return "\n".join(
+        f"----- {n.name}\n{n.log_tail(10)}\n{n.node_log_tail()}" for n in cluster.nodes
+    )
 
 
 def _maria_tails(pair: MariaPair) -> str:

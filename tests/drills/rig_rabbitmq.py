@@ -19,6 +19,7 @@ from tests.drills.rig_process import (
     START_TIMEOUT,
     ServerProcess,
     free_port,
+    log_tail,
     port_answers,
     run_tool,
 )
@@ -62,6 +63,17 @@ class RabbitNode(ServerProcess):
             "RABBITMQ_PID_FILE": str(self.folder / "pid"),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
         }
+
+    def node_log_tail(self, lines: int = 80) -> str:
+        """The last `lines` of the node's own log (what the broker did: elections,
+        rejected publishes), not its start-up output: read on a failed drill, before the
+        rig's folder goes."""
+        logs = [
+            path
+            for path in sorted((self.folder / "log").glob("*.log"))
+            if not path.name.endswith("_upgrade.log")
+        ]
+        return "\n".join(f"--- {path.name}\n{log_tail(path, lines)}" for path in logs)
 
     def prepare(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
