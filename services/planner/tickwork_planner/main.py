@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
-from tickwork_shared.lifecycle import freeze_heap
+from tickwork_shared.lifecycle import serve_until_stopped
 from tickwork_shared.service_start import open_database_and_bus, ready_to_serve
 from tickwork_shared.settings import Settings
 from tickwork_shared.wiring import start_bus
@@ -29,6 +29,4 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         sessions, bus = await open_database_and_bus(stack, settings)
         if not await start_bus(bus, stop):
             return
-        planner = await stack.enter_async_context(Planner(settings, sessions=sessions, bus=bus))
-        freeze_heap()
-        await planner.serve(stop)
+        await serve_until_stopped(Planner(settings, sessions=sessions, bus=bus), stop)
